@@ -1,0 +1,116 @@
+//! `rehearse emulator`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::config::agent::{AudioPacing, LatencySpec};
+use crate::emulator::{self, AgentRegistry, EmulatorConfig, HttpTranscriber};
+
+#[derive(Args, Debug)]
+pub struct EmulatorArgs {
+    /// Address to listen on. Loopback by default: the emulator is a test double.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    listen: SocketAddr,
+    /// The scripted agent to play.
+    #[arg(long, default_value = "agents/support.yaml")]
+    agent: PathBuf,
+    /// Fixed response latency in ms, replacing the agent file's distribution
+    /// (0 for benchmarks).
+    #[arg(long)]
+    latency_ms: Option<f64>,
+    /// Audio delivery: burst (as fast as made) or realtime (playback speed).
+    #[arg(long, value_parser = ["burst", "realtime"])]
+    pacing: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// OpenAI-compatible API base (`http://host:port/v1`) used to transcribe
+    /// caller audio that arrives without a transcript.
+    #[arg(long)]
+    transcription_url: Option<String>,
+    #[arg(long, default_value = "gpt-4o-mini-transcribe")]
+    transcription_model: String,
+    /// Environment variable with the transcription endpoint's API key.
+    #[arg(long)]
+    transcription_key_env: Option<String>,
+    /// Environment variable holding a key clients must present.
+    #[arg(long)]
+    require_key_env: Option<String>,
+    /// Sessions served at once; more are refused with an error event.
+    #[arg(long, default_value_t = 1000)]
+    max_sessions: usize,
+    /// Session lifetime in seconds (the real service: 3600).
+    #[arg(long, default_value_t = 3600)]
+    max_session_secs: u64,
+}
+
+pub async fn run(args: EmulatorArgs) -> u8 {
+    let (registry, agent) = match AgentRegistry::load(&args.agent) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::CONFIG_ERROR;
+        }
+    };
+    let env_value = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
+    let mut config = EmulatorConfig::new(agent, registry);
+    config.latency = args.latency_ms.map(|ms| LatencySpec { median_ms: ms, p90_ms: ms });
+    config.pacing = args.pacing.as_deref().map(|p| match p {
+        "realtime" => AudioPacing::Realtime,
+        _ => AudioPacing::Burst,
+    });
+    config.seed = args.seed;
+    config.max_sessions = args.max_sessions;
+    config.max_session = Duration::from_secs(args.max_session_secs);
+    if let Some(var) = &args.require_key_env {
+        match std::env::var(var) {
+            Ok(k) if !k.is_empty() => config.api_key = Some(k),
+            _ => {
+                eprintln!("error: --require-key-env names {var}, which is not set");
+                return exit::CONFIG_ERROR;
+            }
+        }
+    }
+    if let Some(url) = &args.transcription_url {
+        config.transcriber = Some(Arc::new(HttpTranscriber::new(
+            url,
+            &args.transcription_model,
+            env_value(&args.transcription_key_env),
+        )));
+    }
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return exit::RUN_ERROR;
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // Tests and scripts read this line to find the port when --listen uses :0.
+    println!("rehearse emulator listening on ws://{addr}/v1/realtime");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(emulator::serve(listener, Arc::new(config), rx));
+    let _ = shutdown_signal().await;
+    let _ = tx.send(true);
+    let _ = server.await;
+    exit::OK
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

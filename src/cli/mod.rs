@@ -1,0 +1,55 @@
+//! The command line: parses arguments and dispatches. No logic lives here.
+
+mod emulator_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const GATE_FAILED: u8 = 1;
+    pub const CONFIG_ERROR: u8 = 2;
+    pub const RUN_ERROR: u8 = 3;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "rehearse", version, about = "Test realtime voice agents with synthetic callers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the Realtime protocol locally, playing a scripted agent.
+    Emulator(emulator_cmd::EmulatorArgs),
+}
+
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::RUN_ERROR);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Emulator(args) => emulator_cmd::run(args).await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REHEARSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,377 @@
+//! `agents/*.yaml`: the agent under test. Either a scripted agent the local
+//! emulator plays (`provider: emulator`) or a real provider with a staged
+//! voice prompt. Stages serve both: the emulator follows them, and the prompt
+//! template renders them for a real model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::load::{ConfigError, load_yaml_file};
+use crate::audio::VoiceSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// The bundled local emulator plays this file's script (no key, no network).
+    Emulator,
+    /// OpenAI Realtime GA (`OPENAI_API_KEY`, `OPENAI_BASE_URL`).
+    Openai,
+    /// OpenAI with the beta interface (`OpenAI-Beta: realtime=v1`).
+    OpenaiBeta,
+    /// Azure OpenAI (`AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_ENDPOINT`).
+    Azure,
+    /// Any other server speaking the protocol, at `url`.
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub provider: ProviderKind,
+    /// Model name sent as `?model=` (Azure: the deployment name).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Base URL for `custom` (a `ws://`/`wss://` realtime URL) or to override
+    /// a provider's default.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Environment variable holding the API key (default per provider).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Azure API version for preview (beta) endpoints.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Plain instructions; `instructions_template` takes precedence.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// A minijinja template (relative to this file) rendered with the agent,
+    /// its stages and tools, giving the session instructions.
+    #[serde(default)]
+    pub instructions_template: Option<PathBuf>,
+    #[serde(default)]
+    pub voice: AgentVoice,
+    #[serde(default)]
+    pub tools: Vec<ToolSpec>,
+    /// Conversation stages, in order; the first is where a call starts.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// How the emulator plays this agent.
+    #[serde(default)]
+    pub emulator: EmulatorSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentVoice {
+    /// Provider voice name (e.g. `marin`), sent in `session.update`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The offline voice the emulator speaks with.
+    #[serde(default)]
+    pub offline: VoiceSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// JSON Schema of the arguments.
+    #[serde(default = "empty_object")]
+    #[schemars(with = "serde_json::Value")]
+    pub parameters: Value,
+}
+
+fn empty_object() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// What the agent should do in this stage (for the voice prompt).
+    #[serde(default)]
+    pub instructions: Vec<String>,
+    /// What the agent says on entering the stage (a minijinja template over
+    /// `slots`, `result` and `summary`).
+    #[serde(default)]
+    pub say: Option<String>,
+    /// Transitions, tried in order on each caller turn.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+    /// Said when no transition matches.
+    #[serde(default)]
+    pub reprompt: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    /// Fires when the caller's turn expresses this intent.
+    #[serde(default)]
+    pub intent: Option<String>,
+    /// Fires once all these slots are known (from this or earlier turns).
+    #[serde(default)]
+    pub slots: Vec<String>,
+    /// Calls this tool (if the session declared it) before speaking.
+    #[serde(default)]
+    pub call: Option<ToolCallSpec>,
+    /// Spoken after the call's result arrives (or at once without a call).
+    #[serde(default)]
+    pub say: Option<String>,
+    /// Next stage id, or `end`. A template: may depend on `result`.
+    #[serde(default)]
+    pub goto: Option<String>,
+    /// Hands the call to another agent file (by name, from the same folder)
+    /// after the call's result; its first stage's `say` gets `summary`.
+    #[serde(default)]
+    pub handoff: Option<Handoff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallSpec {
+    pub tool: String,
+    /// Argument templates over `slots` (values may be any JSON; strings are rendered).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub arguments: BTreeMap<String, Value>,
+    /// Said instead when the session did not declare the tool.
+    #[serde(default)]
+    pub unavailable: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    pub agent: String,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorSettings {
+    /// Caller utterances the agent recognises, by intent: keyword phrases.
+    #[serde(default)]
+    pub intents: BTreeMap<String, Vec<String>>,
+    /// Facts the agent picks out of what the caller says.
+    #[serde(default)]
+    pub slots: BTreeMap<String, SlotSpec>,
+    /// Intent transitions that apply in every stage, tried before the stage's own.
+    #[serde(default)]
+    pub anywhere: Vec<Transition>,
+    /// Said when the agent could not understand the caller's audio.
+    #[serde(default = "default_not_understood")]
+    pub not_understood: String,
+    #[serde(default)]
+    pub latency: LatencySpec,
+    /// Audio delivery: `burst` sends audio as fast as it is made (like the
+    /// real service), `realtime` paces it at playback speed.
+    #[serde(default)]
+    pub pacing: AudioPacing,
+    /// Size of each `output_audio.delta`, in ms of audio.
+    #[serde(default = "default_chunk_ms")]
+    pub chunk_ms: u32,
+    /// Reply text for out-of-band (`conversation: "none"`) responses.
+    #[serde(default = "default_out_of_band")]
+    pub out_of_band_reply: String,
+}
+
+impl Default for EmulatorSettings {
+    fn default() -> Self {
+        EmulatorSettings {
+            intents: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            anywhere: Vec::new(),
+            not_understood: default_not_understood(),
+            latency: LatencySpec::default(),
+            pacing: AudioPacing::default(),
+            chunk_ms: default_chunk_ms(),
+            out_of_band_reply: default_out_of_band(),
+        }
+    }
+}
+
+fn default_not_understood() -> String {
+    "Sorry, I couldn't understand that. Could you say it again?".into()
+}
+fn default_chunk_ms() -> u32 {
+    100
+}
+fn default_out_of_band() -> String {
+    "none".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioPacing {
+    #[default]
+    Burst,
+    Realtime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSpec {
+    /// A regex; the first capture group (or the whole match) is the value.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Categorical values and the phrases that mean them.
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<String>>,
+    /// Strip spaces and dashes and upper-case the value (for spoken ids).
+    #[serde(default)]
+    pub compact: bool,
+}
+
+/// Time from the end of the caller's turn to the agent's first audio: a
+/// log-normal distribution given by its median and 90th percentile.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    #[serde(default = "default_median")]
+    pub median_ms: f64,
+    #[serde(default = "default_p90")]
+    pub p90_ms: f64,
+}
+
+fn default_median() -> f64 {
+    450.0
+}
+fn default_p90() -> f64 {
+    800.0
+}
+
+impl Default for LatencySpec {
+    fn default() -> Self {
+        LatencySpec {
+            median_ms: default_median(),
+            p90_ms: default_p90(),
+        }
+    }
+}
+
+impl AgentFile {
+    pub fn load(path: &Path) -> Result<AgentFile, ConfigError> {
+        let agent: AgentFile = load_yaml_file(path)?;
+        agent.check(path)?;
+        Ok(agent)
+    }
+
+    /// Cross-checks within the file: stage ids, tools and templates referenced.
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let stage_ids: Vec<&str> = self.stages.iter().map(|s| s.id.as_str()).collect();
+        let tool_names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+        if self.provider == ProviderKind::Emulator && self.stages.is_empty() {
+            return Err(ConfigError::new(path, "an emulator agent needs at least one stage")
+                .with_hint("add `stages:` with an `id` and a `say` line"));
+        }
+        if self.provider == ProviderKind::Custom && self.url.is_none() {
+            return Err(ConfigError::new(path, "provider `custom` needs `url`")
+                .with_hint("set `url: ws://host:port/v1/realtime`"));
+        }
+        let env = minijinja::Environment::new();
+        let all = self
+            .stages
+            .iter()
+            .flat_map(|s| s.transitions.iter().map(move |t| (s.id.as_str(), t)))
+            .chain(self.emulator.anywhere.iter().map(|t| ("anywhere", t)));
+        for (stage, t) in all {
+            let at = |what: &str| format!("stage `{stage}`: {what}");
+            if let Some(call) = &t.call
+                && !tool_names.contains(&call.tool.as_str())
+            {
+                let mut err = ConfigError::new(path, at(&format!("unknown tool `{}`", call.tool)));
+                if let Some(best) = super::load::did_you_mean(&call.tool, tool_names.iter().copied()) {
+                    err = err.with_hint(format!("did you mean `{best}`?"));
+                }
+                return Err(err);
+            }
+            if let Some(goto) = &t.goto
+                && !goto.contains("{{")
+                && goto != "end"
+                && !stage_ids.contains(&goto.as_str())
+            {
+                let mut err = ConfigError::new(path, at(&format!("`goto: {goto}` names no stage")));
+                if let Some(best) = super::load::did_you_mean(goto, stage_ids.iter().copied()) {
+                    err = err.with_hint(format!("did you mean `{best}`?"));
+                }
+                return Err(err);
+            }
+            if let Some(intent) = &t.intent
+                && !self.emulator.intents.contains_key(intent)
+                && self.provider == ProviderKind::Emulator
+            {
+                return Err(ConfigError::new(path, at(&format!("unknown intent `{intent}`")))
+                    .with_hint("declare it under `emulator.intents`"));
+            }
+            for slot in &t.slots {
+                if !self.emulator.slots.contains_key(slot) && self.provider == ProviderKind::Emulator {
+                    return Err(ConfigError::new(path, at(&format!("unknown slot `{slot}`")))
+                        .with_hint("declare it under `emulator.slots`"));
+                }
+            }
+            for text in [&t.say, &t.goto].into_iter().flatten() {
+                if let Err(e) = env.template_from_str(text) {
+                    return Err(ConfigError::new(path, at(&format!("invalid template: {e}"))));
+                }
+            }
+        }
+        for (name, slot) in &self.emulator.slots {
+            if let Some(p) = &slot.pattern
+                && let Err(e) = regex::Regex::new(p)
+            {
+                return Err(ConfigError::new(path, format!("slot `{name}`: invalid regex: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The session instructions: the rendered template, else `instructions`.
+    pub fn render_instructions(&self, path: &Path) -> Result<String, ConfigError> {
+        let Some(rel) = &self.instructions_template else {
+            return Ok(self.instructions.clone().unwrap_or_default());
+        };
+        let template_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+        let source = std::fs::read_to_string(&template_path).map_err(|e| {
+            ConfigError::new(&template_path, format!("cannot read template: {e}"))
+        })?;
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let render = env
+            .template_from_str(&source)
+            .and_then(|t| t.render(minijinja::context! { agent => minijinja::Value::from(minijinja::value::Serde(self)) }));
+        render.map_err(|e| {
+            let mut err = ConfigError::new(&template_path, e.to_string());
+            if let Some(line) = e.line() {
+                err = err.at(line as u64, 1);
+            }
+            err
+        })
+    }
+
+    pub fn tool_defs(&self) -> Vec<crate::protocol::ToolDef> {
+        self.tools
+            .iter()
+            .map(|t| crate::protocol::ToolDef {
+                kind: "function".into(),
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: t.parameters.clone(),
+                extra: Default::default(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,9 @@
+//! Configuration files: one serde type per YAML kind, strict (unknown keys
+//! are errors with a did-you-mean hint), and errors that name file, line and
+//! column.
+
+pub mod agent;
+pub mod load;
+
+pub use agent::{AgentFile, ProviderKind};
+pub use load::{ConfigError, load_yaml_file, parse_yaml};

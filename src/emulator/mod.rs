@@ -1,0 +1,56 @@
+//! A local Realtime API server that plays a scripted agent and speaks with
+//! offline TTS: the agent under test when there is no key and no network.
+//!
+//! `server` accepts WebSocket connections and checks the handshake; each
+//! connection runs a `session` (protocol state, input audio, server VAD), and
+//! each response is produced by a `responder` task that the session can cancel.
+
+mod ids;
+mod responder;
+pub mod script;
+mod server;
+mod session;
+pub mod transcribe;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use script::{AgentRegistry, CompiledAgent};
+pub use server::{EmulatorHandle, serve, spawn};
+pub use transcribe::{HttpTranscriber, Transcriber};
+
+use crate::config::agent::{AudioPacing, LatencySpec};
+
+/// Everything sessions share.
+pub struct EmulatorConfig {
+    pub agent: Arc<CompiledAgent>,
+    pub registry: AgentRegistry,
+    /// Overrides the agent file's response latency (e.g. zero for benchmarks).
+    pub latency: Option<LatencySpec>,
+    pub pacing: Option<AudioPacing>,
+    pub seed: u64,
+    pub transcriber: Option<Arc<dyn Transcriber>>,
+    /// Sessions beyond this are refused with an error event.
+    pub max_sessions: usize,
+    /// When set, clients must present this key.
+    pub api_key: Option<String>,
+    /// Sessions end with `session_expired` after this long, as the real one
+    /// does after 60 minutes.
+    pub max_session: Duration,
+}
+
+impl EmulatorConfig {
+    pub fn new(agent: Arc<CompiledAgent>, registry: AgentRegistry) -> Self {
+        EmulatorConfig {
+            agent,
+            registry,
+            latency: None,
+            pacing: None,
+            seed: 0,
+            transcriber: None,
+            max_sessions: 1000,
+            api_key: None,
+            max_session: Duration::from_secs(3600),
+        }
+    }
+}

@@ -1,0 +1,949 @@
+//! One emulated Realtime session: protocol state, the conversation, the input
+//! audio buffer with server VAD, and the active response.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::EmulatorConfig;
+use super::ids::IdGen;
+use super::responder::{ResponsePlan, Responder, Turn};
+use super::script::ScriptState;
+use crate::audio::{AudioFormat, EnergyVad, VadEvent};
+use crate::protocol::item::{ContentPart, ItemStatus, MessageItem};
+use crate::protocol::{
+    ClientEvent, Dialect, Item, ProtocolError, ResponseParams, Role, ServerEvent, ServerMessage,
+    SessionConfig, SessionPatch, parse_client,
+};
+
+const SAMPLES_PER_MS: usize = (crate::audio::SESSION_RATE / 1000) as usize;
+
+pub struct ConnectInfo {
+    pub dialect: Dialect,
+    pub model: String,
+    pub session_no: u64,
+}
+
+/// What the caller's words are, for a user audio item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    Pending,
+    Words(String),
+    NotUnderstood,
+}
+
+/// An item in the conversation, with what the emulator needs beside it.
+#[derive(Debug, Clone)]
+pub struct StoredItem {
+    pub item: Item,
+    /// For user audio: the transcript as it becomes known.
+    pub heard: Option<watch::Receiver<Heard>>,
+    /// For assistant audio: ms of audio generated so far.
+    pub audio_ms: Option<Arc<AtomicU64>>,
+}
+
+/// Messages into the session loop.
+pub enum Internal {
+    /// A responder is about to emit an assistant item: record it first, so a
+    /// truncate that names it always finds it.
+    ItemCreated {
+        item: Item,
+        audio_ms: Option<Arc<AtomicU64>>,
+    },
+    ItemFinished {
+        item: Item,
+    },
+    ResponseFinished {
+        response_id: String,
+        input_tokens: u64,
+    },
+}
+
+/// Sends events to the writer task, which assigns `event_id`s.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+pub enum Outgoing {
+    Event(ServerEvent),
+    Close(u16, String),
+}
+
+impl Outbox {
+    pub async fn send(&self, event: ServerEvent) {
+        let _ = self.tx.send(Outgoing::Event(event)).await;
+    }
+
+    pub async fn error(&self, error: ProtocolError) {
+        self.send(ServerEvent::error(error)).await;
+    }
+
+    async fn close(&self, code: u16, reason: &str) {
+        let _ = self.tx.send(Outgoing::Close(code, reason.into())).await;
+    }
+}
+
+struct ActiveResponse {
+    id: String,
+    cancel: watch::Sender<Option<&'static str>>,
+}
+
+struct Session {
+    config: Arc<EmulatorConfig>,
+    session: SessionConfig,
+    ids: Arc<IdGen>,
+    out: Outbox,
+    internal: mpsc::Sender<Internal>,
+    items: Vec<StoredItem>,
+    /// Index into `items` of the first item the agent has not responded to.
+    unanswered_from: usize,
+    script: Arc<Mutex<ScriptState>>,
+    active: Option<ActiveResponse>,
+    rng: StdRng,
+    dialect: Dialect,
+    // Input audio: samples at 24 kHz since the last commit, and where they
+    // start on the session's input timeline.
+    input: Vec<i16>,
+    input_start_ms: u64,
+    /// Undecoded trailing byte of a PCM16 append split mid-sample.
+    odd_byte: Option<u8>,
+    vad: Option<EnergyVad>,
+    speech: Option<(String, u64)>,
+    last_input_tokens: u64,
+}
+
+pub async fn run_session(
+    ws: WebSocketStream<TcpStream>,
+    config: Arc<EmulatorConfig>,
+    info: ConnectInfo,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let (mut sink, mut stream) = ws.split();
+    let ids = Arc::new(IdGen::new(config.seed ^ info.session_no.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
+    let dialect = info.dialect;
+    let writer_ids = ids.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                Outgoing::Event(event) => {
+                    let type_name = serde_json::to_value(&event)
+                        .ok()
+                        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+                        .unwrap_or_default();
+                    if !dialect.has_server_event(&type_name) {
+                        continue;
+                    }
+                    let message = ServerMessage {
+                        event_id: writer_ids.make("event"),
+                        event,
+                    };
+                    if sink.send(Message::text(dialect.encode_server(&message))).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close(code, reason) => {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let session_config = SessionConfig::new(
+        ids.make("sess"),
+        info.model.clone(),
+        now + config.max_session.as_secs() as i64,
+    );
+    let (internal_tx, mut internal_rx) = mpsc::channel::<Internal>(64);
+    let mut s = Session {
+        script: Arc::new(Mutex::new(ScriptState::new(config.agent.clone()))),
+        rng: StdRng::seed_from_u64(config.seed.wrapping_add(info.session_no)),
+        vad: session_config
+            .turn_detection
+            .as_ref()
+            .map(|td| EnergyVad::new(td.threshold, td.silence_duration_ms)),
+        session: session_config,
+        config: config.clone(),
+        ids,
+        out: Outbox { tx: out_tx },
+        internal: internal_tx,
+        items: Vec::new(),
+        unanswered_from: 0,
+        active: None,
+        dialect,
+        input: Vec::new(),
+        input_start_ms: 0,
+        odd_byte: None,
+        speech: None,
+        last_input_tokens: 0,
+    };
+    s.out
+        .send(ServerEvent::SessionCreated {
+            session: Box::new(s.session_patch()),
+            extra: Default::default(),
+        })
+        .await;
+
+    let expiry = tokio::time::sleep(config.max_session);
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            biased;
+            Some(msg) = internal_rx.recv() => s.on_internal(msg),
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => s.on_text(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    s.out.error(ProtocolError::new(
+                        "invalid_event",
+                        "Expected a text WebSocket message; binary frames are not supported.",
+                        None,
+                    )).await;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    // Oversized or malformed frames: say why before the socket goes.
+                    s.out.error(ProtocolError::new("invalid_frame", &e.to_string(), None)).await;
+                    s.out.close(1009, "invalid_request_error.invalid_frame").await;
+                    break;
+                }
+            },
+            _ = &mut expiry => {
+                s.out.error(ProtocolError::new(
+                    "session_expired",
+                    &format!("Your session hit the maximum duration of {} minutes.", config.max_session.as_secs() / 60),
+                    None,
+                )).await;
+                s.out.close(1001, "invalid_request_error.session_expired").await;
+                break;
+            }
+            _ = shutdown.changed() => {
+                s.out.close(1001, "server shutting down").await;
+                break;
+            }
+        }
+    }
+    if let Some(active) = s.active.take() {
+        let _ = active.cancel.send(Some("client_cancelled"));
+    }
+    drop(s);
+    let _ = writer.await;
+    Ok(())
+}
+
+impl Session {
+    fn session_patch(&self) -> SessionPatch {
+        serde_json::from_value(self.session.to_wire(self.dialect())).unwrap_or_default()
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::ItemCreated { item, audio_ms } => {
+                self.items.push(StoredItem {
+                    item,
+                    heard: None,
+                    audio_ms,
+                });
+                self.unanswered_from = self.items.len();
+            }
+            Internal::ItemFinished { item } => {
+                if let Some(stored) = self.items.iter_mut().find(|s| s.item.id() == item.id()) {
+                    stored.item = item;
+                }
+            }
+            Internal::ResponseFinished {
+                response_id,
+                input_tokens,
+            } => {
+                if self.active.as_ref().is_some_and(|a| a.id == response_id) {
+                    self.active = None;
+                }
+                self.last_input_tokens = input_tokens;
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        let message = match parse_client(text) {
+            Ok(m) => m,
+            Err(e) => return self.out.error(e).await,
+        };
+        let event_id = message.event_id.clone();
+        if let Err(e) = self.handle(message.event).await {
+            self.out.error(e.with_event_id(event_id)).await;
+        }
+    }
+
+    async fn handle(&mut self, event: ClientEvent) -> Result<(), ProtocolError> {
+        match event {
+            ClientEvent::SessionUpdate { session, .. } => {
+                self.session.apply(&session)?;
+                self.vad = self
+                    .session
+                    .turn_detection
+                    .as_ref()
+                    .map(|td| EnergyVad::new(td.threshold, td.silence_duration_ms));
+                self.speech = None;
+                self.out
+                    .send(ServerEvent::SessionUpdated {
+                        session: Box::new(self.session_patch()),
+                        extra: Default::default(),
+                    })
+                    .await;
+            }
+            ClientEvent::InputAudioBufferAppend { audio, .. } => self.append(&audio).await?,
+            ClientEvent::InputAudioBufferCommit { .. } => {
+                let ms = self.input.len() as f64 / SAMPLES_PER_MS as f64;
+                if ms < 100.0 {
+                    return Err(ProtocolError::new(
+                        "input_audio_buffer_commit_empty",
+                        &format!(
+                            "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has {ms:.2}ms of audio."
+                        ),
+                        None,
+                    ));
+                }
+                let id = self.ids.make("item");
+                let samples = self.input.clone();
+                self.discard_input();
+                if let Some(vad) = &mut self.vad {
+                    vad.reset_speech();
+                }
+                self.speech = None;
+                self.commit(id, samples).await;
+            }
+            ClientEvent::InputAudioBufferClear { .. } => {
+                self.discard_input();
+                if let Some(vad) = &mut self.vad {
+                    vad.reset_speech();
+                }
+                self.speech = None;
+                self.out
+                    .send(ServerEvent::InputAudioBufferCleared {
+                        extra: Default::default(),
+                    })
+                    .await;
+            }
+            ClientEvent::ConversationItemCreate {
+                previous_item_id,
+                item,
+                ..
+            } => self.create_item(previous_item_id, *item).await?,
+            ClientEvent::ConversationItemRetrieve { item_id, .. } => {
+                let item = self.find(&item_id)?.item.clone();
+                self.out
+                    .send(ServerEvent::ConversationItemRetrieved {
+                        item: Box::new(item),
+                        extra: Default::default(),
+                    })
+                    .await;
+            }
+            ClientEvent::ConversationItemDelete { item_id, .. } => {
+                let index = self.index_of(&item_id)?;
+                self.items.remove(index);
+                if index < self.unanswered_from {
+                    self.unanswered_from -= 1;
+                }
+                self.out
+                    .send(ServerEvent::ConversationItemDeleted {
+                        item_id,
+                        extra: Default::default(),
+                    })
+                    .await;
+            }
+            ClientEvent::ConversationItemTruncate {
+                item_id,
+                content_index,
+                audio_end_ms,
+                ..
+            } => self.truncate(item_id, content_index, audio_end_ms).await?,
+            ClientEvent::ResponseCreate { response, .. } => {
+                self.start_response(response.map(|b| *b).unwrap_or_default()).await?
+            }
+            ClientEvent::ResponseCancel { response_id, .. } => {
+                let matches = match (&self.active, &response_id) {
+                    (Some(a), Some(id)) => &a.id == id,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if !matches {
+                    return Err(ProtocolError::new(
+                        "response_cancel_not_active",
+                        "Cancellation failed: no active response found",
+                        None,
+                    ));
+                }
+                self.cancel_active("client_cancelled");
+            }
+            ClientEvent::OutputAudioBufferClear { .. } => {
+                return Err(ProtocolError::new(
+                    "invalid_value",
+                    "output_audio_buffer.clear is only supported for WebRTC and SIP sessions.",
+                    Some("type"),
+                ));
+            }
+            ClientEvent::SessionClose { .. } => {
+                self.out.close(1000, "session closed").await;
+            }
+        }
+        Ok(())
+    }
+
+    fn find(&self, id: &str) -> Result<&StoredItem, ProtocolError> {
+        self.index_of(id).map(|i| &self.items[i])
+    }
+
+    fn index_of(&self, id: &str) -> Result<usize, ProtocolError> {
+        self.items
+            .iter()
+            .position(|s| s.item.id() == Some(id))
+            .ok_or_else(|| {
+                ProtocolError::new(
+                    "item_not_found",
+                    &format!("Item with item_id not found: {id}"),
+                    Some("item_id"),
+                )
+            })
+    }
+
+    fn discard_input(&mut self) {
+        self.input_start_ms += (self.input.len() / SAMPLES_PER_MS) as u64;
+        self.input.clear();
+        self.odd_byte = None;
+    }
+
+    async fn append(&mut self, audio_b64: &str) -> Result<(), ProtocolError> {
+        let mut bytes = base64::engine::general_purpose::STANDARD
+            .decode(audio_b64)
+            .map_err(|e| {
+                ProtocolError::new(
+                    "invalid_value",
+                    &format!("Invalid 'audio': the value is not valid base64 ({e})."),
+                    Some("audio"),
+                )
+            })?;
+        if bytes.len() > 15 * 1024 * 1024 {
+            return Err(ProtocolError::new(
+                "string_above_max_length",
+                "Invalid 'audio': the audio chunk exceeds the 15 MiB limit per event.",
+                Some("audio"),
+            ));
+        }
+        let format = self.session.input_format;
+        if format == AudioFormat::Pcm16 {
+            if let Some(b) = self.odd_byte.take() {
+                bytes.insert(0, b);
+            }
+            if bytes.len() % 2 == 1 {
+                self.odd_byte = bytes.pop();
+            }
+        }
+        let samples = format.decode_to_session_rate(&bytes);
+        let events = match &mut self.vad {
+            Some(vad) => vad.push(&samples),
+            None => Vec::new(),
+        };
+        self.input.extend_from_slice(&samples);
+        for event in events {
+            self.on_vad(event).await;
+        }
+        Ok(())
+    }
+
+    async fn on_vad(&mut self, event: VadEvent) {
+        let Some(td) = self.session.turn_detection.clone() else {
+            return;
+        };
+        match event {
+            VadEvent::SpeechStarted { at_ms } => {
+                let item_id = self.ids.make("item");
+                let start = at_ms.saturating_sub(td.prefix_padding_ms as u64);
+                self.speech = Some((item_id.clone(), start));
+                self.out
+                    .send(ServerEvent::InputAudioBufferSpeechStarted {
+                        audio_start_ms: start,
+                        item_id,
+                        extra: Default::default(),
+                    })
+                    .await;
+                if td.interrupt_response {
+                    self.cancel_active("turn_detected");
+                }
+            }
+            VadEvent::SpeechStopped { at_ms } => {
+                let Some((item_id, start_ms)) = self.speech.take() else {
+                    return;
+                };
+                self.out
+                    .send(ServerEvent::InputAudioBufferSpeechStopped {
+                        audio_end_ms: at_ms,
+                        item_id: item_id.clone(),
+                        extra: Default::default(),
+                    })
+                    .await;
+                // The committed item is the speech plus its padding; audio
+                // before it (silence) is dropped from the buffer.
+                let from = start_ms.saturating_sub(self.input_start_ms) as usize * SAMPLES_PER_MS;
+                let to = (at_ms.saturating_sub(self.input_start_ms) as usize * SAMPLES_PER_MS)
+                    .min(self.input.len());
+                let samples = self.input.get(from.min(to)..to).unwrap_or(&[]).to_vec();
+                self.input.drain(..to);
+                self.input_start_ms += (to / SAMPLES_PER_MS) as u64;
+                self.commit(item_id, samples).await;
+                if td.create_response && self.active.is_none() {
+                    let _ = self.start_response(ResponseParams::default()).await;
+                }
+            }
+        }
+    }
+
+    /// Turns buffered audio into a user item and starts finding out what it says.
+    async fn commit(&mut self, item_id: String, samples: Vec<i16>) {
+        let previous = self.items.last().and_then(|s| s.item.id().map(str::to_string));
+        self.out
+            .send(ServerEvent::InputAudioBufferCommitted {
+                previous_item_id: previous.clone(),
+                item_id: item_id.clone(),
+                extra: Default::default(),
+            })
+            .await;
+        let item = Item::Message(MessageItem {
+            id: Some(item_id.clone()),
+            object: Some("realtime.item".into()),
+            status: Some(ItemStatus::Completed),
+            role: Role::User,
+            content: vec![ContentPart::InputAudio {
+                audio: None,
+                transcript: None,
+                extra: Default::default(),
+            }],
+            extra: Default::default(),
+        });
+        let heard = self.listen(item_id.clone(), samples);
+        self.push_item(previous, item, Some(heard)).await;
+    }
+
+    /// Starts transcription of a user clip; the result arrives on the channel.
+    fn listen(&self, item_id: String, samples: Vec<i16>) -> watch::Receiver<Heard> {
+        let (tx, rx) = watch::channel(Heard::Pending);
+        let transcriber = self.config.transcriber.clone();
+        let report = self.session.transcription.is_some();
+        let out = self.out.clone();
+        tokio::spawn(async move {
+            let result = match transcriber {
+                Some(t) => t.transcribe(Arc::new(samples)).await,
+                None => Err("no transcription backend is configured for this emulator".into()),
+            };
+            let heard = match &result {
+                Ok(Some(words)) => Heard::Words(words.clone()),
+                _ => Heard::NotUnderstood,
+            };
+            let _ = tx.send(heard);
+            if report {
+                let event = match result {
+                    Ok(text) => ServerEvent::InputAudioTranscriptionCompleted {
+                        item_id,
+                        content_index: 0,
+                        transcript: text.unwrap_or_default(),
+                        extra: Default::default(),
+                    },
+                    Err(message) => ServerEvent::InputAudioTranscriptionFailed {
+                        item_id,
+                        content_index: 0,
+                        error: ProtocolError::new("transcription_failed", &message, None)
+                            .with_kind("transcription_error"),
+                        extra: Default::default(),
+                    },
+                };
+                out.send(event).await;
+            }
+        });
+        rx
+    }
+
+    async fn push_item(&mut self, previous: Option<String>, item: Item, heard: Option<watch::Receiver<Heard>>) {
+        self.items.push(StoredItem {
+            item: item.clone(),
+            heard,
+            audio_ms: None,
+        });
+        self.out
+            .send(ServerEvent::ConversationItemAdded {
+                previous_item_id: previous.clone(),
+                item: Box::new(item.clone()),
+                extra: Default::default(),
+            })
+            .await;
+        self.out
+            .send(ServerEvent::ConversationItemDone {
+                previous_item_id: previous,
+                item: Box::new(item),
+                extra: Default::default(),
+            })
+            .await;
+    }
+
+    async fn create_item(&mut self, previous_item_id: Option<String>, mut item: Item) -> Result<(), ProtocolError> {
+        let insert_at = match previous_item_id.as_deref() {
+            None => self.items.len(),
+            Some("root") => 0,
+            Some(id) => self.index_of(id).map_err(|_| {
+                ProtocolError::new(
+                    "previous_item_not_found",
+                    &format!("Previous item with id {id} not found."),
+                    Some("previous_item_id"),
+                )
+            })? + 1,
+        };
+        match &item {
+            Item::Reference(_) => {
+                return Err(ProtocolError::invalid_value(
+                    "item.type",
+                    "item_reference",
+                    "'message', 'function_call', 'function_call_output'",
+                ));
+            }
+            Item::FunctionCallOutput(o) => {
+                let known = self.items.iter().any(
+                    |s| matches!(&s.item, Item::FunctionCall(c) if c.call_id == o.call_id),
+                );
+                if !known {
+                    return Err(ProtocolError::new(
+                        "invalid_value",
+                        &format!("No tool call found for function call output with call_id {}.", o.call_id),
+                        Some("item.call_id"),
+                    ));
+                }
+            }
+            Item::Message(m) if m.role == Role::Assistant => {
+                if m.content.iter().any(|c| matches!(c, ContentPart::OutputAudio { .. })) {
+                    return Err(ProtocolError::invalid_value(
+                        "item.content[0].type",
+                        "output_audio",
+                        "'output_text'",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if item.id().is_none() {
+            item.set_id(self.ids.make("item"));
+        }
+        if self.items.iter().any(|s| s.item.id() == item.id()) {
+            return Err(ProtocolError::new(
+                "duplicate_item_id",
+                &format!("Item with id {} already exists.", item.id().unwrap_or_default()),
+                Some("item.id"),
+            ));
+        }
+        // User audio: its words are the transcript the client attached, else
+        // whatever the transcription backend makes of the audio.
+        let mut heard = None;
+        let mut server_item = item.clone();
+        if let Item::Message(m) = &mut server_item {
+            m.object = Some("realtime.item".into());
+            m.status = Some(ItemStatus::Completed);
+            for part in &mut m.content {
+                if let ContentPart::InputAudio { audio, transcript, .. } = part {
+                    let decoded = audio
+                        .take()
+                        .map(|b64| base64::engine::general_purpose::STANDARD.decode(b64))
+                        .transpose()
+                        .map_err(|_| ProtocolError::new("invalid_value", "Invalid 'audio': not valid base64.", Some("item.content.audio")))?;
+                    heard = Some(match transcript.clone() {
+                        Some(t) => watch::channel(Heard::Words(t)).1,
+                        None => {
+                            let pcm = self.session.input_format.decode_to_session_rate(&decoded.unwrap_or_default());
+                            self.listen(item.id().unwrap_or_default().to_string(), pcm)
+                        }
+                    });
+                }
+            }
+        }
+        let previous = insert_at
+            .checked_sub(1)
+            .and_then(|i| self.items.get(i))
+            .and_then(|s| s.item.id().map(str::to_string));
+        if insert_at == self.items.len() {
+            self.push_item(previous, server_item, heard).await;
+        } else {
+            self.items.insert(
+                insert_at,
+                StoredItem {
+                    item: server_item.clone(),
+                    heard,
+                    audio_ms: None,
+                },
+            );
+            if insert_at < self.unanswered_from {
+                self.unanswered_from += 1;
+            }
+            self.out
+                .send(ServerEvent::ConversationItemAdded {
+                    previous_item_id: previous.clone(),
+                    item: Box::new(server_item.clone()),
+                    extra: Default::default(),
+                })
+                .await;
+            self.out
+                .send(ServerEvent::ConversationItemDone {
+                    previous_item_id: previous,
+                    item: Box::new(server_item),
+                    extra: Default::default(),
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn truncate(&mut self, item_id: String, content_index: u32, audio_end_ms: u64) -> Result<(), ProtocolError> {
+        let index = self.index_of(&item_id)?;
+        let stored = &mut self.items[index];
+        let Item::Message(m) = &mut stored.item else {
+            return Err(ProtocolError::new("invalid_value", "Only assistant messages can be truncated.", Some("item_id")));
+        };
+        if m.role != Role::Assistant {
+            return Err(ProtocolError::new("invalid_value", "Only assistant messages can be truncated.", Some("item_id")));
+        }
+        let total_ms = stored.audio_ms.as_ref().map(|a| a.load(Ordering::SeqCst)).unwrap_or(0);
+        if audio_end_ms > total_ms {
+            return Err(ProtocolError::new(
+                "invalid_value",
+                &format!("Audio content of {total_ms}ms is already shorter than {audio_end_ms}ms"),
+                Some("audio_end_ms"),
+            ));
+        }
+        // Keep the words the caller heard: the share of the transcript that
+        // the played share of the audio carried.
+        if let Some(ContentPart::OutputAudio { transcript: Some(t), .. }) = m.content.get_mut(content_index as usize) {
+            *t = spoken_prefix(t, audio_end_ms as f64 / total_ms.max(1) as f64);
+        }
+        m.status = Some(ItemStatus::Incomplete);
+        self.out
+            .send(ServerEvent::ConversationItemTruncated {
+                item_id,
+                content_index,
+                audio_end_ms,
+                extra: Default::default(),
+            })
+            .await;
+        Ok(())
+    }
+
+    fn cancel_active(&mut self, reason: &'static str) {
+        if let Some(active) = &self.active {
+            let _ = active.cancel.send(Some(reason));
+        }
+    }
+
+    /// What the agent has to respond to: everything after its last reply.
+    fn pending_turn(&self) -> Turn {
+        let new: Vec<&StoredItem> = self.items[self.unanswered_from.min(self.items.len())..].iter().collect();
+        let mut caller = Vec::new();
+        let mut tool_outputs = Vec::new();
+        for stored in new {
+            match &stored.item {
+                Item::FunctionCallOutput(o) => tool_outputs.push((o.call_id.clone(), o.output.clone())),
+                Item::Message(m) if m.role == Role::User => {
+                    for part in &m.content {
+                        match part {
+                            ContentPart::InputText { text, .. } => {
+                                caller.push(watch::channel(Heard::Words(text.clone())).1)
+                            }
+                            ContentPart::InputAudio { .. } => {
+                                if let Some(h) = &stored.heard {
+                                    caller.push(h.clone());
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let opening = !self.items.iter().any(|s| matches!(&s.item, Item::Message(m) if m.role == Role::Assistant))
+            && !self.items.iter().any(|s| matches!(&s.item, Item::FunctionCall(_)));
+        Turn {
+            caller,
+            tool_outputs,
+            opening,
+        }
+    }
+
+    async fn start_response(&mut self, params: ResponseParams) -> Result<(), ProtocolError> {
+        let out_of_band = params.conversation.as_deref() == Some("none");
+        if let Some(c) = params.conversation.as_deref()
+            && c != "none"
+            && c != "auto"
+        {
+            return Err(ProtocolError::invalid_value("response.conversation", c, "'auto', 'none'"));
+        }
+        if !out_of_band && let Some(active) = &self.active {
+            return Err(ProtocolError::new(
+                "conversation_already_has_active_response",
+                &format!(
+                    "Conversation already has an active response in progress: {}. Wait until the response is finished before creating a new one.",
+                    active.id
+                ),
+                None,
+            ));
+        }
+        let response_id = self.ids.make("resp");
+        let latency = self.config.latency.unwrap_or(self.config.agent.file.emulator.latency);
+        let delay_ms = sample_latency(&mut self.rng, latency.median_ms, latency.p90_ms);
+        let input_tokens = self.count_input_tokens();
+        let (cancel_tx, cancel_rx) = watch::channel(None);
+        let plan = ResponsePlan::new(
+            &self.session,
+            &params,
+            response_id.clone(),
+            out_of_band,
+            delay_ms,
+            input_tokens,
+            self.last_input_tokens,
+            self.config.pacing.unwrap_or(self.config.agent.file.emulator.pacing),
+            self.config.agent.file.emulator.chunk_ms,
+        );
+        let turn = if out_of_band { Turn::default() } else { self.pending_turn() };
+        if !out_of_band {
+            self.unanswered_from = self.items.len();
+            self.active = Some(ActiveResponse {
+                id: response_id,
+                cancel: cancel_tx,
+            });
+        }
+        let responder = Responder {
+            plan,
+            turn,
+            script: self.script.clone(),
+            config: self.config.clone(),
+            ids: self.ids.clone(),
+            out: self.out.clone(),
+            internal: self.internal.clone(),
+            cancel: cancel_rx,
+            declared: self.session.tools.iter().map(|t| t.name.clone()).collect(),
+            out_of_band_reply: self.config.agent.file.emulator.out_of_band_reply.clone(),
+            previous_item_id: self.items.last().and_then(|s| s.item.id().map(str::to_string)),
+            audio_out_ms: 0,
+        };
+        tokio::spawn(responder.run());
+        Ok(())
+    }
+
+    /// Whole-conversation input tokens, re-billed on every response: user
+    /// audio about 1 token per 100 ms, assistant audio 1 per 50 ms, text 1 per
+    /// 4 characters.
+    fn count_input_tokens(&self) -> u64 {
+        let instructions = self.session.instructions.len() as u64 / 4;
+        let items: u64 = self
+            .items
+            .iter()
+            .map(|s| match &s.item {
+                Item::Message(m) => m
+                    .content
+                    .iter()
+                    .map(|p| match p {
+                        ContentPart::InputAudio { .. } => 10,
+                        ContentPart::OutputAudio { .. } => s
+                            .audio_ms
+                            .as_ref()
+                            .map(|a| a.load(Ordering::SeqCst) / 50)
+                            .unwrap_or(0),
+                        other => other.text().map(|t| t.len() as u64 / 4).unwrap_or(0),
+                    })
+                    .sum::<u64>(),
+                Item::FunctionCall(c) => (c.arguments.len() / 4) as u64 + 4,
+                Item::FunctionCallOutput(o) => (o.output.len() / 4) as u64 + 4,
+                Item::Reference(_) => 0,
+            })
+            .sum();
+        instructions + items + 8
+    }
+}
+
+/// A log-normal sample with the given median and 90th percentile.
+fn sample_latency(rng: &mut StdRng, median_ms: f64, p90_ms: f64) -> f64 {
+    use rand::RngExt;
+    if median_ms <= 0.0 {
+        return 0.0;
+    }
+    let sigma = ((p90_ms.max(median_ms) / median_ms).ln() / 1.281_551_6).max(0.0);
+    // Box–Muller from two uniforms.
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    median_ms * (sigma * z).exp()
+}
+
+/// The first `fraction` of `text`, cut at a word boundary.
+pub fn spoken_prefix(text: &str, fraction: f64) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let total: usize = words.iter().map(|w| w.len() + 1).sum();
+    let budget = (total as f64 * fraction.clamp(0.0, 1.0)).round() as usize;
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for w in words {
+        used += w.len() + 1;
+        if used > budget {
+            break;
+        }
+        kept.push(w);
+    }
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_distribution_has_the_configured_median_and_p90() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut xs: Vec<f64> = (0..20_000).map(|_| sample_latency(&mut rng, 400.0, 900.0)).collect();
+        xs.sort_by(f64::total_cmp);
+        let median = xs[10_000];
+        let p90 = xs[18_000];
+        assert!((median - 400.0).abs() < 20.0, "median {median}");
+        assert!((p90 - 900.0).abs() < 60.0, "p90 {p90}");
+    }
+
+    #[test]
+    fn zero_latency_is_zero() {
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(sample_latency(&mut rng, 0.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn spoken_prefix_cuts_at_words() {
+        assert_eq!(spoken_prefix("one two three four", 0.5), "one two");
+        assert_eq!(spoken_prefix("one two three four", 1.0), "one two three four");
+        assert_eq!(spoken_prefix("one two", 0.0), "");
+    }
+}

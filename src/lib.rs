@@ -1,0 +1,17 @@
+//! rehearse: tests realtime voice agents by letting them talk to simulated
+//! callers, recording everything, and scoring the calls.
+//!
+//! The module tree is the architecture:
+//! - [`protocol`]: typed Realtime API events (GA and beta), sessions, items.
+//! - [`realtime`]: the client and provider endpoints.
+//! - [`emulator`]: a local Realtime server that plays a scripted agent.
+//! - [`audio`]: formats, codecs, resampling, offline speech, VAD, WAV.
+//! - [`config`]: the YAML files users edit.
+//! - [`cli`]: argument parsing and dispatch only.
+
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod emulator;
+pub mod protocol;
+pub mod realtime;

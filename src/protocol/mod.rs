@@ -1,0 +1,132 @@
+//! The OpenAI Realtime protocol: typed events, session config, items, errors,
+//! and the GA/beta dialect mapping. Shared by the client and the emulator.
+
+pub mod dialect;
+pub mod error;
+pub mod events;
+pub mod item;
+pub mod session;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use dialect::Dialect;
+pub use error::ProtocolError;
+pub use events::{
+    CLIENT_EVENT_TYPES, ClientEvent, ClientMessage, PartRef, ResponseObject, ResponseParams,
+    ResponseStatus, ServerEvent, ServerMessage, Usage,
+};
+pub use item::{ContentPart, Item, ResponsePart, Role};
+pub use session::{Modality, SessionConfig, SessionPatch, ToolDef, TurnDetection};
+
+/// Parses a client frame the way the real service validates it, so every
+/// problem becomes the `error` event a real client would see.
+pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
+    let mut value: Value =
+        serde_json::from_str(text).map_err(|e| ProtocolError::invalid_json(&e.to_string()))?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ProtocolError::new(
+            "invalid_event",
+            "The event must be a JSON object.",
+            None,
+        ));
+    };
+    let event_id = match obj.get("event_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 512 => Some(s.clone()),
+        Some(Value::String(_)) => {
+            return Err(ProtocolError::new(
+                "string_above_max_length",
+                "Invalid 'event_id': string too long. Expected a string with maximum length 512.",
+                Some("event_id"),
+            ));
+        }
+        Some(_) => {
+            return Err(ProtocolError::invalid_type(
+                "event_id",
+                "expected a string.",
+            ));
+        }
+    };
+    let kind = match obj.get("type") {
+        None => {
+            return Err(ProtocolError::new(
+                "invalid_event",
+                "The 'type' field is missing.",
+                None,
+            )
+            .with_event_id(event_id));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(ProtocolError::invalid_type("type", "expected a string.")
+                .with_event_id(event_id));
+        }
+    };
+    if !CLIENT_EVENT_TYPES.contains(&kind.as_str()) {
+        let supported = CLIENT_EVENT_TYPES
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ProtocolError::invalid_value("type", &kind, &supported).with_event_id(event_id));
+    }
+    let message: ClientMessage = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if let Some(field) = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            let full = if path == "." || path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            ProtocolError::missing_required(&full).with_event_id(event_id.clone())
+        } else {
+            ProtocolError::invalid_type(&path, &inner).with_event_id(event_id.clone())
+        }
+    })?;
+    if let Some(path) = message.event.unknown_fields().into_iter().next() {
+        return Err(ProtocolError::unknown_parameter(&path).with_event_id(event_id));
+    }
+    Ok(message)
+}
+
+/// A server frame as the client received it: the typed event and the raw JSON,
+/// which the trace keeps whole (unknown types and fields included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedEvent {
+    pub event_type: String,
+    pub event: ServerEvent,
+    pub raw: Value,
+}
+
+/// Parses a server frame leniently: unknown types and fields are kept, and
+/// only text that is not a JSON object with a string `type` is an error.
+pub fn parse_server(text: &str) -> Result<ReceivedEvent, serde_json::Error> {
+    let raw: Value = serde_json::from_str(text)?;
+    let event_type = raw
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let event = match serde_json::from_value::<ServerMessage>(raw.clone()) {
+        Ok(m) => m.event,
+        // A known type with a malformed body is still carried, as Unknown,
+        // rather than dropping the frame or the connection.
+        Err(e) => {
+            tracing::warn!(event_type, error = %e, "server event did not match its schema");
+            ServerEvent::Unknown
+        }
+    };
+    Ok(ReceivedEvent {
+        event_type,
+        event,
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! A Realtime WebSocket client. Sending and receiving are separate halves so a
+//! caller can stream audio while it reads; both timestamp every event on one
+//! monotonic clock and copy it, audio redacted, to an optional trace channel.
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::provider::Endpoint;
+use super::trace::{Direction, TraceRecord, redact_audio};
+use crate::protocol::{ClientEvent, ClientMessage, Dialect, ReceivedEvent, parse_server};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("could not connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("connection closed by the server (code {code}: {reason})")]
+    Closed { code: u16, reason: String },
+    #[error("websocket error: {0}")]
+    Socket(String),
+    #[error("the server sent a frame that is not JSON: {0}")]
+    NotJson(String),
+    #[error("timed out after {0:?} waiting for the server")]
+    Timeout(Duration),
+}
+
+/// A received server event and when it arrived.
+#[derive(Debug, Clone)]
+pub struct TimedEvent {
+    pub at: Duration,
+    pub received: ReceivedEvent,
+}
+
+pub struct RealtimeClient {
+    pub sender: ClientSender,
+    pub receiver: ClientReceiver,
+}
+
+pub struct ClientSender {
+    sink: SplitSink<Ws, Message>,
+    dialect: Dialect,
+    clock: Instant,
+    trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+}
+
+pub struct ClientReceiver {
+    stream: SplitStream<Ws>,
+    clock: Instant,
+    trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+}
+
+/// Largest frame we accept from a server.
+const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
+
+impl RealtimeClient {
+    /// Connects. `clock` is the conversation's time origin; `trace` receives
+    /// every event both ways.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        clock: Instant,
+        trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+        timeout: Duration,
+    ) -> Result<RealtimeClient, ClientError> {
+        let connect_err = |reason: String| ClientError::Connect {
+            url: endpoint.url.clone(),
+            reason,
+        };
+        let mut request = endpoint
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| connect_err(e.to_string()))?;
+        for (name, value) in &endpoint.headers {
+            let mut v = HeaderValue::from_str(value.expose())
+                .map_err(|_| connect_err(format!("header {name} has characters not allowed in HTTP")))?;
+            v.set_sensitive(true);
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| connect_err(e.to_string()))?;
+            request.headers_mut().insert(name, v);
+        }
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let (ws, _response) = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))?
+            // The error text can carry the URL but never headers, so no key.
+            .map_err(|e| connect_err(e.to_string()))?;
+        let (sink, stream) = ws.split();
+        Ok(RealtimeClient {
+            sender: ClientSender {
+                sink,
+                dialect: endpoint.dialect,
+                clock,
+                trace: trace.clone(),
+            },
+            receiver: ClientReceiver {
+                stream,
+                clock,
+                trace,
+            },
+        })
+    }
+}
+
+impl ClientSender {
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Sends an event in this connection's dialect; returns when it was sent.
+    pub async fn send(&mut self, event: impl Into<ClientMessage>) -> Result<Duration, ClientError> {
+        let message: ClientMessage = event.into();
+        let text = self.dialect.encode_client(&message);
+        self.send_raw(text).await
+    }
+
+    /// Sends a frame as is (tests of malformed input, extensions).
+    pub async fn send_raw(&mut self, text: String) -> Result<Duration, ClientError> {
+        let at = self.clock.elapsed();
+        if let Some(trace) = &self.trace {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
+            let event_type = value.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+            let _ = trace.send(TraceRecord {
+                t_ms: at.as_secs_f64() * 1000.0,
+                direction: Direction::Sent,
+                event: redact_audio(&event_type, value),
+                event_type,
+            });
+        }
+        self.sink
+            .send(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .map_err(|e| ClientError::Socket(e.to_string()))?;
+        Ok(at)
+    }
+
+    pub async fn send_event(&mut self, event: ClientEvent) -> Result<Duration, ClientError> {
+        self.send(ClientMessage::from(event)).await
+    }
+
+    pub async fn close(&mut self) {
+        let _ = self.sink.send(Message::Close(None)).await;
+        let _ = self.sink.close().await;
+    }
+}
+
+impl ClientReceiver {
+    /// The next server event; `None` once the connection has closed cleanly.
+    pub async fn recv(&mut self) -> Option<Result<TimedEvent, ClientError>> {
+        loop {
+            let frame = self.stream.next().await?;
+            let at = self.clock.elapsed();
+            match frame {
+                Ok(Message::Text(text)) => {
+                    let received = match parse_server(text.as_str()) {
+                        Ok(r) => r,
+                        Err(e) => return Some(Err(ClientError::NotJson(e.to_string()))),
+                    };
+                    if let Some(trace) = &self.trace {
+                        let _ = trace.send(TraceRecord {
+                            t_ms: at.as_secs_f64() * 1000.0,
+                            direction: Direction::Received,
+                            event_type: received.event_type.clone(),
+                            event: redact_audio(&received.event_type, received.raw.clone()),
+                        });
+                    }
+                    return Some(Ok(TimedEvent { at, received }));
+                }
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new()));
+                    if code == 1000 || code == 1005 {
+                        return None;
+                    }
+                    return Some(Err(ClientError::Closed { code, reason }));
+                }
+                Ok(Message::Binary(_)) => {
+                    return Some(Err(ClientError::NotJson("binary frame".into())));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(ClientError::Socket(e.to_string()))),
+            }
+        }
+    }
+
+    /// The next event, or a timeout error after `limit` of silence.
+    pub async fn recv_within(&mut self, limit: Duration) -> Option<Result<TimedEvent, ClientError>> {
+        match tokio::time::timeout(limit, self.recv()).await {
+            Ok(r) => r,
+            Err(_) => Some(Err(ClientError::Timeout(limit))),
+        }
+    }
+}

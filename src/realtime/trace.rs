@@ -1,0 +1,79 @@
+//! One record per protocol event, sent or received, on the conversation's
+//! monotonic clock. Audio payloads are replaced by their byte counts so traces
+//! stay small and carry no recordings twice.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    /// Milliseconds since the conversation clock started.
+    pub t_ms: f64,
+    pub direction: Direction,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub event: Value,
+}
+
+const AUDIO_FIELDS: &[&str] = &["audio", "delta"];
+
+/// Replaces base64 audio with `{"bytes": N}`; `delta` only on audio events.
+pub fn redact_audio(event_type: &str, mut event: Value) -> Value {
+    let is_audio_delta = event_type.ends_with("audio.delta");
+    if let Some(obj) = event.as_object_mut() {
+        for field in AUDIO_FIELDS {
+            if *field == "delta" && !is_audio_delta {
+                continue;
+            }
+            if let Some(Value::String(b64)) = obj.get(*field) {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map(|b| b.len())
+                    .unwrap_or(b64.len() * 3 / 4);
+                obj.insert(field.to_string(), json!({"bytes": bytes}));
+            }
+        }
+        if let Some(item) = obj.get_mut("item") {
+            redact_item_audio(item);
+        }
+    }
+    event
+}
+
+fn redact_item_audio(item: &mut Value) {
+    if let Some(Value::Array(parts)) = item.get_mut("content") {
+        for part in parts {
+            if let Some(Value::String(b64)) = part.get("audio") {
+                let bytes = b64.len() * 3 / 4;
+                part["audio"] = json!({"bytes": bytes});
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_becomes_a_byte_count_and_text_deltas_stay() {
+        let e = redact_audio("response.output_audio.delta", json!({"type": "x", "delta": "AAAA"}));
+        assert_eq!(e["delta"], json!({"bytes": 3}));
+        let t = redact_audio("response.output_text.delta", json!({"delta": "hello"}));
+        assert_eq!(t["delta"], "hello");
+        let i = redact_audio(
+            "conversation.item.create",
+            json!({"item": {"content": [{"type": "input_audio", "audio": "AAAAAAAA", "transcript": "hi"}]}}),
+        );
+        assert_eq!(i["item"]["content"][0]["audio"], json!({"bytes": 6}));
+        assert_eq!(i["item"]["content"][0]["transcript"], "hi");
+    }
+}
