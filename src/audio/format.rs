@@ -108,8 +108,14 @@ mod tests {
 
     #[test]
     fn pcm16_is_little_endian() {
-        assert_eq!(AudioFormat::Pcm16.encode(&[0x0102, -2]), vec![0x02, 0x01, 0xfe, 0xff]);
-        assert_eq!(AudioFormat::Pcm16.decode(&[0x02, 0x01, 0xfe, 0xff]), vec![0x0102, -2]);
+        assert_eq!(
+            AudioFormat::Pcm16.encode(&[0x0102, -2]),
+            vec![0x02, 0x01, 0xfe, 0xff]
+        );
+        assert_eq!(
+            AudioFormat::Pcm16.decode(&[0x02, 0x01, 0xfe, 0xff]),
+            vec![0x0102, -2]
+        );
     }
 
     #[test]
@@ -121,7 +127,11 @@ mod tests {
             let bytes = format.encode_from_session_rate(&tone);
             assert_eq!(bytes.len(), 8_000, "{format:?}: one second at 8 kHz");
             let back = format.decode_to_session_rate(&bytes);
-            assert!((back.len() as i64 - 24_000).abs() < 50, "{format:?}: {}", back.len());
+            assert!(
+                (back.len() as i64 - 24_000).abs() < 50,
+                "{format:?}: {}",
+                back.len()
+            );
             let (a, b) = (super::super::rms_dbfs(&tone), super::super::rms_dbfs(&back));
             assert!((a - b).abs() < 1.0, "{format:?}: level {a} vs {b}");
         }

@@ -70,7 +70,10 @@ mod tests {
 
     /// Zero crossings per second: twice the frequency of a pure tone.
     fn crossings_per_sec(s: &[f32], rate: u32) -> f64 {
-        let n = s.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+        let n = s
+            .windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count();
         n as f64 / (s.len() as f64 / rate as f64)
     }
 

@@ -45,7 +45,10 @@ impl VoiceSettings {
 
     fn key(self) -> (u32, u32) {
         let s = self.clamped();
-        ((s.pitch * 1000.0).round() as u32, (s.rate * 1000.0).round() as u32)
+        (
+            (s.pitch * 1000.0).round() as u32,
+            (s.rate * 1000.0).round() as u32,
+        )
     }
 }
 
@@ -98,7 +101,10 @@ mod tests {
         let secs = pcm.len() as f64 / SESSION_RATE as f64;
         let words = text.split_whitespace().count() as f64;
         // Conversational speech runs at 2–4 words per second.
-        assert!((words / 4.0..words / 1.5).contains(&secs), "{secs} s for {words} words");
+        assert!(
+            (words / 4.0..words / 1.5).contains(&secs),
+            "{secs} s for {words} words"
+        );
         assert!(rms_dbfs(&pcm) > -35.0, "speech level {}", rms_dbfs(&pcm));
     }
 
@@ -106,7 +112,12 @@ mod tests {
     fn rate_changes_duration() {
         let text = "I would like to return my boots.";
         let normal = Voice::new(VoiceSettings::default()).speak(text).len() as f64;
-        let fast = Voice::new(VoiceSettings { pitch: 1.0, rate: 1.4 }).speak(text).len() as f64;
+        let fast = Voice::new(VoiceSettings {
+            pitch: 1.0,
+            rate: 1.4,
+        })
+        .speak(text)
+        .len() as f64;
         assert!(fast < normal * 0.85, "fast {fast} vs normal {normal}");
     }
 }

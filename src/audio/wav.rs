@@ -35,7 +35,15 @@ pub fn read_mono(path: &Path) -> hound::Result<(Vec<i16>, u32)> {
             let shift = spec.bits_per_sample.saturating_sub(16);
             reader
                 .samples::<i32>()
-                .map(|s| s.map(|v| if shift > 0 { v >> shift } else { v << (16 - spec.bits_per_sample) }))
+                .map(|s| {
+                    s.map(|v| {
+                        if shift > 0 {
+                            v >> shift
+                        } else {
+                            v << (16 - spec.bits_per_sample)
+                        }
+                    })
+                })
                 .collect::<Result<_, _>>()?
         }
         hound::SampleFormat::Float => reader

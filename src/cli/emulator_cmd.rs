@@ -58,7 +58,10 @@ pub async fn run(args: EmulatorArgs) -> u8 {
     };
     let env_value = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
     let mut config = EmulatorConfig::new(agent, registry);
-    config.latency = args.latency_ms.map(|ms| LatencySpec { median_ms: ms, p90_ms: ms });
+    config.latency = args.latency_ms.map(|ms| LatencySpec {
+        median_ms: ms,
+        p90_ms: ms,
+    });
     config.pacing = args.pacing.as_deref().map(|p| match p {
         "realtime" => AudioPacing::Realtime,
         _ => AudioPacing::Burst,
@@ -89,7 +92,10 @@ pub async fn run(args: EmulatorArgs) -> u8 {
             return exit::RUN_ERROR;
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     // Tests and scripts read this line to find the port when --listen uses :0.
     println!("rehearse emulator listening on ws://{addr}/v1/realtime");
     let (tx, rx) = tokio::sync::watch::channel(false);

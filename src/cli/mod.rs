@@ -15,7 +15,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "rehearse", version, about = "Test realtime voice agents with synthetic callers")]
+#[command(
+    name = "rehearse",
+    version,
+    about = "Test realtime voice agents with synthetic callers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +34,10 @@ enum Command {
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -275,8 +275,10 @@ impl AgentFile {
         let stage_ids: Vec<&str> = self.stages.iter().map(|s| s.id.as_str()).collect();
         let tool_names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
         if self.provider == ProviderKind::Emulator && self.stages.is_empty() {
-            return Err(ConfigError::new(path, "an emulator agent needs at least one stage")
-                .with_hint("add `stages:` with an `id` and a `say` line"));
+            return Err(
+                ConfigError::new(path, "an emulator agent needs at least one stage")
+                    .with_hint("add `stages:` with an `id` and a `say` line"),
+            );
         }
         if self.provider == ProviderKind::Custom && self.url.is_none() {
             return Err(ConfigError::new(path, "provider `custom` needs `url`")
@@ -294,7 +296,9 @@ impl AgentFile {
                 && !tool_names.contains(&call.tool.as_str())
             {
                 let mut err = ConfigError::new(path, at(&format!("unknown tool `{}`", call.tool)));
-                if let Some(best) = super::load::did_you_mean(&call.tool, tool_names.iter().copied()) {
+                if let Some(best) =
+                    super::load::did_you_mean(&call.tool, tool_names.iter().copied())
+                {
                     err = err.with_hint(format!("did you mean `{best}`?"));
                 }
                 return Err(err);
@@ -314,18 +318,27 @@ impl AgentFile {
                 && !self.emulator.intents.contains_key(intent)
                 && self.provider == ProviderKind::Emulator
             {
-                return Err(ConfigError::new(path, at(&format!("unknown intent `{intent}`")))
-                    .with_hint("declare it under `emulator.intents`"));
+                return Err(
+                    ConfigError::new(path, at(&format!("unknown intent `{intent}`")))
+                        .with_hint("declare it under `emulator.intents`"),
+                );
             }
             for slot in &t.slots {
-                if !self.emulator.slots.contains_key(slot) && self.provider == ProviderKind::Emulator {
-                    return Err(ConfigError::new(path, at(&format!("unknown slot `{slot}`")))
-                        .with_hint("declare it under `emulator.slots`"));
+                if !self.emulator.slots.contains_key(slot)
+                    && self.provider == ProviderKind::Emulator
+                {
+                    return Err(
+                        ConfigError::new(path, at(&format!("unknown slot `{slot}`")))
+                            .with_hint("declare it under `emulator.slots`"),
+                    );
                 }
             }
             for text in [&t.say, &t.goto].into_iter().flatten() {
                 if let Err(e) = env.template_from_str(text) {
-                    return Err(ConfigError::new(path, at(&format!("invalid template: {e}"))));
+                    return Err(ConfigError::new(
+                        path,
+                        at(&format!("invalid template: {e}")),
+                    ));
                 }
             }
         }
@@ -333,7 +346,10 @@ impl AgentFile {
             if let Some(p) = &slot.pattern
                 && let Err(e) = regex::Regex::new(p)
             {
-                return Err(ConfigError::new(path, format!("slot `{name}`: invalid regex: {e}")));
+                return Err(ConfigError::new(
+                    path,
+                    format!("slot `{name}`: invalid regex: {e}"),
+                ));
             }
         }
         Ok(())
@@ -345,9 +361,8 @@ impl AgentFile {
             return Ok(self.instructions.clone().unwrap_or_default());
         };
         let template_path = path.parent().unwrap_or(Path::new(".")).join(rel);
-        let source = std::fs::read_to_string(&template_path).map_err(|e| {
-            ConfigError::new(&template_path, format!("cannot read template: {e}"))
-        })?;
+        let source = std::fs::read_to_string(&template_path)
+            .map_err(|e| ConfigError::new(&template_path, format!("cannot read template: {e}")))?;
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let render = env

@@ -56,7 +56,10 @@ impl ConfigError {
 }
 
 /// The closest candidate to `got`, if any is close enough to be a likely typo.
-pub fn did_you_mean<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    got: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(got, c), c))
@@ -129,7 +132,11 @@ mod tests {
         assert_eq!(err.column, Some(1));
         assert!(err.message.contains("instructons"), "{err}");
         assert_eq!(err.hint.as_deref(), Some("did you mean `instructions`?"));
-        assert!(err.to_string().starts_with("agents/a.yaml:2:1: unknown key"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("agents/a.yaml:2:1: unknown key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -61,18 +61,28 @@ impl ResponsePlan {
         pacing: AudioPacing,
         chunk_ms: u32,
     ) -> Self {
-        let modalities = params.output_modalities.as_ref().or(params.modalities.as_ref());
+        let modalities = params
+            .output_modalities
+            .as_ref()
+            .or(params.modalities.as_ref());
         let modality = match modalities {
             Some(m) if m.iter().any(|x| x == "audio") => Modality::Audio,
             Some(m) if m.iter().any(|x| x == "text") => Modality::Text,
-            _ => session.output_modalities.first().copied().unwrap_or(Modality::Audio),
+            _ => session
+                .output_modalities
+                .first()
+                .copied()
+                .unwrap_or(Modality::Audio),
         };
         ResponsePlan {
             id,
             out_of_band,
             modality,
             format: session.output_format,
-            voice_name: params.voice.clone().unwrap_or_else(|| session.voice.clone()),
+            voice_name: params
+                .voice
+                .clone()
+                .unwrap_or_else(|| session.voice.clone()),
             voice: VoiceSettings::default(),
             speed: session.speed,
             metadata: params.metadata.clone(),
@@ -88,7 +98,13 @@ impl ResponsePlan {
         }
     }
 
-    fn response(&self, status: ResponseStatus, output: Vec<Item>, usage: Option<Usage>, reason: Option<&str>) -> ResponseObject {
+    fn response(
+        &self,
+        status: ResponseStatus,
+        output: Vec<Item>,
+        usage: Option<Usage>,
+        reason: Option<&str>,
+    ) -> ResponseObject {
         let modality = match self.modality {
             Modality::Audio => "audio",
             Modality::Text => "text",
@@ -102,7 +118,9 @@ impl ResponsePlan {
             conversation_id: (!self.out_of_band).then(|| "conv_emulator".to_string()),
             output_modalities: Some(vec![modality.to_string()]),
             max_output_tokens: Some(self.max_output_tokens.clone()),
-            audio: Some(json!({"output": {"format": self.format.ga_wire(), "voice": self.voice_name}})),
+            audio: Some(
+                json!({"output": {"format": self.format.ga_wire(), "voice": self.voice_name}}),
+            ),
             usage,
             metadata: self.metadata.clone(),
             extra: Default::default(),
@@ -133,7 +151,12 @@ impl Responder {
         let started = Instant::now();
         self.out
             .send(ServerEvent::ResponseCreated {
-                response: Box::new(self.plan.response(ResponseStatus::InProgress, vec![], None, None)),
+                response: Box::new(self.plan.response(
+                    ResponseStatus::InProgress,
+                    vec![],
+                    None,
+                    None,
+                )),
                 extra: Default::default(),
             })
             .await;
@@ -145,7 +168,10 @@ impl Responder {
         let usage = self.usage(&output);
         self.out
             .send(ServerEvent::ResponseDone {
-                response: Box::new(self.plan.response(status, output, Some(usage.clone()), reason)),
+                response: Box::new(
+                    self.plan
+                        .response(status, output, Some(usage.clone()), reason),
+                ),
                 extra: Default::default(),
             })
             .await;
@@ -153,7 +179,11 @@ impl Responder {
             .internal
             .send(Internal::ResponseFinished {
                 response_id: self.plan.id.clone(),
-                input_tokens: if self.plan.out_of_band { 0 } else { self.plan.input_tokens },
+                input_tokens: if self.plan.out_of_band {
+                    0
+                } else {
+                    self.plan.input_tokens
+                },
             })
             .await;
         let used = usage.total_tokens;
@@ -179,7 +209,9 @@ impl Responder {
                 Item::Message(m) => {
                     for p in &m.content {
                         match p {
-                            other => text_out += other.text().map(|t| t.len() as u64 / 4).unwrap_or(0),
+                            other => {
+                                text_out += other.text().map(|t| t.len() as u64 / 4).unwrap_or(0)
+                            }
                         }
                     }
                 }
@@ -331,7 +363,10 @@ impl Responder {
 
     async fn emit_item_end(&self, item: &Item) {
         if !self.plan.out_of_band {
-            let _ = self.internal.send(Internal::ItemFinished { item: item.clone() }).await;
+            let _ = self
+                .internal
+                .send(Internal::ItemFinished { item: item.clone() })
+                .await;
             self.out
                 .send(ServerEvent::ConversationItemDone {
                     previous_item_id: self.previous_item_id.clone(),
@@ -361,7 +396,8 @@ impl Responder {
             arguments: String::new(),
             extra: Default::default(),
         };
-        self.emit_item_start(&Item::FunctionCall(item.clone()), None).await;
+        self.emit_item_start(&Item::FunctionCall(item.clone()), None)
+            .await;
         let chars: Vec<char> = arguments.chars().collect();
         for chunk in chars.chunks(24) {
             self.out
@@ -393,7 +429,11 @@ impl Responder {
         item
     }
 
-    async fn say(&mut self, text: String, started: Instant) -> Result<Vec<Item>, (Cancelled, Vec<Item>)> {
+    async fn say(
+        &mut self,
+        text: String,
+        started: Instant,
+    ) -> Result<Vec<Item>, (Cancelled, Vec<Item>)> {
         let audio = match self.plan.modality {
             Modality::Audio => {
                 let settings = VoiceSettings {
@@ -602,7 +642,9 @@ impl Responder {
                 .await;
             audio_ms.fetch_add(self.plan.format.duration_ms(chunk.len()), Ordering::SeqCst);
             let pace = match self.plan.pacing {
-                AudioPacing::Realtime => Duration::from_millis(self.plan.format.duration_ms(chunk.len())),
+                AudioPacing::Realtime => {
+                    Duration::from_millis(self.plan.format.duration_ms(chunk.len()))
+                }
                 AudioPacing::Burst => Duration::ZERO,
             };
             if let Err(c) = self.pause(pace).await {
@@ -618,7 +660,11 @@ impl Responder {
             if let Some(r) = self.cancelled() {
                 return Err((Cancelled(r), words[..i].join(" ")));
             }
-            let delta = if i == 0 { word.to_string() } else { format!(" {word}") };
+            let delta = if i == 0 {
+                word.to_string()
+            } else {
+                format!(" {word}")
+            };
             self.out
                 .send(ServerEvent::ResponseOutputTextDelta {
                     at: at.clone(),

@@ -90,7 +90,10 @@ fn normalise(text: &str) -> String {
             }
         })
         .collect();
-    format!(" {} ", cleaned.split_whitespace().collect::<Vec<_>>().join(" "))
+    format!(
+        " {} ",
+        cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
 }
 
 fn contains_phrase(normalised_text: &str, phrase: &str) -> bool {
@@ -277,9 +280,11 @@ impl ScriptState {
         };
         if let Some(call) = &transition.call {
             if !declared(&call.tool) {
-                return Reply::Say(call.unavailable.clone().unwrap_or_else(|| {
-                    "I'm sorry, I can't access that system right now.".into()
-                }));
+                return Reply::Say(
+                    call.unavailable.clone().unwrap_or_else(|| {
+                        "I'm sorry, I can't access that system right now.".into()
+                    }),
+                );
             }
             self.calls_made += 1;
             let call_id = format!("call_{}_{}", self.agent.file.name, self.calls_made);
@@ -433,7 +438,10 @@ emulator:
         let file: AgentFile = parse_yaml(Path::new("shop.yaml"), AGENT).unwrap();
         file.check(Path::new("shop.yaml")).unwrap();
         let agent = Arc::new(CompiledAgent::new(file).unwrap());
-        (ScriptState::new(agent.clone()), AgentRegistry::single(agent))
+        (
+            ScriptState::new(agent.clone()),
+            AgentRegistry::single(agent),
+        )
     }
 
     #[test]
@@ -445,20 +453,34 @@ emulator:
             Reply::Say("Hi. What's your order number?".into())
         );
         let reply = s.respond(TurnInput::Caller("it's nw-10422 thanks".into()), &all, &reg);
-        let Reply::Call { call_id, name, arguments } = reply else {
+        let Reply::Call {
+            call_id,
+            name,
+            arguments,
+        } = reply
+        else {
             panic!("expected a call, got {reply:?}");
         };
         assert_eq!(name, "lookup_order");
         assert_eq!(arguments, r#"{"order_id":"NW10422"}"#);
         assert_eq!(s.waiting_for(), Some(call_id.as_str()));
         let reply = s.respond(
-            TurnInput::ToolOutput { call_id, output: r#"{"item":"boots"}"#.into() },
+            TurnInput::ToolOutput {
+                call_id,
+                output: r#"{"item":"boots"}"#.into(),
+            },
             &all,
             &reg,
         );
-        assert_eq!(reply, Reply::Say("I found your boots. Anything else?".into()));
+        assert_eq!(
+            reply,
+            Reply::Say("I found your boots. Anything else?".into())
+        );
         assert_eq!(s.stage_id(), "done");
-        assert_eq!(s.respond(TurnInput::Caller("No, that's all.".into()), &all, &reg), Reply::Say("Goodbye.".into()));
+        assert_eq!(
+            s.respond(TurnInput::Caller("No, that's all.".into()), &all, &reg),
+            Reply::Say("Goodbye.".into())
+        );
         assert!(s.ended);
     }
 
@@ -467,7 +489,10 @@ emulator:
         let (mut s, reg) = state();
         let none = |_: &str| false;
         let reply = s.respond(TurnInput::Caller("order NW 10422".into()), &none, &reg);
-        assert!(matches!(reply, Reply::Say(ref t) if t.contains("can't access")), "{reply:?}");
+        assert!(
+            matches!(reply, Reply::Say(ref t) if t.contains("can't access")),
+            "{reply:?}"
+        );
         assert_eq!(s.waiting_for(), None);
     }
 
@@ -480,7 +505,11 @@ emulator:
             Reply::Say("Could you give me the order number?".into())
         );
         assert_eq!(
-            s.respond(TurnInput::Caller("I want a human, order NW10422".into()), &all, &reg),
+            s.respond(
+                TurnInput::Caller("I want a human, order NW10422".into()),
+                &all,
+                &reg
+            ),
             Reply::Say("Transferring you.".into())
         );
     }

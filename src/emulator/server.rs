@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::SinkExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::EmulatorConfig;
 use super::session::{ConnectInfo, run_session};
@@ -54,7 +54,11 @@ pub fn spawn(listener: TcpListener, config: EmulatorConfig) -> std::io::Result<E
 }
 
 /// Serves until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, config: Arc<EmulatorConfig>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<EmulatorConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let active = Arc::new(AtomicUsize::new(0));
     let mut session_no: u64 = 0;
     loop {
@@ -105,7 +109,12 @@ fn inspect(req: &Request) -> Handshake {
                 .collect()
         })
         .unwrap_or_default();
-    let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let protocols: Vec<String> = header("sec-websocket-protocol")
         .map(|p| p.split(',').map(|s| s.trim().to_string()).collect())
         .unwrap_or_default();
@@ -114,9 +123,10 @@ fn inspect(req: &Request) -> Handshake {
         .or_else(|| header("api-key").map(str::to_string))
         .or_else(|| q("api-key"))
         .or_else(|| {
-            protocols
-                .iter()
-                .find_map(|p| p.strip_prefix("openai-insecure-api-key.").map(str::to_string))
+            protocols.iter().find_map(|p| {
+                p.strip_prefix("openai-insecure-api-key.")
+                    .map(str::to_string)
+            })
         });
     Handshake {
         path: req.uri().path().to_string(),
@@ -179,13 +189,16 @@ async fn handle_connection(
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         seen = inspect(req);
         if !REALTIME_PATHS.contains(&seen.path.trim_end_matches('/')) {
-            let mut err = ErrorResponse::new(Some(format!("no realtime endpoint at {}", seen.path)));
+            let mut err =
+                ErrorResponse::new(Some(format!("no realtime endpoint at {}", seen.path)));
             *err.status_mut() = StatusCode::NOT_FOUND;
             return Err(err);
         }
         if seen.realtime_subprotocol {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static("realtime"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("realtime"),
+            );
         }
         Ok(resp)
     };
@@ -194,14 +207,22 @@ async fn handle_connection(
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let mut ws =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config)).await?;
-    let dialect = if seen.beta { Dialect::Beta } else { Dialect::Ga };
+    let dialect = if seen.beta {
+        Dialect::Beta
+    } else {
+        Dialect::Ga
+    };
 
     let refusal = if let Some(expected) = &config.api_key {
         match &seen.key {
             None => Some((
                 ProtocolError {
                     code: None,
-                    ..ProtocolError::new("", "Missing bearer or basic authentication in header", None)
+                    ..ProtocolError::new(
+                        "",
+                        "Missing bearer or basic authentication in header",
+                        None,
+                    )
                 },
                 3000,
             )),
@@ -220,7 +241,11 @@ async fn handle_connection(
     };
     let refusal = refusal.or_else(|| match &seen.model {
         None => Some((
-            ProtocolError::new("missing_model", "You must provide a model parameter.", Some("model")),
+            ProtocolError::new(
+                "missing_model",
+                "You must provide a model parameter.",
+                Some("model"),
+            ),
             4000,
         )),
         Some(_) if active.load(Ordering::SeqCst) >= config.max_sessions => Some((
@@ -247,7 +272,8 @@ async fn handle_connection(
             event_id: format!("event_refused{session_no}"),
             event: ServerEvent::error(error),
         };
-        ws.send(Message::text(dialect.encode_server(&message))).await?;
+        ws.send(Message::text(dialect.encode_server(&message)))
+            .await?;
         ws.send(Message::Close(Some(CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::EmulatorConfig;
 use super::ids::IdGen;
-use super::responder::{ResponsePlan, Responder, Turn};
+use super::responder::{Responder, ResponsePlan, Turn};
 use super::script::ScriptState;
 use crate::audio::{AudioFormat, EnergyVad, VadEvent};
 use crate::protocol::item::{ContentPart, ItemStatus, MessageItem};
@@ -131,7 +131,9 @@ pub async fn run_session(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let (mut sink, mut stream) = ws.split();
-    let ids = Arc::new(IdGen::new(config.seed ^ info.session_no.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    let ids = Arc::new(IdGen::new(
+        config.seed ^ info.session_no.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    ));
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
     let dialect = info.dialect;
     let writer_ids = ids.clone();
@@ -150,7 +152,11 @@ pub async fn run_session(
                         event_id: writer_ids.make("event"),
                         event,
                     };
-                    if sink.send(Message::text(dialect.encode_server(&message))).await.is_err() {
+                    if sink
+                        .send(Message::text(dialect.encode_server(&message)))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -384,7 +390,8 @@ impl Session {
                 ..
             } => self.truncate(item_id, content_index, audio_end_ms).await?,
             ClientEvent::ResponseCreate { response, .. } => {
-                self.start_response(response.map(|b| *b).unwrap_or_default()).await?
+                self.start_response(response.map(|b| *b).unwrap_or_default())
+                    .await?
             }
             ClientEvent::ResponseCancel { response_id, .. } => {
                 let matches = match (&self.active, &response_id) {
@@ -525,7 +532,10 @@ impl Session {
 
     /// Turns buffered audio into a user item and starts finding out what it says.
     async fn commit(&mut self, item_id: String, samples: Vec<i16>) {
-        let previous = self.items.last().and_then(|s| s.item.id().map(str::to_string));
+        let previous = self
+            .items
+            .last()
+            .and_then(|s| s.item.id().map(str::to_string));
         self.out
             .send(ServerEvent::InputAudioBufferCommitted {
                 previous_item_id: previous.clone(),
@@ -587,7 +597,12 @@ impl Session {
         rx
     }
 
-    async fn push_item(&mut self, previous: Option<String>, item: Item, heard: Option<watch::Receiver<Heard>>) {
+    async fn push_item(
+        &mut self,
+        previous: Option<String>,
+        item: Item,
+        heard: Option<watch::Receiver<Heard>>,
+    ) {
         self.items.push(StoredItem {
             item: item.clone(),
             heard,
@@ -609,17 +624,23 @@ impl Session {
             .await;
     }
 
-    async fn create_item(&mut self, previous_item_id: Option<String>, mut item: Item) -> Result<(), ProtocolError> {
+    async fn create_item(
+        &mut self,
+        previous_item_id: Option<String>,
+        mut item: Item,
+    ) -> Result<(), ProtocolError> {
         let insert_at = match previous_item_id.as_deref() {
             None => self.items.len(),
             Some("root") => 0,
-            Some(id) => self.index_of(id).map_err(|_| {
-                ProtocolError::new(
-                    "previous_item_not_found",
-                    &format!("Previous item with id {id} not found."),
-                    Some("previous_item_id"),
-                )
-            })? + 1,
+            Some(id) => {
+                self.index_of(id).map_err(|_| {
+                    ProtocolError::new(
+                        "previous_item_not_found",
+                        &format!("Previous item with id {id} not found."),
+                        Some("previous_item_id"),
+                    )
+                })? + 1
+            }
         };
         match &item {
             Item::Reference(_) => {
@@ -630,19 +651,26 @@ impl Session {
                 ));
             }
             Item::FunctionCallOutput(o) => {
-                let known = self.items.iter().any(
-                    |s| matches!(&s.item, Item::FunctionCall(c) if c.call_id == o.call_id),
-                );
+                let known = self
+                    .items
+                    .iter()
+                    .any(|s| matches!(&s.item, Item::FunctionCall(c) if c.call_id == o.call_id));
                 if !known {
                     return Err(ProtocolError::new(
                         "invalid_value",
-                        &format!("No tool call found for function call output with call_id {}.", o.call_id),
+                        &format!(
+                            "No tool call found for function call output with call_id {}.",
+                            o.call_id
+                        ),
                         Some("item.call_id"),
                     ));
                 }
             }
             Item::Message(m) if m.role == Role::Assistant => {
-                if m.content.iter().any(|c| matches!(c, ContentPart::OutputAudio { .. })) {
+                if m.content
+                    .iter()
+                    .any(|c| matches!(c, ContentPart::OutputAudio { .. }))
+                {
                     return Err(ProtocolError::invalid_value(
                         "item.content[0].type",
                         "output_audio",
@@ -658,7 +686,10 @@ impl Session {
         if self.items.iter().any(|s| s.item.id() == item.id()) {
             return Err(ProtocolError::new(
                 "duplicate_item_id",
-                &format!("Item with id {} already exists.", item.id().unwrap_or_default()),
+                &format!(
+                    "Item with id {} already exists.",
+                    item.id().unwrap_or_default()
+                ),
                 Some("item.id"),
             ));
         }
@@ -670,16 +701,28 @@ impl Session {
             m.object = Some("realtime.item".into());
             m.status = Some(ItemStatus::Completed);
             for part in &mut m.content {
-                if let ContentPart::InputAudio { audio, transcript, .. } = part {
+                if let ContentPart::InputAudio {
+                    audio, transcript, ..
+                } = part
+                {
                     let decoded = audio
                         .take()
                         .map(|b64| base64::engine::general_purpose::STANDARD.decode(b64))
                         .transpose()
-                        .map_err(|_| ProtocolError::new("invalid_value", "Invalid 'audio': not valid base64.", Some("item.content.audio")))?;
+                        .map_err(|_| {
+                            ProtocolError::new(
+                                "invalid_value",
+                                "Invalid 'audio': not valid base64.",
+                                Some("item.content.audio"),
+                            )
+                        })?;
                     heard = Some(match transcript.clone() {
                         Some(t) => watch::channel(Heard::Words(t)).1,
                         None => {
-                            let pcm = self.session.input_format.decode_to_session_rate(&decoded.unwrap_or_default());
+                            let pcm = self
+                                .session
+                                .input_format
+                                .decode_to_session_rate(&decoded.unwrap_or_default());
                             self.listen(item.id().unwrap_or_default().to_string(), pcm)
                         }
                     });
@@ -722,16 +765,33 @@ impl Session {
         Ok(())
     }
 
-    async fn truncate(&mut self, item_id: String, content_index: u32, audio_end_ms: u64) -> Result<(), ProtocolError> {
+    async fn truncate(
+        &mut self,
+        item_id: String,
+        content_index: u32,
+        audio_end_ms: u64,
+    ) -> Result<(), ProtocolError> {
         let index = self.index_of(&item_id)?;
         let stored = &mut self.items[index];
         let Item::Message(m) = &mut stored.item else {
-            return Err(ProtocolError::new("invalid_value", "Only assistant messages can be truncated.", Some("item_id")));
+            return Err(ProtocolError::new(
+                "invalid_value",
+                "Only assistant messages can be truncated.",
+                Some("item_id"),
+            ));
         };
         if m.role != Role::Assistant {
-            return Err(ProtocolError::new("invalid_value", "Only assistant messages can be truncated.", Some("item_id")));
+            return Err(ProtocolError::new(
+                "invalid_value",
+                "Only assistant messages can be truncated.",
+                Some("item_id"),
+            ));
         }
-        let total_ms = stored.audio_ms.as_ref().map(|a| a.load(Ordering::SeqCst)).unwrap_or(0);
+        let total_ms = stored
+            .audio_ms
+            .as_ref()
+            .map(|a| a.load(Ordering::SeqCst))
+            .unwrap_or(0);
         if audio_end_ms > total_ms {
             return Err(ProtocolError::new(
                 "invalid_value",
@@ -741,7 +801,11 @@ impl Session {
         }
         // Keep the words the caller heard: the share of the transcript that
         // the played share of the audio carried.
-        if let Some(ContentPart::OutputAudio { transcript: Some(t), .. }) = m.content.get_mut(content_index as usize) {
+        if let Some(ContentPart::OutputAudio {
+            transcript: Some(t),
+            ..
+        }) = m.content.get_mut(content_index as usize)
+        {
             *t = spoken_prefix(t, audio_end_ms as f64 / total_ms.max(1) as f64);
         }
         m.status = Some(ItemStatus::Incomplete);
@@ -764,12 +828,16 @@ impl Session {
 
     /// What the agent has to respond to: everything after its last reply.
     fn pending_turn(&self) -> Turn {
-        let new: Vec<&StoredItem> = self.items[self.unanswered_from.min(self.items.len())..].iter().collect();
+        let new: Vec<&StoredItem> = self.items[self.unanswered_from.min(self.items.len())..]
+            .iter()
+            .collect();
         let mut caller = Vec::new();
         let mut tool_outputs = Vec::new();
         for stored in new {
             match &stored.item {
-                Item::FunctionCallOutput(o) => tool_outputs.push((o.call_id.clone(), o.output.clone())),
+                Item::FunctionCallOutput(o) => {
+                    tool_outputs.push((o.call_id.clone(), o.output.clone()))
+                }
                 Item::Message(m) if m.role == Role::User => {
                     for part in &m.content {
                         match part {
@@ -788,8 +856,14 @@ impl Session {
                 _ => {}
             }
         }
-        let opening = !self.items.iter().any(|s| matches!(&s.item, Item::Message(m) if m.role == Role::Assistant))
-            && !self.items.iter().any(|s| matches!(&s.item, Item::FunctionCall(_)));
+        let opening = !self
+            .items
+            .iter()
+            .any(|s| matches!(&s.item, Item::Message(m) if m.role == Role::Assistant))
+            && !self
+                .items
+                .iter()
+                .any(|s| matches!(&s.item, Item::FunctionCall(_)));
         Turn {
             caller,
             tool_outputs,
@@ -803,7 +877,11 @@ impl Session {
             && c != "none"
             && c != "auto"
         {
-            return Err(ProtocolError::invalid_value("response.conversation", c, "'auto', 'none'"));
+            return Err(ProtocolError::invalid_value(
+                "response.conversation",
+                c,
+                "'auto', 'none'",
+            ));
         }
         if !out_of_band && let Some(active) = &self.active {
             return Err(ProtocolError::new(
@@ -816,7 +894,10 @@ impl Session {
             ));
         }
         let response_id = self.ids.make("resp");
-        let latency = self.config.latency.unwrap_or(self.config.agent.file.emulator.latency);
+        let latency = self
+            .config
+            .latency
+            .unwrap_or(self.config.agent.file.emulator.latency);
         let delay_ms = sample_latency(&mut self.rng, latency.median_ms, latency.p90_ms);
         let input_tokens = self.count_input_tokens();
         let (cancel_tx, cancel_rx) = watch::channel(None);
@@ -828,10 +909,16 @@ impl Session {
             delay_ms,
             input_tokens,
             self.last_input_tokens,
-            self.config.pacing.unwrap_or(self.config.agent.file.emulator.pacing),
+            self.config
+                .pacing
+                .unwrap_or(self.config.agent.file.emulator.pacing),
             self.config.agent.file.emulator.chunk_ms,
         );
-        let turn = if out_of_band { Turn::default() } else { self.pending_turn() };
+        let turn = if out_of_band {
+            Turn::default()
+        } else {
+            self.pending_turn()
+        };
         if !out_of_band {
             self.unanswered_from = self.items.len();
             self.active = Some(ActiveResponse {
@@ -850,7 +937,10 @@ impl Session {
             cancel: cancel_rx,
             declared: self.session.tools.iter().map(|t| t.name.clone()).collect(),
             out_of_band_reply: self.config.agent.file.emulator.out_of_band_reply.clone(),
-            previous_item_id: self.items.last().and_then(|s| s.item.id().map(str::to_string)),
+            previous_item_id: self
+                .items
+                .last()
+                .and_then(|s| s.item.id().map(str::to_string)),
             audio_out_ms: 0,
         };
         tokio::spawn(responder.run());
@@ -926,7 +1016,9 @@ mod tests {
     #[test]
     fn latency_distribution_has_the_configured_median_and_p90() {
         let mut rng = StdRng::seed_from_u64(7);
-        let mut xs: Vec<f64> = (0..20_000).map(|_| sample_latency(&mut rng, 400.0, 900.0)).collect();
+        let mut xs: Vec<f64> = (0..20_000)
+            .map(|_| sample_latency(&mut rng, 400.0, 900.0))
+            .collect();
         xs.sort_by(f64::total_cmp);
         let median = xs[10_000];
         let p90 = xs[18_000];
@@ -943,7 +1035,10 @@ mod tests {
     #[test]
     fn spoken_prefix_cuts_at_words() {
         assert_eq!(spoken_prefix("one two three four", 0.5), "one two");
-        assert_eq!(spoken_prefix("one two three four", 1.0), "one two three four");
+        assert_eq!(
+            spoken_prefix("one two three four", 1.0),
+            "one two three four"
+        );
         assert_eq!(spoken_prefix("one two", 0.0), "");
     }
 }

@@ -365,7 +365,10 @@ pub enum ServerEvent {
         extra: Extra,
     },
     /// Beta calls this `conversation.item.created` and has no `.done`.
-    #[serde(rename = "conversation.item.added", alias = "conversation.item.created")]
+    #[serde(
+        rename = "conversation.item.added",
+        alias = "conversation.item.created"
+    )]
     ConversationItemAdded {
         #[serde(default)]
         previous_item_id: Option<String>,

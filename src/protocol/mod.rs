@@ -50,17 +50,16 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
     };
     let kind = match obj.get("type") {
         None => {
-            return Err(ProtocolError::new(
-                "invalid_event",
-                "The 'type' field is missing.",
-                None,
-            )
-            .with_event_id(event_id));
+            return Err(
+                ProtocolError::new("invalid_event", "The 'type' field is missing.", None)
+                    .with_event_id(event_id),
+            );
         }
         Some(Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(ProtocolError::invalid_type("type", "expected a string.")
-                .with_event_id(event_id));
+            return Err(
+                ProtocolError::invalid_type("type", "expected a string.").with_event_id(event_id)
+            );
         }
     };
     if !CLIENT_EVENT_TYPES.contains(&kind.as_str()) {
@@ -71,6 +70,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
             .join(", ");
         return Err(ProtocolError::invalid_value("type", &kind, &supported).with_event_id(event_id));
     }
+    let original = value.clone();
     let message: ClientMessage = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -85,13 +85,72 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
             };
             ProtocolError::missing_required(&full).with_event_id(event_id.clone())
         } else {
-            ProtocolError::invalid_type(&path, &inner).with_event_id(event_id.clone())
+            // Internally tagged events lose serde's path; find the offending
+            // value in the frame instead, when it is unambiguous.
+            let param = if path == "." || path.is_empty() {
+                locate_value(&original, &inner).unwrap_or_default()
+            } else {
+                path
+            };
+            ProtocolError::invalid_type(&param, &inner).with_event_id(event_id.clone())
         }
     })?;
     if let Some(path) = message.event.unknown_fields().into_iter().next() {
         return Err(ProtocolError::unknown_parameter(&path).with_event_id(event_id));
     }
     Ok(message)
+}
+
+/// The dotted path of the one leaf in `frame` that serde's "invalid type"
+/// message describes (e.g. ``invalid type: integer `42`, expected a string``).
+fn locate_value(frame: &Value, message: &str) -> Option<String> {
+    let found = message
+        .strip_prefix("invalid type: ")?
+        .split(", expected")
+        .next()?;
+    let literal = found.split('`').nth(1);
+    let mut hits = Vec::new();
+    walk_leaves(frame, String::new(), &mut |path, v| {
+        let matches = match (v, literal) {
+            (Value::Number(n), Some(l)) => {
+                n.to_string() == l || n.as_f64().map(|f| f.to_string()) == Some(l.to_string())
+            }
+            (Value::String(s), Some(l)) => found.starts_with("string") && s == l,
+            (Value::Bool(b), Some(l)) => b.to_string() == l,
+            (Value::Array(_), None) => found == "sequence",
+            (Value::Object(_), None) => found == "map",
+            (Value::Null, None) => found == "null",
+            _ => false,
+        };
+        if matches {
+            hits.push(path.to_string());
+        }
+    });
+    (hits.len() == 1).then(|| hits.remove(0))
+}
+
+fn walk_leaves(v: &Value, path: String, f: &mut dyn FnMut(&str, &Value)) {
+    if !path.is_empty() {
+        f(&path, v);
+    }
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk_leaves(child, p, f);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk_leaves(child, format!("{path}[{i}]"), f);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A server frame as the client received it: the typed event and the raw JSON,

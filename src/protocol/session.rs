@@ -237,7 +237,12 @@ impl SessionPatch {
         if let Some(audio) = &self.audio {
             out.extend(audio.extra.keys().map(|k| format!("session.audio.{k}")));
             if let Some(input) = &audio.input {
-                out.extend(input.extra.keys().map(|k| format!("session.audio.input.{k}")));
+                out.extend(
+                    input
+                        .extra
+                        .keys()
+                        .map(|k| format!("session.audio.input.{k}")),
+                );
                 if let Some(Some(td)) = &input.turn_detection {
                     out.extend(
                         td.extra
@@ -247,11 +252,20 @@ impl SessionPatch {
                 }
             }
             if let Some(output) = &audio.output {
-                out.extend(output.extra.keys().map(|k| format!("session.audio.output.{k}")));
+                out.extend(
+                    output
+                        .extra
+                        .keys()
+                        .map(|k| format!("session.audio.output.{k}")),
+                );
             }
         }
         if let Some(Some(td)) = &self.turn_detection {
-            out.extend(td.extra.keys().map(|k| format!("session.turn_detection.{k}")));
+            out.extend(
+                td.extra
+                    .keys()
+                    .map(|k| format!("session.turn_detection.{k}")),
+            );
         }
         out
     }
@@ -337,7 +351,10 @@ impl SessionConfig {
         if let Some(s) = &patch.instructions {
             next.instructions = s.clone();
         }
-        let modalities = patch.output_modalities.as_ref().or(patch.modalities.as_ref());
+        let modalities = patch
+            .output_modalities
+            .as_ref()
+            .or(patch.modalities.as_ref());
         if let Some(list) = modalities {
             let param = if patch.output_modalities.is_some() {
                 "session.output_modalities"
@@ -358,10 +375,8 @@ impl SessionConfig {
                     next.noise_reduction = non_null(n);
                 }
                 if let Some(td) = &input.turn_detection {
-                    next.turn_detection = validate_turn_detection(
-                        td.clone(),
-                        "session.audio.input.turn_detection",
-                    )?;
+                    next.turn_detection =
+                        validate_turn_detection(td.clone(), "session.audio.input.turn_detection")?;
                 }
             }
             if let Some(output) = &audio.output {
@@ -412,7 +427,11 @@ impl SessionConfig {
         if let Some(c) = &patch.tool_choice {
             next.tool_choice = c.clone();
         }
-        if let Some(m) = patch.max_output_tokens.as_ref().or(patch.max_response_output_tokens.as_ref()) {
+        if let Some(m) = patch
+            .max_output_tokens
+            .as_ref()
+            .or(patch.max_response_output_tokens.as_ref())
+        {
             next.max_output_tokens = m.clone();
         }
         if let Some(t) = patch.temperature {
@@ -501,11 +520,12 @@ impl SessionConfig {
             }),
             Dialect::Beta => {
                 // Beta sessions always allow text beside audio.
-                let beta_modalities: Vec<&str> = if self.output_modalities.contains(&Modality::Audio) {
-                    vec!["text", "audio"]
-                } else {
-                    vec!["text"]
-                };
+                let beta_modalities: Vec<&str> =
+                    if self.output_modalities.contains(&Modality::Audio) {
+                        vec!["text", "audio"]
+                    } else {
+                        vec!["text"]
+                    };
                 json!({
                     "modalities": beta_modalities,
                     "instructions": self.instructions,
@@ -537,7 +557,11 @@ fn parse_modalities(list: &[String], param: &str) -> Result<Vec<Modality>, Proto
             "text" => out.push(Modality::Text),
             "audio" => out.push(Modality::Audio),
             other => {
-                return Err(ProtocolError::invalid_value(param, other, "'text', 'audio'"));
+                return Err(ProtocolError::invalid_value(
+                    param,
+                    other,
+                    "'text', 'audio'",
+                ));
             }
         }
     }
@@ -575,7 +599,11 @@ fn parse_ga_format(f: &FormatPatch, param: &str) -> Result<AudioFormat, Protocol
         } else {
             "integer_above_max_value"
         };
-        let relation = if rate < format.sample_rate() { ">=" } else { "<=" };
+        let relation = if rate < format.sample_rate() {
+            ">="
+        } else {
+            "<="
+        };
         return Err(ProtocolError::new(
             code,
             &format!(
@@ -607,7 +635,9 @@ fn validate_speed(speed: f64, param: &str) -> Result<f64, ProtocolError> {
     } else {
         Err(ProtocolError::new(
             "decimal_out_of_range",
-            &format!("Invalid '{param}': Expected a value between 0.25 and 1.5, but got {speed} instead."),
+            &format!(
+                "Invalid '{param}': Expected a value between 0.25 and 1.5, but got {speed} instead."
+            ),
             Some(param),
         ))
     }
@@ -671,7 +701,10 @@ mod tests {
         b.apply(&beta).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.input_format, AudioFormat::G711Ulaw);
-        assert!(a.turn_detection.is_none(), "explicit null means manual turns");
+        assert!(
+            a.turn_detection.is_none(),
+            "explicit null means manual turns"
+        );
     }
 
     #[test]
@@ -692,7 +725,10 @@ mod tests {
         let mut c = fresh();
         let err = c.apply(&patch).unwrap_err();
         assert_eq!(err.code.as_deref(), Some("integer_below_min_value"));
-        assert_eq!(err.param.as_deref(), Some("session.audio.input.format.rate"));
+        assert_eq!(
+            err.param.as_deref(),
+            Some("session.audio.input.format.rate")
+        );
         assert_eq!(c.instructions, DEFAULT_INSTRUCTIONS);
     }
 
@@ -715,8 +751,14 @@ mod tests {
         for dialect in [Dialect::Ga, Dialect::Beta] {
             let patch: SessionPatch = serde_json::from_value(c.to_wire(dialect)).unwrap();
             let mut back = fresh();
-            back.apply(&SessionPatch { id: None, object: None, model: None, expires_at: None, ..patch })
-                .unwrap();
+            back.apply(&SessionPatch {
+                id: None,
+                object: None,
+                model: None,
+                expires_at: None,
+                ..patch
+            })
+            .unwrap();
             assert_eq!(back.voice, c.voice, "{dialect:?}");
             assert_eq!(back.input_format, c.input_format, "{dialect:?}");
         }

@@ -81,11 +81,13 @@ impl RealtimeClient {
             .into_client_request()
             .map_err(|e| connect_err(e.to_string()))?;
         for (name, value) in &endpoint.headers {
-            let mut v = HeaderValue::from_str(value.expose())
-                .map_err(|_| connect_err(format!("header {name} has characters not allowed in HTTP")))?;
+            let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
+                connect_err(format!("header {name} has characters not allowed in HTTP"))
+            })?;
             v.set_sensitive(true);
-            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| connect_err(e.to_string()))?;
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| connect_err(e.to_string()))?;
             request.headers_mut().insert(name, v);
         }
         let config = WebSocketConfig::default()
@@ -132,7 +134,11 @@ impl ClientSender {
         if let Some(trace) = &self.trace {
             let value: serde_json::Value =
                 serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
-            let event_type = value.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+            let event_type = value
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string();
             let _ = trace.send(TraceRecord {
                 t_ms: at.as_secs_f64() * 1000.0,
                 direction: Direction::Sent,
@@ -198,7 +204,10 @@ impl ClientReceiver {
     }
 
     /// The next event, or a timeout error after `limit` of silence.
-    pub async fn recv_within(&mut self, limit: Duration) -> Option<Result<TimedEvent, ClientError>> {
+    pub async fn recv_within(
+        &mut self,
+        limit: Duration,
+    ) -> Option<Result<TimedEvent, ClientError>> {
         match tokio::time::timeout(limit, self.recv()).await {
             Ok(r) => r,
             Err(_) => Some(Err(ClientError::Timeout(limit))),

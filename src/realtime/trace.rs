@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn audio_becomes_a_byte_count_and_text_deltas_stay() {
-        let e = redact_audio("response.output_audio.delta", json!({"type": "x", "delta": "AAAA"}));
+        let e = redact_audio(
+            "response.output_audio.delta",
+            json!({"type": "x", "delta": "AAAA"}),
+        );
         assert_eq!(e["delta"], json!({"bytes": 3}));
         let t = redact_audio("response.output_text.delta", json!({"delta": "hello"}));
         assert_eq!(t["delta"], "hello");

@@ -1,0 +1,117 @@
+//! Shared helpers for integration tests: the real `rehearse` binary on a
+//! loopback port, and a client with bounded waits.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rehearse::protocol::Dialect;
+use rehearse::realtime::{Endpoint, RealtimeClient, TimedEvent};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `rehearse emulator` process on 127.0.0.1, killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub addr: String,
+}
+
+impl Emulator {
+    pub fn start(extra: &[&str]) -> Emulator {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
+            .current_dir(repo())
+            .args(["emulator", "--listen", "127.0.0.1:0", "--latency-ms", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rehearse emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listen line");
+        let addr = line
+            .trim()
+            .rsplit("ws://")
+            .next()
+            .and_then(|s| s.strip_suffix("/v1/realtime"))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Emulator { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/v1/realtime?model=gpt-realtime", self.addr)
+    }
+
+    pub async fn connect(&self, dialect: Dialect) -> RealtimeClient {
+        RealtimeClient::connect(
+            &Endpoint::local(&self.url(), dialect),
+            Instant::now(),
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("connect to emulator")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Receives events until one of type `until` arrives (inclusive), failing the
+/// test after `limit`. Returns every event seen.
+pub async fn collect_until(
+    client: &mut RealtimeClient,
+    until: &str,
+    limit: Duration,
+) -> Vec<TimedEvent> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.receiver.recv_within(left).await {
+            Some(Ok(e)) => {
+                let done = e.received.event_type == until;
+                seen.push(e);
+                if done {
+                    return seen;
+                }
+            }
+            other => panic!(
+                "waiting for {until}: {other:?}; seen {:?}",
+                seen.iter()
+                    .map(|e| e.received.event_type.clone())
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+}
+
+pub fn types(events: &[TimedEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e.received.event_type.as_str())
+        .collect()
+}
+
+/// The event types with consecutive repeats collapsed (`delta`×n → one).
+pub fn shape(events: &[TimedEvent]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in types(events) {
+        if out.last().map(String::as_str) != Some(t) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
