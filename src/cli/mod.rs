@@ -1,6 +1,7 @@
 //! The command line: parses arguments and dispatches. No logic lives here.
 
 mod emulator_cmd;
+mod speak_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Serve the Realtime protocol locally, playing a scripted agent.
     Emulator(emulator_cmd::EmulatorArgs),
+    /// Speak text with the offline voice into a WAV file.
+    Speak(speak_cmd::SpeakArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Emulator(args) => emulator_cmd::run(args).await,
+            Command::Speak(args) => speak_cmd::run(args),
         }
     });
     ExitCode::from(code)

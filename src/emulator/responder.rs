@@ -337,6 +337,7 @@ impl Responder {
             let _ = self
                 .internal
                 .send(Internal::ItemCreated {
+                    response_id: self.plan.id.clone(),
                     item: item.clone(),
                     audio_ms,
                 })
@@ -482,6 +483,7 @@ impl Responder {
             let _ = self
                 .internal
                 .send(Internal::ItemCreated {
+                    response_id: self.plan.id.clone(),
                     item: Item::Message(recorded),
                     audio_ms: Some(audio_ms.clone()),
                 })

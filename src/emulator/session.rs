@@ -58,6 +58,7 @@ pub enum Internal {
     /// A responder is about to emit an assistant item: record it first, so a
     /// truncate that names it always finds it.
     ItemCreated {
+        response_id: String,
         item: Item,
         audio_ms: Option<Arc<AtomicU64>>,
     },
@@ -98,6 +99,10 @@ impl Outbox {
 struct ActiveResponse {
     id: String,
     cancel: watch::Sender<Option<&'static str>>,
+    /// `unanswered_from` before this response took the pending turn.
+    took_from: usize,
+    /// Whether it has put anything into the conversation yet.
+    produced: bool,
 }
 
 struct Session {
@@ -270,13 +275,19 @@ impl Session {
 
     fn on_internal(&mut self, msg: Internal) {
         match msg {
-            Internal::ItemCreated { item, audio_ms } => {
+            Internal::ItemCreated {
+                response_id,
+                item,
+                audio_ms,
+            } => {
+                if let Some(active) = self.active.as_mut().filter(|a| a.id == response_id) {
+                    active.produced = true;
+                }
                 self.items.push(StoredItem {
                     item,
                     heard: None,
                     audio_ms,
                 });
-                self.unanswered_from = self.items.len();
             }
             Internal::ItemFinished { item } => {
                 if let Some(stored) = self.items.iter_mut().find(|s| s.item.id() == item.id()) {
@@ -820,9 +831,16 @@ impl Session {
         Ok(())
     }
 
+    /// Cancels the active response. The conversation is free at once: the
+    /// cancelled responder only closes its open parts. A response cut off
+    /// before it said anything leaves its caller turn unanswered, so the
+    /// next response hears it too.
     fn cancel_active(&mut self, reason: &'static str) {
-        if let Some(active) = &self.active {
+        if let Some(active) = self.active.take() {
             let _ = active.cancel.send(Some(reason));
+            if !active.produced {
+                self.unanswered_from = self.unanswered_from.min(active.took_from);
+            }
         }
     }
 
@@ -920,10 +938,13 @@ impl Session {
             self.pending_turn()
         };
         if !out_of_band {
+            let took_from = self.unanswered_from;
             self.unanswered_from = self.items.len();
             self.active = Some(ActiveResponse {
                 id: response_id,
                 cancel: cancel_tx,
+                took_from,
+                produced: false,
             });
         }
         let responder = Responder {
