@@ -60,8 +60,10 @@ pub struct Voice {
     pub settings: VoiceSettings,
 }
 
-fn engines() -> &'static Mutex<HashMap<(u32, u32), Arc<flite_rs::Engine>>> {
-    static ENGINES: OnceLock<Mutex<HashMap<(u32, u32), Arc<flite_rs::Engine>>>> = OnceLock::new();
+type EngineCache = Mutex<HashMap<(u32, u32), Arc<flite_rs::Engine>>>;
+
+fn engines() -> &'static EngineCache {
+    static ENGINES: OnceLock<EngineCache> = OnceLock::new();
     ENGINES.get_or_init(Default::default)
 }
 

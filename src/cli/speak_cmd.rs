@@ -23,7 +23,11 @@ pub struct SpeakArgs {
 }
 
 pub fn run(args: SpeakArgs) -> u8 {
-    let samples = Voice::new(VoiceSettings { pitch: args.pitch, rate: args.rate }).speak(&args.text);
+    let samples = Voice::new(VoiceSettings {
+        pitch: args.pitch,
+        rate: args.rate,
+    })
+    .speak(&args.text);
     match wav::write_mono(&args.out, SESSION_RATE, &samples) {
         Ok(()) => exit::OK,
         Err(e) => {

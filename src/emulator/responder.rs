@@ -207,12 +207,8 @@ impl Responder {
         for item in output {
             match item {
                 Item::Message(m) => {
-                    for p in &m.content {
-                        match p {
-                            other => {
-                                text_out += other.text().map(|t| t.len() as u64 / 4).unwrap_or(0)
-                            }
-                        }
+                    for part in &m.content {
+                        text_out += part.text().map(|t| t.len() as u64 / 4).unwrap_or(0);
                     }
                 }
                 Item::FunctionCall(c) => text_out += c.arguments.len() as u64 / 4 + 4,

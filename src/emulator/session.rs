@@ -677,17 +677,17 @@ impl Session {
                     ));
                 }
             }
-            Item::Message(m) if m.role == Role::Assistant => {
-                if m.content
-                    .iter()
-                    .any(|c| matches!(c, ContentPart::OutputAudio { .. }))
-                {
-                    return Err(ProtocolError::invalid_value(
-                        "item.content[0].type",
-                        "output_audio",
-                        "'output_text'",
-                    ));
-                }
+            Item::Message(m)
+                if m.role == Role::Assistant
+                    && m.content
+                        .iter()
+                        .any(|c| matches!(c, ContentPart::OutputAudio { .. })) =>
+            {
+                return Err(ProtocolError::invalid_value(
+                    "item.content[0].type",
+                    "output_audio",
+                    "'output_text'",
+                ));
             }
             _ => {}
         }

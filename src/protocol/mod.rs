@@ -108,7 +108,10 @@ fn locate_value(frame: &Value, message: &str) -> Option<String> {
         .strip_prefix("invalid type: ")?
         .split(", expected")
         .next()?;
-    let literal = found.split('`').nth(1);
+    let literal = match found.strip_prefix("string \"") {
+        Some(rest) => rest.strip_suffix('"'),
+        None => found.split('`').nth(1),
+    };
     let mut hits = Vec::new();
     walk_leaves(frame, String::new(), &mut |path, v| {
         let matches = match (v, literal) {

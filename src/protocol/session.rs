@@ -105,9 +105,17 @@ pub struct FormatPatch {
 pub struct AudioInputPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FormatPatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub transcription: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub noise_reduction: Option<Value>,
     /// `Some(None)` is an explicit `null`: manual turns.
     #[serde(
@@ -165,19 +173,47 @@ pub struct SessionPatch {
     pub audio: Option<AudioPatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<ToolDef>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub tool_choice: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub max_output_tokens: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub truncation: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub tracing: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub include: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub prompt: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub reasoning: Option<Value>,
     // Beta (flat) names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,9 +224,17 @@ pub struct SessionPatch {
     pub input_audio_format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_audio_format: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub input_audio_transcription: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub input_audio_noise_reduction: Option<Value>,
     #[serde(
         default,
@@ -200,12 +244,21 @@ pub struct SessionPatch {
     pub turn_detection: Option<Option<TurnDetection>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "keep_null"
+    )]
     pub max_response_output_tokens: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A present `null` is `Some(Value::Null)` (it means "off"); absent is `None`.
+fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -566,12 +619,10 @@ fn parse_modalities(list: &[String], param: &str) -> Result<Vec<Modality>, Proto
         }
     }
     // Beta's ["text","audio"] means spoken output with a transcript.
-    if out.contains(&Modality::Audio) {
-        Ok(vec![Modality::Audio])
-    } else if out.is_empty() {
-        Ok(vec![Modality::Audio])
-    } else {
+    if out == [Modality::Text] {
         Ok(vec![Modality::Text])
+    } else {
+        Ok(vec![Modality::Audio])
     }
 }
 
