@@ -328,13 +328,15 @@ impl Responder {
         }
     }
 
-    async fn emit_item_start(&self, item: &Item, audio_ms: Option<Arc<AtomicU64>>) {
+    /// Records `recorded` in the session, then announces `item` (the wire
+    /// form, which may still be empty) to the client.
+    async fn emit_item_start(&self, recorded: Item, item: &Item, audio_ms: Option<Arc<AtomicU64>>) {
         if !self.plan.out_of_band {
             let _ = self
                 .internal
                 .send(Internal::ItemCreated {
                     response_id: self.plan.id.clone(),
-                    item: item.clone(),
+                    item: recorded,
                     audio_ms,
                 })
                 .await;
@@ -393,7 +395,8 @@ impl Responder {
             arguments: String::new(),
             extra: Default::default(),
         };
-        self.emit_item_start(&Item::FunctionCall(item.clone()), None)
+        let announced = Item::FunctionCall(item.clone());
+        self.emit_item_start(announced.clone(), &announced, None)
             .await;
         let chars: Vec<char> = arguments.chars().collect();
         for chunk in chars.chunks(24) {
@@ -475,33 +478,12 @@ impl Responder {
         // The session records the full item; the wire shows it empty until done.
         let mut recorded = message.clone();
         recorded.content = vec![empty_part];
-        if !self.plan.out_of_band {
-            let _ = self
-                .internal
-                .send(Internal::ItemCreated {
-                    response_id: self.plan.id.clone(),
-                    item: Item::Message(recorded),
-                    audio_ms: Some(audio_ms.clone()),
-                })
-                .await;
-        }
-        self.out
-            .send(ServerEvent::ResponseOutputItemAdded {
-                response_id: self.plan.id.clone(),
-                output_index: 0,
-                item: Box::new(Item::Message(message.clone())),
-                extra: Default::default(),
-            })
-            .await;
-        if !self.plan.out_of_band {
-            self.out
-                .send(ServerEvent::ConversationItemAdded {
-                    previous_item_id: self.previous_item_id.clone(),
-                    item: Box::new(Item::Message(message.clone())),
-                    extra: Default::default(),
-                })
-                .await;
-        }
+        self.emit_item_start(
+            Item::Message(recorded),
+            &Item::Message(message.clone()),
+            Some(audio_ms.clone()),
+        )
+        .await;
         let at = self.part_ref(&item_id);
         let start_part = match audio {
             Some(_) => ResponsePart::Audio {

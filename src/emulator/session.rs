@@ -619,6 +619,11 @@ impl Session {
             heard,
             audio_ms: None,
         });
+        self.announce_item(previous, item).await;
+    }
+
+    /// `conversation.item.added` then `.done` (beta: `created` only).
+    async fn announce_item(&self, previous: Option<String>, item: Item) {
         self.out
             .send(ServerEvent::ConversationItemAdded {
                 previous_item_id: previous.clone(),
@@ -758,20 +763,7 @@ impl Session {
             if insert_at < self.unanswered_from {
                 self.unanswered_from += 1;
             }
-            self.out
-                .send(ServerEvent::ConversationItemAdded {
-                    previous_item_id: previous.clone(),
-                    item: Box::new(server_item.clone()),
-                    extra: Default::default(),
-                })
-                .await;
-            self.out
-                .send(ServerEvent::ConversationItemDone {
-                    previous_item_id: previous,
-                    item: Box::new(server_item),
-                    extra: Default::default(),
-                })
-                .await;
+            self.announce_item(previous, server_item).await;
         }
         Ok(())
     }
