@@ -1,6 +1,7 @@
 //! The command line: parses arguments and dispatches. No logic lives here.
 
 mod emulator_cmd;
+mod schema_cmd;
 mod speak_cmd;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Emulator(emulator_cmd::EmulatorArgs),
     /// Speak text with the offline voice into a WAV file.
     Speak(speak_cmd::SpeakArgs),
+    /// Write JSON Schemas for the config files (for editor validation).
+    Schema(schema_cmd::SchemaArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Emulator(args) => emulator_cmd::run(args).await,
             Command::Speak(args) => speak_cmd::run(args),
+            Command::Schema(args) => schema_cmd::run(args),
         }
     });
     ExitCode::from(code)

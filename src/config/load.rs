@@ -55,16 +55,18 @@ impl ConfigError {
     }
 }
 
-/// The closest candidate to `got`, if any is close enough to be a likely typo.
+/// The closest candidate to `got`, if any is close enough to be a likely typo
+/// (a few edits away, transpositions counting as one).
 pub fn did_you_mean<'a>(
     got: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let budget = (got.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(got, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(got, c), c))
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
 
@@ -137,6 +139,16 @@ mod tests {
                 .starts_with("agents/a.yaml:2:1: unknown key"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn suggestions_cover_transpositions_and_skip_unrelated_words() {
+        assert_eq!(did_you_mean("sya", ["id", "say", "reprompt"]), Some("say"));
+        assert_eq!(
+            did_you_mean("transitons", ["transitions", "say"]),
+            Some("transitions")
+        );
+        assert_eq!(did_you_mean("colour", ["id", "say"]), None);
     }
 
     #[test]
