@@ -8,7 +8,6 @@ use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
@@ -146,11 +145,7 @@ pub async fn run_session(
         while let Some(out) = out_rx.recv().await {
             match out {
                 Outgoing::Event(event) => {
-                    let type_name = serde_json::to_value(&event)
-                        .ok()
-                        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-                        .unwrap_or_default();
-                    if !dialect.has_server_event(&type_name) {
+                    if !dialect.carries(&event) {
                         continue;
                     }
                     let message = ServerMessage {

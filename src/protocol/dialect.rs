@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::events::{ClientMessage, ServerMessage};
+use super::events::{ClientMessage, ServerEvent, ServerMessage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,8 +52,8 @@ pub fn ga_event_name(name: &str) -> &str {
 impl Dialect {
     /// Whether this dialect has the event at all (beta has no
     /// `conversation.item.done`).
-    pub fn has_server_event(self, ga_type: &str) -> bool {
-        !(self == Dialect::Beta && ga_type == "conversation.item.done")
+    pub fn carries(self, event: &ServerEvent) -> bool {
+        !(self == Dialect::Beta && matches!(event, ServerEvent::ConversationItemDone { .. }))
     }
 
     pub fn encode_server(self, message: &ServerMessage) -> String {
