@@ -1,6 +1,7 @@
 //! Audio: formats and codecs of the Realtime API, resampling, offline speech,
 //! voice activity detection and WAV files.
 
+pub mod envelope;
 pub mod format;
 pub mod g711;
 pub mod resample;

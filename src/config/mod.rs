@@ -4,6 +4,8 @@
 
 pub mod agent;
 pub mod load;
+pub mod persona;
+pub mod scenario;
 
 pub use agent::{AgentFile, ProviderKind};
 pub use load::{ConfigError, load_yaml_file, parse_yaml};

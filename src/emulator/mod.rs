@@ -6,6 +6,7 @@
 //! each response is produced by a `responder` task that the session can cancel.
 
 mod ids;
+pub mod recognizer;
 mod responder;
 pub mod script;
 mod server;
@@ -15,6 +16,7 @@ pub mod transcribe;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use recognizer::ClosedSetRecognizer;
 pub use script::{AgentRegistry, CompiledAgent};
 pub use server::{EmulatorHandle, serve, spawn};
 pub use transcribe::{HttpTranscriber, Transcriber};
@@ -30,6 +32,9 @@ pub struct EmulatorConfig {
     pub pacing: Option<AudioPacing>,
     pub seed: u64,
     pub transcriber: Option<Arc<dyn Transcriber>>,
+    /// When set, every line the agent speaks is remembered for the offline
+    /// recogniser, under the client's conversation key.
+    pub recognizer: Option<ClosedSetRecognizer>,
     /// Sessions beyond this are refused with an error event.
     pub max_sessions: usize,
     /// When set, clients must present this key.
@@ -48,6 +53,7 @@ impl EmulatorConfig {
             pacing: None,
             seed: 0,
             transcriber: None,
+            recognizer: None,
             max_sessions: 1000,
             api_key: None,
             max_session: Duration::from_secs(3600),

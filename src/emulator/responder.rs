@@ -141,6 +141,7 @@ pub struct Responder {
     pub out_of_band_reply: String,
     pub previous_item_id: Option<String>,
     pub audio_out_ms: u64,
+    pub conversation: Option<String>,
 }
 
 /// Why emission stopped early.
@@ -442,8 +443,17 @@ impl Responder {
                 };
                 let format = self.plan.format;
                 let line = text.clone();
+                let ear = self
+                    .config
+                    .recognizer
+                    .clone()
+                    .zip(self.conversation.clone());
                 let bytes = tokio::task::spawn_blocking(move || {
-                    format.encode_from_session_rate(&Voice::new(settings).speak(&line))
+                    let pcm = Voice::new(settings).speak(&line);
+                    if let Some((ear, conversation)) = ear {
+                        ear.remember(&conversation, &line, &pcm);
+                    }
+                    format.encode_from_session_rate(&pcm)
                 })
                 .await
                 .unwrap_or_default();

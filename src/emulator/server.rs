@@ -94,6 +94,9 @@ struct Handshake {
     beta: bool,
     key: Option<String>,
     realtime_subprotocol: bool,
+    /// rehearse's own key for the call this session belongs to (ignored by
+    /// real services, which ignore unknown query parameters).
+    conversation: Option<String>,
 }
 
 fn inspect(req: &Request) -> Handshake {
@@ -136,6 +139,7 @@ fn inspect(req: &Request) -> Handshake {
             || q("api-version").is_some_and(|v| v.contains("preview")),
         key,
         realtime_subprotocol: protocols.iter().any(|p| p == "realtime"),
+        conversation: q("rehearse_conversation"),
     }
 }
 
@@ -285,6 +289,7 @@ async fn handle_connection(
         dialect,
         model: seen.model.unwrap_or_default(),
         session_no,
+        conversation: seen.conversation,
     };
     let result = run_session(ws, config, info, shutdown).await;
     active.fetch_sub(1, Ordering::SeqCst);

@@ -32,6 +32,7 @@ pub struct ConnectInfo {
     pub dialect: Dialect,
     pub model: String,
     pub session_no: u64,
+    pub conversation: Option<String>,
 }
 
 /// What the caller's words are, for a user audio item.
@@ -117,6 +118,7 @@ struct Session {
     active: Option<ActiveResponse>,
     rng: StdRng,
     dialect: Dialect,
+    conversation: Option<String>,
     // Input audio: samples at 24 kHz since the last commit, and where they
     // start on the session's input timeline.
     input: Vec<i16>,
@@ -199,6 +201,7 @@ pub async fn run_session(
         unanswered_from: 0,
         active: None,
         dialect,
+        conversation: info.conversation.clone(),
         input: Vec::new(),
         input_start_ms: 0,
         odd_byte: None,
@@ -569,11 +572,15 @@ impl Session {
     fn listen(&self, item_id: String, samples: Vec<i16>) -> watch::Receiver<Heard> {
         let (tx, rx) = watch::channel(Heard::Pending);
         let transcriber = self.config.transcriber.clone();
+        let conversation = self.conversation.clone();
         let report = self.session.transcription.is_some();
         let out = self.out.clone();
         tokio::spawn(async move {
             let result = match transcriber {
-                Some(t) => t.transcribe(Arc::new(samples)).await,
+                Some(t) => {
+                    t.transcribe(conversation.as_deref(), Arc::new(samples))
+                        .await
+                }
                 None => Err("no transcription backend is configured for this emulator".into()),
             };
             let heard = match &result {
@@ -950,6 +957,7 @@ impl Session {
                 .last()
                 .and_then(|s| s.item.id().map(str::to_string)),
             audio_out_ms: 0,
+            conversation: self.conversation.clone(),
         };
         tokio::spawn(responder.run());
         Ok(())

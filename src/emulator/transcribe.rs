@@ -11,8 +11,13 @@ use crate::audio::{SESSION_RATE, wav};
 
 /// Turns a caller's utterance (24 kHz mono PCM) into words.
 pub trait Transcriber: Send + Sync {
-    /// `Ok(None)` when the audio holds no intelligible speech.
-    fn transcribe(&self, audio: Arc<Vec<i16>>) -> BoxFuture<'_, Result<Option<String>, String>>;
+    /// `Ok(None)` when the audio holds no intelligible speech. `conversation`
+    /// is the key the client gave (`rehearse_conversation` in the URL), if any.
+    fn transcribe(
+        &self,
+        conversation: Option<&str>,
+        audio: Arc<Vec<i16>>,
+    ) -> BoxFuture<'_, Result<Option<String>, String>>;
 }
 
 /// An OpenAI-compatible `/v1/audio/transcriptions` endpoint.
@@ -40,7 +45,11 @@ impl HttpTranscriber {
 }
 
 impl Transcriber for HttpTranscriber {
-    fn transcribe(&self, audio: Arc<Vec<i16>>) -> BoxFuture<'_, Result<Option<String>, String>> {
+    fn transcribe(
+        &self,
+        _conversation: Option<&str>,
+        audio: Arc<Vec<i16>>,
+    ) -> BoxFuture<'_, Result<Option<String>, String>> {
         Box::pin(async move {
             let bytes = wav::to_bytes(&audio, SESSION_RATE).map_err(|e| e.to_string())?;
             let part = reqwest::multipart::Part::bytes(bytes)

@@ -1,0 +1,84 @@
+//! Loudness envelopes (dB per 10 ms frame) and how alike two of them are:
+//! the features of the closed-set recogniser.
+
+use super::SESSION_RATE;
+
+const FRAME: usize = (SESSION_RATE / 100) as usize;
+/// Frames quieter than the loudest by more than this are treated as silence.
+const DYNAMIC_RANGE_DB: f64 = 45.0;
+
+/// dB level of each 10 ms frame of 24 kHz audio.
+pub fn envelope(samples: &[i16]) -> Vec<f32> {
+    samples
+        .chunks(FRAME)
+        .map(|f| {
+            let ms: f64 = f.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / f.len() as f64;
+            (10.0 * (ms + 1.0).log10()) as f32
+        })
+        .collect()
+}
+
+/// The envelope with leading and trailing silence removed, and the silence
+/// floor clamped so that background level does not dominate the shape.
+pub fn trimmed(env: &[f32]) -> Vec<f32> {
+    let peak = env.iter().copied().fold(f32::MIN, f32::max);
+    let floor = peak - DYNAMIC_RANGE_DB as f32;
+    let first = env.iter().position(|&e| e > floor);
+    let last = env.iter().rposition(|&e| e > floor);
+    match (first, last) {
+        (Some(a), Some(b)) => env[a..=b].iter().map(|&e| e.max(floor)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Pearson correlation of two equal-length sequences.
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (
+        a.iter().map(|&x| x as f64).sum::<f64>() / n,
+        b.iter().map(|&x| x as f64).sum::<f64>() / n,
+    );
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
+        cov += dx * dy;
+        va += dx * dx;
+        vb += dy * dy;
+    }
+    if va <= 0.0 || vb <= 0.0 {
+        return 0.0;
+    }
+    cov / (va.sqrt() * vb.sqrt())
+}
+
+/// Where `clip` best fits inside `reference` (or `reference` inside `clip`):
+/// the correlation and the matched span of `reference`, as fractions 0–1.
+pub fn best_alignment(clip: &[f32], reference: &[f32]) -> Option<(f64, f64, f64)> {
+    const MIN_FRAMES: usize = 15;
+    if clip.len() < MIN_FRAMES || reference.len() < MIN_FRAMES {
+        return None;
+    }
+    let (short, long, clip_is_short) = if clip.len() <= reference.len() {
+        (clip, reference, true)
+    } else {
+        (reference, clip, false)
+    };
+    let mut best: Option<(f64, usize)> = None;
+    for offset in 0..=(long.len() - short.len()) {
+        let r = correlation(short, &long[offset..offset + short.len()]);
+        if best.is_none_or(|(b, _)| r > b) {
+            best = Some((r, offset));
+        }
+    }
+    let (r, offset) = best?;
+    if clip_is_short {
+        let start = offset as f64 / reference.len() as f64;
+        let end = (offset + clip.len()) as f64 / reference.len() as f64;
+        Some((r, start, end))
+    } else {
+        // The whole reference is inside the clip; penalise a clip mostly
+        // made of something else.
+        let share = reference.len() as f64 / clip.len() as f64;
+        Some((r * share.sqrt().min(1.0), 0.0, 1.0))
+    }
+}

@@ -1,0 +1,169 @@
+//! `personas/*.yaml`: who the simulated caller is, how they behave, how they
+//! sound, and which driver plays them.
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::load::{ConfigError, load_yaml_file};
+use crate::audio::VoiceSettings;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How they talk, for LLM-played drivers ("short, clipped sentences").
+    #[serde(default)]
+    pub speaking_style: String,
+    #[serde(default)]
+    pub traits: Traits,
+    #[serde(default)]
+    pub voice: PersonaVoice,
+    #[serde(default = "english")]
+    pub language: String,
+    #[serde(default)]
+    pub driver: Driver,
+}
+
+fn english() -> String {
+    "en".into()
+}
+
+/// Behaviour knobs, each 0–1 unless stated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Traits {
+    /// How many unproductive agent turns they sit through before hanging up:
+    /// 0 hangs up at the first, 1 allows ten.
+    #[serde(default = "half")]
+    pub patience: f64,
+    /// Chance of adding small talk to an answer.
+    #[serde(default = "low")]
+    pub verbosity: f64,
+    /// Chance of talking over an agent turn longer than `interrupt_after_words`.
+    #[serde(default)]
+    pub interrupts: f64,
+    #[serde(default = "default_interrupt_after")]
+    pub interrupt_after_words: usize,
+    /// Seconds on hold (tool calls without a word) before complaining.
+    #[serde(default = "default_hold")]
+    pub hold_tolerance_s: f64,
+    /// Noise mixed into their audio (0 clear line, 1 barely intelligible):
+    /// a caller who mumbles or calls from a busy street.
+    #[serde(default)]
+    pub line_noise: f64,
+    /// Pause before answering, in ms (median).
+    #[serde(default = "default_think")]
+    pub think_ms: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+fn low() -> f64 {
+    0.2
+}
+fn default_interrupt_after() -> usize {
+    18
+}
+fn default_hold() -> f64 {
+    20.0
+}
+fn default_think() -> f64 {
+    400.0
+}
+
+impl Default for Traits {
+    fn default() -> Self {
+        Traits {
+            patience: half(),
+            verbosity: low(),
+            interrupts: 0.0,
+            interrupt_after_words: default_interrupt_after(),
+            hold_tolerance_s: default_hold(),
+            line_noise: 0.0,
+            think_ms: default_think(),
+        }
+    }
+}
+
+impl Traits {
+    /// Unproductive agent turns tolerated before hanging up.
+    pub fn patience_turns(&self) -> u32 {
+        (self.patience.clamp(0.0, 1.0) * 10.0).round() as u32 + 1
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaVoice {
+    /// Offline TTS settings (scripted and chat drivers).
+    #[serde(default = "caller_voice")]
+    pub offline: VoiceSettings,
+    /// Provider voice name for the realtime driver (e.g. `verse`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+fn caller_voice() -> VoiceSettings {
+    VoiceSettings {
+        pitch: 0.9,
+        rate: 1.0,
+    }
+}
+
+/// Who plays the caller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Driver {
+    /// Offline and deterministic: answers from the scenario's facts and rules.
+    #[default]
+    Scripted,
+    /// A second Realtime session plays the caller (two-clients pattern).
+    Realtime {
+        /// An agent file describing the provider (`provider`, `model`, `url`, key).
+        provider: String,
+        /// minijinja template (relative to the persona file) for the caller's
+        /// instructions; a built-in one is used when absent.
+        #[serde(default)]
+        instructions_template: Option<String>,
+    },
+    /// An OpenAI-compatible chat endpoint writes the caller's lines.
+    Chat {
+        /// API base, e.g. `http://127.0.0.1:11434/v1`.
+        url: String,
+        model: String,
+        #[serde(default)]
+        api_key_env: Option<String>,
+        /// `/v1/audio/speech` base for the caller's voice; offline TTS if absent.
+        #[serde(default)]
+        speech_url: Option<String>,
+        #[serde(default)]
+        speech_model: Option<String>,
+        #[serde(default)]
+        temperature: Option<f64>,
+    },
+}
+
+impl PersonaFile {
+    pub fn load(path: &Path) -> Result<PersonaFile, ConfigError> {
+        let persona: PersonaFile = load_yaml_file(path)?;
+        for (name, v) in [
+            ("patience", persona.traits.patience),
+            ("verbosity", persona.traits.verbosity),
+            ("interrupts", persona.traits.interrupts),
+            ("line_noise", persona.traits.line_noise),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(
+                    ConfigError::new(path, format!("traits.{name} is {v}, outside 0–1"))
+                        .with_hint("traits are probabilities or shares: use a value from 0 to 1"),
+                );
+            }
+        }
+        Ok(persona)
+    }
+}
