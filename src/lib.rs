@@ -7,6 +7,7 @@
 //! - [`emulator`]: a local Realtime server that plays a scripted agent.
 //! - [`audio`]: formats, codecs, resampling, offline speech, VAD, WAV.
 //! - [`config`]: the YAML files users edit.
+//! - [`simulation`]: synthetic calls between a simulated caller and the agent.
 //! - [`cli`]: argument parsing and dispatch only.
 
 // Protocol errors carry the fields the wire needs (type, code, message, param,
@@ -19,3 +20,4 @@ pub mod config;
 pub mod emulator;
 pub mod protocol;
 pub mod realtime;
+pub mod simulation;

@@ -5,7 +5,7 @@ use super::SESSION_RATE;
 
 const FRAME: usize = (SESSION_RATE / 100) as usize;
 /// Frames quieter than the loudest by more than this are treated as silence.
-const DYNAMIC_RANGE_DB: f64 = 45.0;
+const DYNAMIC_RANGE_DB: f64 = 25.0;
 
 /// dB level of each 10 ms frame of 24 kHz audio.
 pub fn envelope(samples: &[i16]) -> Vec<f32> {

@@ -1,8 +1,11 @@
 //! The command line: parses arguments and dispatches. No logic lives here.
 
 mod emulator_cmd;
+mod init_cmd;
+mod run_cmd;
 mod schema_cmd;
 mod speak_cmd;
+mod validate_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run synthetic calls against the agent under test (default: the
+    /// bundled sample suite against the local emulator).
+    Run(run_cmd::RunArgs),
+    /// Check config files and their cross-references.
+    Validate(validate_cmd::ValidateArgs),
+    /// Scaffold a new project that runs as it is.
+    Init(init_cmd::InitArgs),
     /// Serve the Realtime protocol locally, playing a scripted agent.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Speak text with the offline voice into a WAV file.
@@ -52,6 +62,9 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run_cmd::run(args).await,
+            Command::Validate(args) => validate_cmd::run(args),
+            Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,
             Command::Speak(args) => speak_cmd::run(args),
             Command::Schema(args) => schema_cmd::run(args),

@@ -8,6 +8,8 @@ use clap::Args;
 
 use super::exit;
 use crate::config::AgentFile;
+use crate::config::persona::PersonaFile;
+use crate::config::scenario::ScenarioFile;
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
@@ -18,11 +20,21 @@ pub struct SchemaArgs {
 
 /// Every config kind's schema, by file name.
 pub fn schemas() -> Vec<(&'static str, String)> {
-    let agent = schemars::schema_for!(AgentFile);
-    vec![(
-        "agent.schema.json",
-        serde_json::to_string_pretty(&agent).unwrap_or_default() + "\n",
-    )]
+    let pretty = |s: schemars::Schema| serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
+    vec![
+        (
+            "agent.schema.json",
+            pretty(schemars::schema_for!(AgentFile)),
+        ),
+        (
+            "persona.schema.json",
+            pretty(schemars::schema_for!(PersonaFile)),
+        ),
+        (
+            "scenario.schema.json",
+            pretty(schemars::schema_for!(ScenarioFile)),
+        ),
+    ]
 }
 
 pub fn run(args: SchemaArgs) -> u8 {

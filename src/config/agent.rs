@@ -65,6 +65,28 @@ pub struct AgentFile {
     /// How the emulator plays this agent.
     #[serde(default)]
     pub emulator: EmulatorSettings,
+    /// Named variants for A/B runs (`--agent agents/x.yaml:variant`): each
+    /// overrides some fields of this file.
+    #[serde(default)]
+    pub variants: BTreeMap<String, AgentVariant>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentVariant {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub instructions_template: Option<PathBuf>,
+    #[serde(default)]
+    pub voice: Option<AgentVoice>,
+    /// Keep only these tools (by name).
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -353,6 +375,45 @@ impl AgentFile {
             }
         }
         Ok(())
+    }
+
+    /// This agent with a variant's overrides applied, named `name:variant`.
+    pub fn with_variant(&self, variant: &str) -> Result<AgentFile, String> {
+        let v = self.variants.get(variant).ok_or_else(|| {
+            let known: Vec<&str> = self.variants.keys().map(String::as_str).collect();
+            format!(
+                "agent `{}` has no variant `{variant}` (variants: {})",
+                self.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })?;
+        let mut out = self.clone();
+        out.name = format!("{}:{variant}", self.name);
+        out.variants.clear();
+        if let Some(d) = &v.description {
+            out.description = d.clone();
+        }
+        if let Some(m) = &v.model {
+            out.model = Some(m.clone());
+        }
+        if let Some(i) = &v.instructions {
+            out.instructions = Some(i.clone());
+            out.instructions_template = None;
+        }
+        if let Some(t) = &v.instructions_template {
+            out.instructions_template = Some(t.clone());
+        }
+        if let Some(voice) = &v.voice {
+            out.voice = voice.clone();
+        }
+        if let Some(keep) = &v.tools {
+            out.tools.retain(|t| keep.contains(&t.name));
+        }
+        Ok(out)
     }
 
     /// The session instructions: the rendered template, else `instructions`.

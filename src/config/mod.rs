@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod load;
 pub mod persona;
+pub mod project;
 pub mod scenario;
 
 pub use agent::{AgentFile, ProviderKind};

@@ -51,8 +51,8 @@ pub struct Traits {
     /// Seconds on hold (tool calls without a word) before complaining.
     #[serde(default = "default_hold")]
     pub hold_tolerance_s: f64,
-    /// Noise mixed into their audio (0 clear line, 1 barely intelligible):
-    /// a caller who mumbles or calls from a busy street.
+    /// Noise on their speech (0 clear, 1 barely intelligible): a caller who
+    /// mumbles or has a bad microphone.
     #[serde(default)]
     pub line_noise: f64,
     /// Pause before answering, in ms (median).

@@ -19,6 +19,7 @@ use std::time::Duration;
 pub use recognizer::ClosedSetRecognizer;
 pub use script::{AgentRegistry, CompiledAgent};
 pub use server::{EmulatorHandle, serve, spawn};
+pub use session::spoken_prefix;
 pub use transcribe::{HttpTranscriber, Transcriber};
 
 use crate::config::agent::{AudioPacing, LatencySpec};

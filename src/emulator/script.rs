@@ -143,6 +143,12 @@ impl AgentRegistry {
         AgentRegistry { agents }
     }
 
+    /// Adds (or replaces, by name) an agent, e.g. a variant of the primary.
+    pub fn with_agent(mut self, agent: Arc<CompiledAgent>) -> Self {
+        self.agents.insert(agent.file.name.clone(), agent);
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<CompiledAgent>> {
         self.agents.get(name).cloned()
     }

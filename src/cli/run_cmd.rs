@@ -1,0 +1,107 @@
+//! `rehearse run`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::exit;
+use crate::simulation::progress::{self, Progress};
+use crate::simulation::run::RunError;
+use crate::simulation::{AgentRef, Pace, RunOptions, Status, TurnMode};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Agent file to test, optionally `FILE:variant`; repeat for A/B.
+    /// Default: agents/support.yaml.
+    #[arg(long = "agent")]
+    agents: Vec<String>,
+    /// Scenario ids or file names to run (globs allowed); default all.
+    #[arg(long = "scenario")]
+    scenarios: Vec<String>,
+    /// Only scenarios with this tag; repeatable.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Conversations per agent × scenario.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Conversations at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// `fast`: as fast as both sides allow; `realtime`: at speaking speed.
+    #[arg(long, value_enum, default_value = "fast")]
+    pace: PaceArg,
+    /// `vad`: stream audio and let server VAD end turns; `manual`: commit turns.
+    #[arg(long, value_enum, default_value = "vad")]
+    turns: TurnsArg,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run directory (default reports/<run-id>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Fixed latency for emulator agents, in ms (e.g. 0 for benchmarks).
+    #[arg(long)]
+    latency_ms: Option<f64>,
+    /// Project folder holding agents/, personas/, scenarios/.
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PaceArg {
+    Fast,
+    Realtime,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TurnsArg {
+    Vad,
+    Manual,
+}
+
+pub async fn run(args: RunArgs) -> u8 {
+    let mut opts = RunOptions::new(&args.project);
+    opts.agents = args.agents.iter().map(|a| AgentRef::parse(a)).collect();
+    opts.scenarios = args.scenarios;
+    opts.tags = args.tags;
+    opts.repeat = args.repeat;
+    opts.concurrency = args.concurrency;
+    opts.pace = match args.pace {
+        PaceArg::Fast => Pace::Fast,
+        PaceArg::Realtime => Pace::Realtime,
+    };
+    opts.turns = match args.turns {
+        TurnsArg::Vad => TurnMode::Vad,
+        TurnsArg::Manual => TurnMode::Manual,
+    };
+    opts.seed = args.seed;
+    opts.out = args.out;
+    opts.latency_ms = args.latency_ms;
+    let display: Arc<dyn Progress> = Arc::from(progress::for_terminal());
+    match crate::simulation::run(opts, display).await {
+        Ok(result) => {
+            println!("{}", result.dir.display());
+            let errors = result
+                .manifest
+                .conversations
+                .iter()
+                .filter(|c| c.status != Some(Status::Completed))
+                .count();
+            if errors > 0 {
+                exit::RUN_ERROR
+            } else {
+                exit::OK
+            }
+        }
+        Err(RunError::Config(errors)) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            exit::CONFIG_ERROR
+        }
+        Err(RunError::Setup(e)) => {
+            eprintln!("error: {e}");
+            exit::RUN_ERROR
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! One conversation between the agent under test (a Realtime session) and a
+//! caller that thinks in text (scripted or chat) and speaks through a voice.
+//!
+//! The bridge plays both telephone ends: it streams the caller's speech to
+//! the agent (server VAD with trailing silence, or manual commits), plays the
+//! agent's audio on the shared timeline, interrupts it when the persona
+//! would (truncating the agent's item at the audio actually played, as a real
+//! client must), answers tool calls from the scenario's fixtures, and records
+//! everything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::caller::{CallerMove, TextCaller};
+use super::clock::{Clock, Pace};
+use super::fixtures::FixtureSet;
+use super::recorder::{Recorder, Speaker, Utterance};
+use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tool};
+use crate::audio::{AudioFormat, SESSION_RATE, Voice};
+use crate::config::persona::PersonaFile;
+use crate::config::scenario::ScenarioFile;
+use crate::emulator::ClosedSetRecognizer;
+use crate::protocol::{ClientEvent, ServerEvent, ToolDef, Usage};
+use crate::realtime::{ClientError, Endpoint, RealtimeClient, TraceRecord};
+
+/// How the caller's turns reach the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnMode {
+    /// Audio streamed continuously; the server's VAD decides when a turn ends.
+    Vad,
+    /// Audio appended, then committed, then a response requested.
+    Manual,
+}
+
+/// Everything one conversation needs.
+pub struct ConversationSpec {
+    /// Unique key of this call (also scopes the offline recogniser).
+    pub key: String,
+    pub endpoint: Endpoint,
+    pub instructions: String,
+    pub tools: Vec<ToolDef>,
+    pub agent_voice: Option<String>,
+    pub scenario: ScenarioFile,
+    pub persona: PersonaFile,
+    pub seed: u64,
+    pub pace: Pace,
+    pub turns: TurnMode,
+    pub dir: PathBuf,
+    /// Where the caller's offline speech is remembered, when the agent is the
+    /// local emulator (so it can recognise what it hears).
+    pub recognizer: Option<ClosedSetRecognizer>,
+    /// Longest wait for any event from the agent.
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    Error,
+}
+
+/// `conversation.json`: how a call went, beside its artifacts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationOutcome {
+    pub status: Status,
+    /// What went wrong, for `error`. Provider and harness failures land here,
+    /// never as a verdict on the agent.
+    pub error: Option<String>,
+    /// Why the call ended: goal_met, agent_ended, caller_hung_up,
+    /// patience_exhausted, max_turns, max_duration, silence.
+    pub end_reason: Option<String>,
+    pub goal_met: bool,
+    pub agent_turns: u32,
+    pub customer_turns: u32,
+    pub interruptions: u32,
+    pub tool_calls: u32,
+    pub duration_ms: f64,
+    /// Artifacts may be incomplete (the call broke off).
+    pub partial: bool,
+    pub usage: UsageTotals,
+    pub protocol_errors: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    pub responses: u32,
+    pub input_text_tokens: u64,
+    pub input_audio_tokens: u64,
+    pub cached_text_tokens: u64,
+    pub cached_audio_tokens: u64,
+    pub output_text_tokens: u64,
+    pub output_audio_tokens: u64,
+}
+
+impl UsageTotals {
+    pub(super) fn add(&mut self, u: &Usage) {
+        self.responses += 1;
+        let d = &u.input_token_details;
+        self.input_text_tokens += d.text_tokens;
+        self.input_audio_tokens += d.audio_tokens;
+        self.cached_text_tokens += d.cached_tokens_details.text_tokens;
+        self.cached_audio_tokens += d.cached_tokens_details.audio_tokens;
+        self.output_text_tokens += u.output_token_details.text_tokens;
+        self.output_audio_tokens += u.output_token_details.audio_tokens;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("the provider rejected the session config: {0}")]
+    SessionRejected(String),
+    #[error("the provider failed a response: {0}")]
+    ResponseFailed(String),
+    #[error("{0}")]
+    Caller(#[from] super::caller::CallerError),
+    #[error("writing artifacts: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the call hit its wall-clock limit of {0:?}")]
+    WallClock(Duration),
+}
+
+/// One stretch of agent speech (one assistant item).
+struct AgentSpeech {
+    item_id: Option<String>,
+    text: String,
+    audio: Vec<i16>,
+    /// Timeline ms when its first audio arrived.
+    arrived_ms: f64,
+}
+
+struct Bridge<'a> {
+    spec: &'a ConversationSpec,
+    agent: Side,
+    clock: Clock,
+    rec: Recorder,
+    trace: mpsc::UnboundedReceiver<TraceRecord>,
+    fixtures: FixtureSet,
+    rng: StdRng,
+    voice: Voice,
+    outcome: ConversationOutcome,
+    /// Timeline ms where the caller last stopped speaking.
+    caller_end_ms: f64,
+    /// The caller's last line and how often in a row it was said: asked to
+    /// repeat, people speak more clearly.
+    last_line: Option<(String, u32)>,
+}
+
+/// Runs one conversation to its end and writes its artifacts under
+/// `spec.dir`. Never panics on provider behaviour: failures come back as an
+/// outcome with status `error`.
+pub async fn run_conversation(
+    spec: &ConversationSpec,
+    caller: &mut dyn TextCaller,
+) -> ConversationOutcome {
+    let mut outcome = ConversationOutcome {
+        status: Status::Error,
+        error: None,
+        end_reason: None,
+        goal_met: false,
+        agent_turns: 0,
+        customer_turns: 0,
+        interruptions: 0,
+        tool_calls: 0,
+        duration_ms: 0.0,
+        partial: true,
+        usage: UsageTotals::default(),
+        protocol_errors: Vec::new(),
+    };
+    let rec = match Recorder::create(&spec.dir) {
+        Ok(r) => r,
+        Err(e) => {
+            outcome.error = Some(format!("cannot create {}: {e}", spec.dir.display()));
+            return outcome;
+        }
+    };
+    let clock = Clock::new(spec.pace);
+    let (trace_tx, trace_rx) = mpsc::unbounded_channel();
+    let client = RealtimeClient::connect(
+        &spec.endpoint,
+        clock.origin(),
+        Some(trace_tx),
+        Duration::from_secs(15),
+    )
+    .await;
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            let _ = rec.finish();
+            return outcome;
+        }
+    };
+    let mut bridge = Bridge {
+        spec,
+        agent: Side {
+            tx: client.sender,
+            rx: client.receiver,
+            idle: spec.idle_timeout,
+            errors: Vec::new(),
+        },
+        clock,
+        rec,
+        trace: trace_rx,
+        fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
+        rng: StdRng::seed_from_u64(spec.seed),
+        voice: Voice::new(spec.persona.voice.offline),
+        outcome,
+        caller_end_ms: 0.0,
+        last_line: None,
+    };
+    let wall_limit = Duration::from_secs_f64((spec.scenario.end.max_duration_s * 3.0).max(60.0));
+    let result = match tokio::time::timeout(wall_limit, bridge.drive(caller)).await {
+        Ok(r) => r,
+        Err(_) => Err(BridgeError::WallClock(wall_limit)),
+    };
+    bridge.agent.tx.close().await;
+    bridge.drain_trace();
+    let mut outcome = bridge.outcome;
+    outcome.protocol_errors.append(&mut bridge.agent.errors);
+    match result {
+        Ok(reason) => {
+            outcome.status = Status::Completed;
+            outcome.partial = false;
+            outcome.end_reason = Some(reason);
+        }
+        Err(e) => outcome.error = Some(e.to_string()),
+    }
+    outcome.goal_met = caller.goal_met();
+    match bridge.rec.finish() {
+        Ok(ms) => outcome.duration_ms = ms,
+        Err(e) => {
+            outcome.status = Status::Error;
+            outcome
+                .error
+                .get_or_insert(format!("writing recordings: {e}"));
+        }
+    }
+    outcome
+}
+
+impl Bridge<'_> {
+    fn drain_trace(&mut self) {
+        while let Ok(record) = self.trace.try_recv() {
+            let _ = self.rec.event(Speaker::Agent, record);
+        }
+    }
+
+    async fn drive(&mut self, caller: &mut dyn TextCaller) -> Result<String, BridgeError> {
+        let settings = SessionSettings {
+            instructions: &self.spec.instructions,
+            tools: &self.spec.tools,
+            voice: self.spec.agent_voice.as_deref(),
+            vad: self.spec.turns == TurnMode::Vad,
+        };
+        self.agent.configure(&mut self.clock, settings).await?;
+        // The agent answers the phone.
+        self.agent.request_response().await?;
+        let end = self.spec.scenario.end;
+        loop {
+            let speeches = self.agent_turn().await?;
+            self.drain_trace();
+            let first_sound = speeches
+                .iter()
+                .filter(|s| !s.audio.is_empty())
+                .map(|s| s.arrived_ms)
+                .next();
+            let silent_for =
+                first_sound.unwrap_or_else(|| self.clock.now_ms()) - self.caller_end_ms;
+            if self.outcome.customer_turns > 0 && silent_for > end.silence_s * 1000.0 {
+                return Ok("silence".into());
+            }
+            let agent_text = speeches
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let step = caller.next(&agent_text).await?;
+            let interrupt = match &step {
+                CallerMove::Say(_) => self.interruption_point(speeches.last()),
+                _ => None,
+            };
+            let agent_end = self.play(speeches, interrupt).await?;
+            if self.outcome.agent_turns >= end.max_turns {
+                return Ok("max_turns".into());
+            }
+            if self.clock.now_ms() / 1000.0 >= end.max_duration_s {
+                return Ok("max_duration".into());
+            }
+            let think = self.spec.persona.traits.think_ms * self.rng.random_range(0.6..1.4);
+            let start = match interrupt {
+                Some(_) => agent_end,
+                None => agent_end + think,
+            };
+            match step {
+                CallerMove::HangUp => {
+                    return Ok(caller.end_reason().unwrap_or("caller_hung_up").into());
+                }
+                CallerMove::SayAndHangUp(line) => {
+                    self.speak(&line, start).await?;
+                    return Ok(caller.end_reason().unwrap_or("caller_hung_up").into());
+                }
+                CallerMove::Say(line) => {
+                    self.speak(&line, start).await?;
+                    if self.spec.turns == TurnMode::Manual {
+                        self.agent
+                            .tx
+                            .send_event(ClientEvent::InputAudioBufferCommit {
+                                extra: Default::default(),
+                            })
+                            .await?;
+                        self.agent.request_response().await?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether and where (ms into the speech) the caller talks over it.
+    fn interruption_point(&mut self, last: Option<&AgentSpeech>) -> Option<f64> {
+        let speech = last?;
+        let traits = self.spec.persona.traits;
+        let words = speech.text.split_whitespace().count();
+        if words <= traits.interrupt_after_words || traits.interrupts <= 0.0 {
+            return None;
+        }
+        if !self.rng.random_bool(traits.interrupts.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let duration = speech.audio.len() as f64 / 24.0;
+        Some(duration * self.rng.random_range(0.35..0.7))
+    }
+
+    /// Places the agent's speech on the timeline (in realtime pacing, waits
+    /// while it plays). With an interruption, the last item is cut at the
+    /// played point and truncated on the server. Returns where playback ended.
+    async fn play(
+        &mut self,
+        speeches: Vec<AgentSpeech>,
+        interrupt_at: Option<f64>,
+    ) -> Result<f64, BridgeError> {
+        let mut end = self.caller_end_ms;
+        let count = speeches.len();
+        for (i, speech) in speeches.into_iter().enumerate() {
+            if speech.audio.is_empty() {
+                continue;
+            }
+            let cut = if i + 1 == count { interrupt_at } else { None };
+            let duration = speech.audio.len() as f64 / 24.0;
+            let played_ms = cut.unwrap_or(duration).min(duration);
+            let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
+            let start = self
+                .rec
+                .place_audio(Speaker::Agent, speech.arrived_ms.max(end), played)?;
+            end = start + played_ms;
+            let text = match cut {
+                Some(_) => crate::emulator::spoken_prefix(&speech.text, played_ms / duration),
+                None => speech.text.clone(),
+            };
+            self.rec.utterance(Utterance {
+                speaker: Speaker::Agent,
+                text,
+                start_ms: start,
+                end_ms: end,
+                item_id: speech.item_id.clone(),
+                interrupted: cut.is_some(),
+                full_text: cut.map(|_| speech.text.clone()),
+            })?;
+            self.outcome.agent_turns += 1;
+            // The caller hears it out (or up to the interruption).
+            self.clock.advance_to(end).await;
+            if cut.is_some() {
+                self.outcome.interruptions += 1;
+                if let Some(item_id) = speech.item_id {
+                    self.agent
+                        .tx
+                        .send_event(ClientEvent::ConversationItemTruncate {
+                            item_id,
+                            content_index: 0,
+                            audio_end_ms: played_ms as u64,
+                            extra: Default::default(),
+                        })
+                        .await?;
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// Speaks a caller line starting at `start_ms`, streaming it to the agent.
+    async fn speak(&mut self, line: &str, start_ms: f64) -> Result<(), BridgeError> {
+        let voice = self.voice.clone();
+        let text = line.to_string();
+        let clean = tokio::task::spawn_blocking(move || voice.speak(&text))
+            .await
+            .unwrap_or_default();
+        if let Some(ear) = &self.spec.recognizer {
+            ear.remember(&self.spec.key, line, &clean);
+        }
+        let repeats = match &self.last_line {
+            Some((last, n)) if last == line => n + 1,
+            _ => 0,
+        };
+        self.last_line = Some((line.to_string(), repeats));
+        let noise = self.spec.persona.traits.line_noise * 0.5f64.powi(repeats as i32);
+        let audio = add_line_noise(&clean, noise, self.rng.random());
+        self.clock.advance_to(start_ms).await;
+        let start = self
+            .rec
+            .place_audio(Speaker::Customer, self.clock.now_ms(), &audio)?;
+        let duration = audio.len() as f64 / 24.0;
+        // 100 ms chunks, at speaking speed in realtime pacing.
+        for (i, chunk) in audio.chunks(CHUNK_SAMPLES).enumerate() {
+            self.clock.advance_to(start + i as f64 * 100.0).await;
+            self.agent.append(chunk).await?;
+        }
+        let end = start + duration;
+        self.rec.utterance(Utterance {
+            speaker: Speaker::Customer,
+            text: line.to_string(),
+            start_ms: start,
+            end_ms: end,
+            item_id: None,
+            interrupted: false,
+            full_text: None,
+        })?;
+        self.outcome.customer_turns += 1;
+        self.caller_end_ms = end;
+        self.clock.advance_to(end).await;
+        if self.spec.turns == TurnMode::Vad {
+            // The line stays open: silence until the server's VAD closes the turn.
+            let silence = vec![0i16; CHUNK_SAMPLES];
+            let chunks = (VAD_SILENCE_MS as f64 + 300.0) / 100.0;
+            for i in 0..chunks.ceil() as usize {
+                self.clock.advance_to(end + i as f64 * 100.0).await;
+                self.agent.append(&silence).await?;
+            }
+            // VAD cannot close the turn before its silence window has passed.
+            self.clock.advance_to(end + VAD_SILENCE_MS as f64).await;
+        }
+        Ok(())
+    }
+
+    /// Reads the agent's events until it has finished a turn: every response
+    /// up to one that does not end in tool calls. Tool calls are answered from
+    /// the fixtures on the way.
+    async fn agent_turn(&mut self) -> Result<Vec<AgentSpeech>, BridgeError> {
+        let mut speeches: Vec<AgentSpeech> = Vec::new();
+        let mut calls: Vec<(String, String, String, f64)> = Vec::new();
+        loop {
+            let (event, raw, at) = self.agent.next_event(&mut self.clock).await?;
+            match event {
+                ServerEvent::ResponseOutputAudioDelta {
+                    at: part, delta, ..
+                } => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(delta)
+                        .unwrap_or_default();
+                    let samples = AudioFormat::Pcm16.decode(&bytes);
+                    match speeches
+                        .last_mut()
+                        .filter(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
+                    {
+                        Some(s) => s.audio.extend(samples),
+                        None => speeches.push(AgentSpeech {
+                            item_id: Some(part.item_id),
+                            text: String::new(),
+                            audio: samples,
+                            arrived_ms: at,
+                        }),
+                    }
+                }
+                ServerEvent::ResponseOutputAudioTranscriptDone {
+                    at: part,
+                    transcript,
+                    ..
+                }
+                | ServerEvent::ResponseOutputTextDone {
+                    at: part,
+                    text: transcript,
+                    ..
+                } => {
+                    match speeches
+                        .iter_mut()
+                        .find(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
+                    {
+                        Some(s) => s.text = transcript,
+                        None => speeches.push(AgentSpeech {
+                            item_id: Some(part.item_id),
+                            text: transcript,
+                            audio: Vec::new(),
+                            arrived_ms: at,
+                        }),
+                    }
+                }
+                ServerEvent::ResponseFunctionCallArgumentsDone {
+                    call_id,
+                    name,
+                    arguments,
+                    ..
+                } => calls.push((call_id, name.unwrap_or_default(), arguments, at)),
+                ServerEvent::ResponseDone { response, .. } => {
+                    if let Some(u) = &response.usage {
+                        self.outcome.usage.add(u);
+                    }
+                    if response.status == crate::protocol::ResponseStatus::Failed {
+                        let why = response
+                            .status_details
+                            .as_ref()
+                            .and_then(|d| {
+                                d.pointer("/error/code")
+                                    .or_else(|| d.pointer("/error/message"))
+                            })
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown")
+                            .to_string();
+                        return Err(BridgeError::ResponseFailed(why));
+                    }
+                    if calls.is_empty() {
+                        if response.status == crate::protocol::ResponseStatus::Cancelled
+                            && speeches.is_empty()
+                        {
+                            // Cut off before it said anything (VAD split a caller
+                            // turn); the next response answers instead.
+                            continue;
+                        }
+                        return Ok(speeches);
+                    }
+                    for call in std::mem::take(&mut calls) {
+                        self.outcome.tool_calls += 1;
+                        let timeout = self.spec.scenario.end.tool_timeout_ms;
+                        answer_tool(
+                            &mut self.agent,
+                            &mut self.clock,
+                            &mut self.fixtures,
+                            &mut self.rec,
+                            timeout,
+                            call,
+                        )
+                        .await?;
+                    }
+                    self.agent.request_response().await?;
+                }
+                ServerEvent::Error { .. } => {
+                    // Non-fatal unless the connection closes, which next_event reports.
+                    self.agent.errors.push(raw);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+const CHUNK_SAMPLES: usize = (SESSION_RATE / 10) as usize;
+
+/// Mixes deterministic white noise into a caller's audio: `level` 0 is a
+/// clean line, 1 a very noisy one (noise peak about 1/5 of full scale).
+pub fn add_line_noise(samples: &[i16], level: f64, seed: u64) -> Vec<i16> {
+    if level <= 0.0 {
+        return samples.to_vec();
+    }
+    let amplitude = 6500.0 * level.clamp(0.0, 1.0);
+    let mut x = seed | 1;
+    samples
+        .iter()
+        .map(|&s| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = ((x % 2001) as f64 / 1000.0 - 1.0) * amplitude;
+            (s as f64 + n).clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
+}

@@ -1,0 +1,417 @@
+//! Callers that think in text: the scripted (offline) caller and the chat
+//! caller (an OpenAI-compatible chat endpoint). The bridge gives them voices.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::config::persona::PersonaFile;
+use crate::config::scenario::{CallerScript, ScenarioFile};
+use crate::realtime::Secret;
+
+/// What the caller does after hearing the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallerMove {
+    Say(String),
+    /// Say a last line, then hang up.
+    SayAndHangUp(String),
+    HangUp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error("caller backend: {0}")]
+    Backend(String),
+}
+
+pub trait TextCaller: Send {
+    /// The next move after the agent said `agent_text` (empty: the agent said
+    /// nothing, e.g. a long hold).
+    fn next<'a>(
+        &'a mut self,
+        agent_text: &'a str,
+    ) -> BoxFuture<'a, Result<CallerMove, CallerError>>;
+    fn goal_met(&self) -> bool;
+    /// Why the caller hung up, once it has.
+    fn end_reason(&self) -> Option<&'static str>;
+}
+
+/// Lower-case words separated by single spaces, padded for phrase search.
+fn normalise(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    format!(
+        " {} ",
+        cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
+}
+
+fn mentions(normalised: &str, phrase: &str) -> bool {
+    normalised.contains(&normalise(phrase))
+}
+
+const NOT_UNDERSTOOD: &[&str] = &[
+    "couldn't understand",
+    "didn't catch",
+    "say that again",
+    "say it again",
+    "repeat that",
+];
+const FILLERS: &[&str] = &["Okay.", "Right, sure.", "Mm-hm.", "Oh, okay."];
+
+/// The offline caller: answers from the scenario's rules and facts.
+pub struct ScriptedCaller {
+    script: CallerScript,
+    facts: BTreeMap<String, String>,
+    fired: BTreeSet<usize>,
+    /// The rule that answered last, and how many times in a row.
+    streak: Option<(usize, u32)>,
+    opened: bool,
+    last_said: Option<String>,
+    unproductive: u32,
+    patience_turns: u32,
+    verbosity: f64,
+    goal_met: bool,
+    ended: Option<&'static str>,
+    rng: StdRng,
+}
+
+impl ScriptedCaller {
+    pub fn new(scenario: &ScenarioFile, persona: &PersonaFile, seed: u64) -> Self {
+        ScriptedCaller {
+            script: scenario.script.clone(),
+            facts: scenario.facts.clone(),
+            fired: BTreeSet::new(),
+            streak: None,
+            opened: false,
+            last_said: None,
+            unproductive: 0,
+            patience_turns: persona.traits.patience_turns(),
+            verbosity: persona.traits.verbosity,
+            goal_met: false,
+            ended: None,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn render(&self, template: &str) -> String {
+        let env = minijinja::Environment::new();
+        env.render_str(
+            template,
+            minijinja::context! { facts => self.facts.clone() },
+        )
+        .unwrap_or_else(|_| template.to_string())
+    }
+
+    fn say(&mut self, line: String) -> CallerMove {
+        self.last_said = Some(line.clone());
+        CallerMove::Say(line)
+    }
+
+    fn decide(&mut self, agent_text: &str) -> CallerMove {
+        let heard = normalise(agent_text);
+        if self.script.hang_up_when.iter().any(|p| mentions(&heard, p)) {
+            self.ended = Some(if self.goal_met {
+                "goal_met"
+            } else {
+                "agent_ended"
+            });
+            return CallerMove::HangUp;
+        }
+        if !self.opened {
+            self.opened = true;
+            if let Some(opening) = self.script.opening.clone() {
+                let line = self.render(&opening);
+                return self.say(line);
+            }
+        }
+        let rule = self
+            .script
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(i, r)| {
+                !(r.once && self.fired.contains(i)) && r.when.iter().any(|p| mentions(&heard, p))
+            })
+            .map(|(i, r)| (i, r.clone()));
+        if let Some((i, rule)) = rule {
+            self.fired.insert(i);
+            let run = match self.streak {
+                Some((last, n)) if last == i => n + 1,
+                _ => 1,
+            };
+            self.streak = Some((i, run));
+            // Giving the same answer again and again is going nowhere.
+            if run >= 3 {
+                self.unproductive += 1;
+                if self.unproductive >= self.patience_turns {
+                    self.ended = Some("patience_exhausted");
+                    return CallerMove::SayAndHangUp(self.script.give_up.clone());
+                }
+            } else {
+                self.unproductive = 0;
+            }
+            self.goal_met |= rule.goal_met;
+            let mut line = self.render(&rule.say);
+            if self.rng.random_bool(self.verbosity.clamp(0.0, 1.0)) {
+                let filler = FILLERS[self.rng.random_range(0..FILLERS.len())];
+                line = format!("{filler} {line}");
+            }
+            if rule.hang_up {
+                self.ended = Some(if self.goal_met {
+                    "goal_met"
+                } else {
+                    "caller_hung_up"
+                });
+                return CallerMove::SayAndHangUp(line);
+            }
+            return self.say(line);
+        }
+        self.unproductive += 1;
+        if self.unproductive >= self.patience_turns {
+            self.ended = Some("patience_exhausted");
+            return CallerMove::SayAndHangUp(self.script.give_up.clone());
+        }
+        let misheard = NOT_UNDERSTOOD.iter().any(|p| mentions(&heard, p));
+        match (misheard, self.last_said.clone()) {
+            (true, Some(last)) => self.say(last),
+            _ => {
+                let line = self.script.fallback.clone();
+                self.say(line)
+            }
+        }
+    }
+}
+
+impl TextCaller for ScriptedCaller {
+    fn next<'a>(
+        &'a mut self,
+        agent_text: &'a str,
+    ) -> BoxFuture<'a, Result<CallerMove, CallerError>> {
+        Box::pin(async move { Ok(self.decide(agent_text)) })
+    }
+
+    fn goal_met(&self) -> bool {
+        self.goal_met
+    }
+
+    fn end_reason(&self) -> Option<&'static str> {
+        self.ended
+    }
+}
+
+/// The caller's instructions for LLM-played drivers, from the persona and
+/// the scenario (a built-in template unless the persona names one).
+pub fn caller_instructions(
+    persona: &PersonaFile,
+    scenario: &ScenarioFile,
+    template: Option<&str>,
+) -> Result<String, String> {
+    let source = template.unwrap_or(include_str!("prompts/caller.j2"));
+    let env = minijinja::Environment::new();
+    env.render_str(
+        source,
+        minijinja::context! {
+            persona => minijinja::Value::from(minijinja::value::Serde(persona)),
+            scenario => minijinja::Value::from(minijinja::value::Serde(scenario)),
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+const HANG_UP_MARK: &str = "[HANG UP]";
+
+/// A caller whose lines come from an OpenAI-compatible chat endpoint.
+pub struct ChatCaller {
+    client: reqwest::Client,
+    url: String,
+    model: String,
+    key: Option<Secret>,
+    temperature: Option<f64>,
+    seed: u64,
+    messages: Vec<Value>,
+    ended: Option<&'static str>,
+}
+
+impl ChatCaller {
+    pub fn new(
+        base_url: &str,
+        model: &str,
+        key: Option<Secret>,
+        temperature: Option<f64>,
+        instructions: String,
+        seed: u64,
+    ) -> Self {
+        ChatCaller {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+            url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+            model: model.to_string(),
+            key,
+            temperature,
+            seed,
+            messages: vec![json!({"role": "system", "content": instructions})],
+            ended: None,
+        }
+    }
+
+    async fn complete(&self) -> Result<String, CallerError> {
+        let mut body = json!({"model": self.model, "messages": self.messages, "seed": self.seed});
+        if let Some(t) = self.temperature {
+            body["temperature"] = json!(t);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self.client.post(&self.url).json(&body);
+            if let Some(k) = &self.key {
+                req = req.bearer_auth(k.expose());
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| CallerError::Backend(e.without_url().to_string()))?;
+            let status = resp.status();
+            if status.is_success() {
+                let v: Value = resp
+                    .json()
+                    .await
+                    .map_err(|e| CallerError::Backend(e.to_string()))?;
+                return v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| CallerError::Backend("reply has no message content".into()));
+            }
+            let retryable = status.as_u16() == 429 || status.is_server_error();
+            if !retryable || attempt >= 3 {
+                return Err(CallerError::Backend(format!(
+                    "chat endpoint answered {status}"
+                )));
+            }
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.5 * 2f64.powi(attempt - 1))
+                .min(10.0);
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+}
+
+impl TextCaller for ChatCaller {
+    fn next<'a>(
+        &'a mut self,
+        agent_text: &'a str,
+    ) -> BoxFuture<'a, Result<CallerMove, CallerError>> {
+        Box::pin(async move {
+            // From the caller model's point of view the agent is the "user".
+            self.messages
+                .push(json!({"role": "user", "content": agent_text}));
+            let reply = self.complete().await?;
+            self.messages
+                .push(json!({"role": "assistant", "content": reply}));
+            let hang_up = reply.contains(HANG_UP_MARK);
+            let line = reply.replace(HANG_UP_MARK, "").trim().to_string();
+            Ok(match (hang_up, line.is_empty()) {
+                (true, true) => {
+                    self.ended = Some("caller_hung_up");
+                    CallerMove::HangUp
+                }
+                (true, false) => {
+                    self.ended = Some("caller_hung_up");
+                    CallerMove::SayAndHangUp(line)
+                }
+                (false, _) => CallerMove::Say(line),
+            })
+        })
+    }
+
+    fn goal_met(&self) -> bool {
+        false
+    }
+
+    fn end_reason(&self) -> Option<&'static str> {
+        self.ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_yaml;
+    use std::path::Path;
+
+    fn caller(patience: f64) -> ScriptedCaller {
+        let scenario: ScenarioFile = parse_yaml(
+            Path::new("s.yaml"),
+            r#"
+id: s
+persona: p
+goal: return boots
+facts: { order_id: "N W 1 0 4 2 2" }
+script:
+  opening: "Hi, I want to return some boots."
+  rules:
+    - when: ["order number"]
+      say: "It's {{ facts.order_id }}."
+    - when: ["anything else"]
+      say: "No, that's all."
+      goal_met: true
+"#,
+        )
+        .unwrap();
+        let mut persona: PersonaFile = parse_yaml(Path::new("p.yaml"), "name: p\n").unwrap();
+        persona.traits.patience = patience;
+        persona.traits.verbosity = 0.0;
+        ScriptedCaller::new(&scenario, &persona, 1)
+    }
+
+    #[test]
+    fn opens_answers_and_hangs_up_after_goodbye() {
+        let mut c = caller(0.5);
+        assert_eq!(
+            c.decide("Thanks for calling, what's your order number?"),
+            CallerMove::Say("Hi, I want to return some boots.".into())
+        );
+        assert_eq!(
+            c.decide("Could I have your order number?"),
+            CallerMove::Say("It's N W 1 0 4 2 2.".into())
+        );
+        assert_eq!(
+            c.decide("Anything else?"),
+            CallerMove::Say("No, that's all.".into())
+        );
+        assert!(c.goal_met());
+        assert_eq!(c.decide("Thanks for calling, goodbye."), CallerMove::HangUp);
+        assert_eq!(c.end_reason(), Some("goal_met"));
+    }
+
+    #[test]
+    fn repeats_when_not_understood_and_gives_up_when_patience_runs_out() {
+        let mut c = caller(0.1); // two unproductive turns allowed
+        c.decide("Hello");
+        let said = c.decide("Sorry, I couldn't understand that.");
+        assert_eq!(
+            said,
+            CallerMove::Say("Hi, I want to return some boots.".into())
+        );
+        assert!(matches!(c.decide("Hmm?"), CallerMove::SayAndHangUp(_)));
+        assert_eq!(c.end_reason(), Some("patience_exhausted"));
+    }
+}

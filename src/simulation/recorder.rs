@@ -1,0 +1,281 @@
+//! Everything a conversation leaves on disk, written as it happens: two mono
+//! tracks placed on the shared timeline (streamed, never held whole), JSONL
+//! logs flushed line by line (a crash leaves every finished line intact), and
+//! at the end a stereo call recording built from the tracks in chunks.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::audio::{SESSION_RATE, wav};
+use crate::realtime::TraceRecord;
+
+pub const TRANSCRIPT: &str = "transcript.jsonl";
+pub const EVENTS: &str = "events.jsonl";
+pub const TOOLS: &str = "tools.jsonl";
+pub const AGENT_WAV: &str = "agent.wav";
+pub const CUSTOMER_WAV: &str = "customer.wav";
+pub const CONVERSATION_WAV: &str = "conversation.wav";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    Customer,
+}
+
+/// One line of `transcript.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Utterance {
+    pub speaker: Speaker,
+    /// The words as heard: for an interrupted agent turn, only what played.
+    pub text: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    #[serde(default)]
+    pub item_id: Option<String>,
+    #[serde(default)]
+    pub interrupted: bool,
+    /// For an interrupted agent turn: everything it would have said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<String>,
+}
+
+/// One line of `tools.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    pub call_id: String,
+    pub name: String,
+    /// The arguments exactly as the agent sent them (may be invalid JSON).
+    pub arguments: String,
+    /// What the fixture answered (None when the backend timed out).
+    pub output: Option<String>,
+    pub is_error: bool,
+    pub timed_out: bool,
+    /// Timeline ms when the call was made and answered.
+    pub called_ms: f64,
+    pub answered_ms: f64,
+    pub latency_ms: f64,
+}
+
+/// One line of `events.jsonl`: a protocol event and which client saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub side: Speaker,
+    #[serde(flatten)]
+    pub record: TraceRecord,
+}
+
+/// An append-only JSON-lines file, flushed after each line.
+pub struct Jsonl {
+    out: BufWriter<File>,
+}
+
+impl Jsonl {
+    pub fn create(path: &Path) -> std::io::Result<Jsonl> {
+        Ok(Jsonl {
+            out: BufWriter::new(File::create(path)?),
+        })
+    }
+
+    pub fn write<T: Serialize>(&mut self, value: &T) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, value)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+/// Reads a JSON-lines file, skipping a torn last line.
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<Vec<T>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// A mono track: audio placed at timeline positions, silence in between.
+struct Track {
+    writer: wav::WavFileWriter,
+    written: u64,
+}
+
+impl Track {
+    fn create(path: &Path) -> std::io::Result<Track> {
+        let writer = wav::create(path, SESSION_RATE, 1).map_err(to_io)?;
+        Ok(Track { writer, written: 0 })
+    }
+
+    /// Places `samples` at `start_ms`, or right after what is already there
+    /// if that is later. Returns where the audio actually starts (ms).
+    fn place(&mut self, start_ms: f64, samples: &[i16]) -> std::io::Result<f64> {
+        let start =
+            ((start_ms.max(0.0) * SESSION_RATE as f64 / 1000.0).round() as u64).max(self.written);
+        self.pad_to(start)?;
+        for &s in samples {
+            self.writer.write_sample(s).map_err(to_io)?;
+        }
+        self.written += samples.len() as u64;
+        Ok(start as f64 * 1000.0 / SESSION_RATE as f64)
+    }
+
+    fn pad_to(&mut self, sample: u64) -> std::io::Result<()> {
+        while self.written < sample {
+            self.writer.write_sample(0i16).map_err(to_io)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, length: u64) -> std::io::Result<()> {
+        self.pad_to(length)?;
+        self.writer.finalize().map_err(to_io)
+    }
+}
+
+fn to_io(e: hound::Error) -> std::io::Error {
+    match e {
+        hound::Error::IoError(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+pub struct Recorder {
+    dir: PathBuf,
+    agent: Track,
+    customer: Track,
+    transcript: Jsonl,
+    tools: Jsonl,
+    events: Jsonl,
+    pub utterances: Vec<Utterance>,
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+impl Recorder {
+    pub fn create(dir: &Path) -> std::io::Result<Recorder> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Recorder {
+            dir: dir.to_path_buf(),
+            agent: Track::create(&dir.join(AGENT_WAV))?,
+            customer: Track::create(&dir.join(CUSTOMER_WAV))?,
+            transcript: Jsonl::create(&dir.join(TRANSCRIPT))?,
+            tools: Jsonl::create(&dir.join(TOOLS))?,
+            events: Jsonl::create(&dir.join(EVENTS))?,
+            utterances: Vec::new(),
+            tool_calls: Vec::new(),
+        })
+    }
+
+    /// Places a side's audio on its track; returns the actual start (ms).
+    pub fn place_audio(
+        &mut self,
+        speaker: Speaker,
+        start_ms: f64,
+        samples: &[i16],
+    ) -> std::io::Result<f64> {
+        match speaker {
+            Speaker::Agent => self.agent.place(start_ms, samples),
+            Speaker::Customer => self.customer.place(start_ms, samples),
+        }
+    }
+
+    pub fn utterance(&mut self, u: Utterance) -> std::io::Result<()> {
+        self.transcript.write(&u)?;
+        self.utterances.push(u);
+        Ok(())
+    }
+
+    pub fn tool_call(&mut self, t: ToolCallRecord) -> std::io::Result<()> {
+        self.tools.write(&t)?;
+        self.tool_calls.push(t);
+        Ok(())
+    }
+
+    pub fn event(&mut self, side: Speaker, record: TraceRecord) -> std::io::Result<()> {
+        self.events.write(&EventRecord { side, record })
+    }
+
+    /// Closes the tracks at equal length and writes the stereo recording
+    /// (left: customer, right: agent). Returns the call length in ms.
+    pub fn finish(self) -> std::io::Result<f64> {
+        let length = self.agent.written.max(self.customer.written);
+        self.agent.finish(length)?;
+        self.customer.finish(length)?;
+        interleave(
+            &self.dir.join(CUSTOMER_WAV),
+            &self.dir.join(AGENT_WAV),
+            &self.dir.join(CONVERSATION_WAV),
+        )?;
+        Ok(length as f64 * 1000.0 / SESSION_RATE as f64)
+    }
+}
+
+/// Streams two equal-length mono WAVs into one stereo WAV.
+fn interleave(left: &Path, right: &Path, out: &Path) -> std::io::Result<()> {
+    let mut l = hound::WavReader::open(left).map_err(to_io)?;
+    let mut r = hound::WavReader::open(right).map_err(to_io)?;
+    let mut w = wav::create(out, SESSION_RATE, 2).map_err(to_io)?;
+    let mut ls = l.samples::<i16>();
+    let mut rs = r.samples::<i16>();
+    loop {
+        match (ls.next(), rs.next()) {
+            (None, None) => break,
+            (a, b) => {
+                w.write_sample(a.transpose().map_err(to_io)?.unwrap_or(0))
+                    .map_err(to_io)?;
+                w.write_sample(b.transpose().map_err(to_io)?.unwrap_or(0))
+                    .map_err(to_io)?;
+            }
+        }
+    }
+    w.finalize().map_err(to_io)
+}
+
+/// Value of a JSON field as f64, for readers of these files.
+pub fn number(v: &Value, key: &str) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_land_on_the_timeline_and_stereo_aligns_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::create(dir.path()).unwrap();
+        let beep = vec![1000i16; 2400]; // 100 ms
+        rec.place_audio(Speaker::Customer, 500.0, &beep).unwrap();
+        assert_eq!(
+            rec.place_audio(Speaker::Agent, 1000.0, &beep).unwrap(),
+            1000.0
+        );
+        // Overlapping placement on one track is pushed after what is there.
+        assert_eq!(
+            rec.place_audio(Speaker::Agent, 1050.0, &beep).unwrap(),
+            1100.0
+        );
+        let ms = rec.finish().unwrap();
+        assert_eq!(ms, 1200.0);
+        let mut stereo = hound::WavReader::open(dir.path().join(CONVERSATION_WAV)).unwrap();
+        assert_eq!(stereo.spec().channels, 2);
+        let s: Vec<i16> = stereo.samples::<i16>().map(Result::unwrap).collect();
+        let at = |ms: usize, ch: usize| s[(ms * 24) * 2 + ch];
+        assert_eq!((at(550, 0), at(550, 1)), (1000, 0), "customer on the left");
+        assert_eq!((at(1050, 0), at(1050, 1)), (0, 1000), "agent on the right");
+        assert_eq!((at(200, 0), at(200, 1)), (0, 0), "real silence");
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.jsonl");
+        std::fs::write(&p, "{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
+        let rows: Vec<Value> = read_jsonl(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+    }
+}

@@ -1,0 +1,430 @@
+//! The two-clients pattern: the caller is a second Realtime session. Each
+//! side's audio is played on the shared timeline and streamed into the other
+//! side's input buffer; both sides' server VAD decide when to answer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::sync::mpsc;
+
+use super::bridge::{BridgeError, ConversationOutcome, ConversationSpec, Status, UsageTotals};
+use super::caller::caller_instructions;
+use super::clock::Clock;
+use super::fixtures::FixtureSet;
+use super::recorder::{Recorder, Speaker, Utterance};
+use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tool};
+use crate::audio::AudioFormat;
+use crate::config::agent::{AgentFile, ProviderKind};
+use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
+use crate::protocol::{Dialect, ResponseStatus, ServerEvent};
+use crate::realtime::{ClientError, Endpoint, RealtimeClient, TimedEvent, TraceRecord};
+
+/// Speech a side is producing in the current response.
+#[derive(Default)]
+struct Speaking {
+    item_id: Option<String>,
+    text: String,
+    start_ms: Option<f64>,
+    end_ms: f64,
+}
+
+struct Relay<'a> {
+    spec: &'a ConversationSpec,
+    agent: Side,
+    caller: Side,
+    clock: Clock,
+    rec: Recorder,
+    fixtures: FixtureSet,
+    usage: UsageTotals,
+    /// Where the last placed audio of either side ends: turns do not overlap.
+    floor_ms: f64,
+    agent_speaking: Speaking,
+    caller_speaking: Speaking,
+    agent_turns: u32,
+    caller_turns: u32,
+    tool_calls: u32,
+    calls: Vec<(String, String, String, f64)>,
+}
+
+/// Runs one conversation whose caller is the Realtime session described by
+/// `provider_file` (relative to the persona file).
+pub async fn run_relayed(
+    spec: &ConversationSpec,
+    persona_path: &Path,
+    provider_file: &str,
+) -> ConversationOutcome {
+    let mut outcome = ConversationOutcome {
+        status: Status::Error,
+        error: None,
+        end_reason: None,
+        goal_met: false,
+        agent_turns: 0,
+        customer_turns: 0,
+        interruptions: 0,
+        tool_calls: 0,
+        duration_ms: 0.0,
+        partial: true,
+        usage: UsageTotals::default(),
+        protocol_errors: vec![],
+    };
+    let provider_path = persona_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(provider_file);
+    let (caller_endpoint, caller_emulator) = match caller_endpoint(spec, &provider_path).await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::create_dir_all(&spec.dir);
+            outcome.error = Some(e);
+            return outcome;
+        }
+    };
+    let result = relay(spec, &caller_endpoint, &mut outcome).await;
+    if let Some(h) = caller_emulator {
+        h.stop().await;
+    }
+    match result {
+        Ok(reason) => {
+            outcome.status = Status::Completed;
+            outcome.partial = false;
+            outcome.end_reason = Some(reason);
+        }
+        Err(e) => outcome.error = Some(e.to_string()),
+    }
+    outcome
+}
+
+/// Where the caller session lives. An emulator caller runs in-process and
+/// shares the agent's offline recogniser, so each side can hear the other.
+async fn caller_endpoint(
+    spec: &ConversationSpec,
+    path: &Path,
+) -> Result<(Endpoint, Option<EmulatorHandle>), String> {
+    let file = AgentFile::load(path).map_err(|e| e.to_string())?;
+    if file.provider != ProviderKind::Emulator {
+        let env = |k: &str| std::env::var(k).ok();
+        return Endpoint::resolve(&file, &env)
+            .map(|e| (e, None))
+            .map_err(|e| e.to_string());
+    }
+    let (registry, agent) = AgentRegistry::load(path).map_err(|e| e.to_string())?;
+    let ear = spec.recognizer.clone().unwrap_or_default();
+    let mut config = EmulatorConfig::new(agent, registry);
+    config.transcriber = Some(Arc::new(ear.clone()) as Arc<dyn emulator::Transcriber>);
+    config.recognizer = Some(ear);
+    config.seed = spec.seed;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let handle = emulator::spawn(listener, config).map_err(|e| e.to_string())?;
+    let url = format!(
+        "{}?model=caller&rehearse_conversation={}",
+        handle.url(),
+        encode(&spec.key)
+    );
+    Ok((Endpoint::local(&url, Dialect::Ga), Some(handle)))
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn relay(
+    spec: &ConversationSpec,
+    caller_endpoint: &Endpoint,
+    outcome: &mut ConversationOutcome,
+) -> Result<String, BridgeError> {
+    let rec = Recorder::create(&spec.dir)?;
+    let clock = Clock::new(spec.pace);
+    let (agent_trace, mut agent_trace_rx) = mpsc::unbounded_channel::<TraceRecord>();
+    let (caller_trace, mut caller_trace_rx) = mpsc::unbounded_channel::<TraceRecord>();
+    let timeout = Duration::from_secs(15);
+    let a =
+        RealtimeClient::connect(&spec.endpoint, clock.origin(), Some(agent_trace), timeout).await?;
+    let c = RealtimeClient::connect(caller_endpoint, clock.origin(), Some(caller_trace), timeout)
+        .await?;
+    let side = |client: RealtimeClient| Side {
+        tx: client.sender,
+        rx: client.receiver,
+        idle: spec.idle_timeout,
+        errors: Vec::new(),
+    };
+    let mut r = Relay {
+        spec,
+        agent: side(a),
+        caller: side(c),
+        clock,
+        rec,
+        fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
+        usage: UsageTotals::default(),
+        floor_ms: 0.0,
+        agent_speaking: Speaking::default(),
+        caller_speaking: Speaking::default(),
+        agent_turns: 0,
+        caller_turns: 0,
+        tool_calls: 0,
+        calls: Vec::new(),
+    };
+    let wall_limit = Duration::from_secs_f64((spec.scenario.end.max_duration_s * 3.0).max(60.0));
+    let result = match tokio::time::timeout(wall_limit, r.run()).await {
+        Ok(x) => x,
+        Err(_) => Err(BridgeError::WallClock(wall_limit)),
+    };
+    r.agent.tx.close().await;
+    r.caller.tx.close().await;
+    while let Ok(t) = agent_trace_rx.try_recv() {
+        let _ = r.rec.event(Speaker::Agent, t);
+    }
+    while let Ok(t) = caller_trace_rx.try_recv() {
+        let _ = r.rec.event(Speaker::Customer, t);
+    }
+    outcome.agent_turns = r.agent_turns;
+    outcome.customer_turns = r.caller_turns;
+    outcome.tool_calls = r.tool_calls;
+    outcome.usage = r.usage.clone();
+    outcome.protocol_errors.append(&mut r.agent.errors);
+    outcome.protocol_errors.append(&mut r.caller.errors);
+    outcome.duration_ms = r.rec.finish()?;
+    result
+}
+
+enum From {
+    Agent(Option<Result<TimedEvent, ClientError>>),
+    Caller(Option<Result<TimedEvent, ClientError>>),
+}
+
+impl Relay<'_> {
+    async fn run(&mut self) -> Result<String, BridgeError> {
+        let instructions = caller_instructions(&self.spec.persona, &self.spec.scenario, None)
+            .map_err(BridgeError::SessionRejected)?;
+        let agent_settings = SessionSettings {
+            instructions: &self.spec.instructions,
+            tools: &self.spec.tools,
+            voice: self.spec.agent_voice.as_deref(),
+            vad: true,
+        };
+        self.agent
+            .configure(&mut self.clock, agent_settings)
+            .await?;
+        let caller_settings = SessionSettings {
+            instructions: &instructions,
+            tools: &[],
+            voice: self.spec.persona.voice.name.as_deref(),
+            vad: true,
+        };
+        self.caller
+            .configure(&mut self.clock, caller_settings)
+            .await?;
+        self.agent.request_response().await?;
+        let end = self.spec.scenario.end;
+        loop {
+            let idle = self.spec.idle_timeout;
+            let from = tokio::select! {
+                e = self.agent.rx.recv() => From::Agent(e),
+                e = self.caller.rx.recv() => From::Caller(e),
+                _ = tokio::time::sleep(idle) => return Err(ClientError::Timeout(idle).into()),
+            };
+            let finished = match from {
+                From::Agent(e) => self.on_agent(unwrap_event(e)?).await?,
+                From::Caller(e) => self.on_caller(unwrap_event(e)?).await?,
+            };
+            if let Some(reason) = finished {
+                return Ok(reason);
+            }
+            if self.agent_turns >= end.max_turns {
+                return Ok("max_turns".into());
+            }
+            if self.clock.now_ms() / 1000.0 >= end.max_duration_s {
+                return Ok("max_duration".into());
+            }
+        }
+    }
+
+    fn place(&mut self, speaker: Speaker, at: f64, delta: &str) -> Result<Vec<i16>, BridgeError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(delta)
+            .unwrap_or_default();
+        let samples = AudioFormat::Pcm16.decode(&bytes);
+        let speaking = match speaker {
+            Speaker::Agent => &mut self.agent_speaking,
+            Speaker::Customer => &mut self.caller_speaking,
+        };
+        let earliest = if speaking.start_ms.is_some() {
+            speaking.end_ms
+        } else {
+            at.max(self.floor_ms)
+        };
+        let start = self.rec.place_audio(speaker, earliest, &samples)?;
+        let speaking = match speaker {
+            Speaker::Agent => &mut self.agent_speaking,
+            Speaker::Customer => &mut self.caller_speaking,
+        };
+        speaking.start_ms.get_or_insert(start);
+        speaking.end_ms = start + samples.len() as f64 / 24.0;
+        self.floor_ms = self.floor_ms.max(speaking.end_ms);
+        Ok(samples)
+    }
+
+    /// Ends a side's turn: records its utterance, plays it out, and gives the
+    /// other side the silence its VAD needs.
+    async fn close_turn(&mut self, speaker: Speaker) -> Result<(), BridgeError> {
+        let speaking = std::mem::take(match speaker {
+            Speaker::Agent => &mut self.agent_speaking,
+            Speaker::Customer => &mut self.caller_speaking,
+        });
+        let Some(start) = speaking.start_ms else {
+            return Ok(());
+        };
+        self.rec.utterance(Utterance {
+            speaker,
+            text: speaking.text,
+            start_ms: start,
+            end_ms: speaking.end_ms,
+            item_id: speaking.item_id,
+            interrupted: false,
+            full_text: None,
+        })?;
+        match speaker {
+            Speaker::Agent => self.agent_turns += 1,
+            Speaker::Customer => self.caller_turns += 1,
+        }
+        self.clock.advance_to(speaking.end_ms).await;
+        let listener = match speaker {
+            Speaker::Agent => &mut self.caller,
+            Speaker::Customer => &mut self.agent,
+        };
+        let silence = vec![0i16; 2400];
+        for _ in 0..((VAD_SILENCE_MS + 300) / 100) {
+            listener.append(&silence).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_agent(
+        &mut self,
+        (event, raw, at): (ServerEvent, serde_json::Value, f64),
+    ) -> Result<Option<String>, BridgeError> {
+        let at = self
+            .clock
+            .at(self.clock.origin() + std::time::Duration::from_secs_f64(at / 1000.0));
+        match event {
+            ServerEvent::ResponseOutputAudioDelta {
+                at: part, delta, ..
+            } => {
+                self.agent_speaking.item_id.get_or_insert(part.item_id);
+                let samples = self.place(Speaker::Agent, at, &delta)?;
+                self.caller.append(&samples).await?;
+            }
+            ServerEvent::ResponseOutputAudioTranscriptDone { transcript, .. } => {
+                self.agent_speaking.text = transcript
+            }
+            ServerEvent::ResponseFunctionCallArgumentsDone {
+                call_id,
+                name,
+                arguments,
+                ..
+            } => self
+                .calls
+                .push((call_id, name.unwrap_or_default(), arguments, at)),
+            ServerEvent::ResponseDone { response, .. } => {
+                if let Some(u) = &response.usage {
+                    self.usage.add(u);
+                }
+                if response.status == ResponseStatus::Failed {
+                    return Err(BridgeError::ResponseFailed(format!(
+                        "{:?}",
+                        response.status_details
+                    )));
+                }
+                if !self.calls.is_empty() {
+                    for call in std::mem::take(&mut self.calls) {
+                        self.tool_calls += 1;
+                        let timeout = self.spec.scenario.end.tool_timeout_ms;
+                        answer_tool(
+                            &mut self.agent,
+                            &mut self.clock,
+                            &mut self.fixtures,
+                            &mut self.rec,
+                            timeout,
+                            call,
+                        )
+                        .await?;
+                    }
+                    self.agent.request_response().await?;
+                    return Ok(None);
+                }
+                let said = self.agent_speaking.text.to_lowercase();
+                self.close_turn(Speaker::Agent).await?;
+                if self
+                    .spec
+                    .scenario
+                    .script
+                    .hang_up_when
+                    .iter()
+                    .any(|p| said.contains(&p.to_lowercase()))
+                {
+                    return Ok(Some("agent_ended".into()));
+                }
+            }
+            ServerEvent::Error { .. } => self.agent.errors.push(raw),
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    async fn on_caller(
+        &mut self,
+        (event, raw, at): (ServerEvent, serde_json::Value, f64),
+    ) -> Result<Option<String>, BridgeError> {
+        let at = self
+            .clock
+            .at(self.clock.origin() + std::time::Duration::from_secs_f64(at / 1000.0));
+        match event {
+            ServerEvent::ResponseOutputAudioDelta {
+                at: part, delta, ..
+            } => {
+                self.caller_speaking.item_id.get_or_insert(part.item_id);
+                let samples = self.place(Speaker::Customer, at, &delta)?;
+                self.agent.append(&samples).await?;
+            }
+            ServerEvent::ResponseOutputAudioTranscriptDone { transcript, .. } => {
+                self.caller_speaking.text = transcript
+            }
+            ServerEvent::ResponseDone { .. } => {
+                let said = self.caller_speaking.text.to_lowercase();
+                self.close_turn(Speaker::Customer).await?;
+                if said.contains("[hang up]") || said.contains("goodbye") {
+                    return Ok(Some("caller_hung_up".into()));
+                }
+            }
+            ServerEvent::Error { .. } => self.caller.errors.push(raw),
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+fn unwrap_event(
+    e: Option<Result<TimedEvent, ClientError>>,
+) -> Result<(ServerEvent, serde_json::Value, f64), BridgeError> {
+    match e {
+        Some(Ok(t)) => Ok((
+            t.received.event,
+            t.received.raw,
+            t.at.as_secs_f64() * 1000.0,
+        )),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(ClientError::Closed {
+            code: 1000,
+            reason: "the peer closed the connection".into(),
+        }
+        .into()),
+    }
+}

@@ -1,0 +1,580 @@
+//! A run: agents × scenarios × repeats, as conversations with bounded
+//! concurrency, in a seeded reproducible order, each leaving its artifacts and
+//! `conversation.json`, with `run.json` rewritten atomically as they finish.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Semaphore};
+
+use super::bridge::{ConversationOutcome, ConversationSpec, Status, TurnMode, run_conversation};
+use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
+use super::clock::Pace;
+use super::progress::Progress;
+use crate::config::ConfigError;
+use crate::config::agent::{AgentFile, LatencySpec, ProviderKind};
+use crate::config::persona::{Driver, PersonaFile};
+use crate::config::project::Project;
+use crate::config::scenario::ScenarioFile;
+use crate::emulator::{
+    self, AgentRegistry, ClosedSetRecognizer, CompiledAgent, EmulatorConfig, EmulatorHandle,
+};
+use crate::protocol::Dialect;
+use crate::realtime::{Endpoint, Secret};
+
+pub const MANIFEST: &str = "run.json";
+pub const OUTCOME: &str = "conversation.json";
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// An agent to test: a file, optionally one of its variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRef {
+    pub path: PathBuf,
+    pub variant: Option<String>,
+}
+
+impl AgentRef {
+    /// `agents/x.yaml` or `agents/x.yaml:variant`.
+    pub fn parse(s: &str) -> AgentRef {
+        match s.rsplit_once(':') {
+            Some((path, variant)) if path.ends_with(".yaml") || path.ends_with(".yml") => {
+                AgentRef {
+                    path: PathBuf::from(path),
+                    variant: Some(variant.to_string()),
+                }
+            }
+            _ => AgentRef {
+                path: PathBuf::from(s),
+                variant: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub root: PathBuf,
+    pub agents: Vec<AgentRef>,
+    pub scenarios: Vec<String>,
+    pub tags: Vec<String>,
+    pub repeat: u32,
+    pub concurrency: usize,
+    pub pace: Pace,
+    pub turns: TurnMode,
+    pub seed: u64,
+    pub out: Option<PathBuf>,
+    /// Replaces emulator agents' latency (e.g. 0 for benchmarks).
+    pub latency_ms: Option<f64>,
+}
+
+impl RunOptions {
+    pub fn new(root: &Path) -> Self {
+        RunOptions {
+            root: root.to_path_buf(),
+            agents: vec![],
+            scenarios: vec![],
+            tags: vec![],
+            repeat: 1,
+            concurrency: 4,
+            pace: Pace::Fast,
+            turns: TurnMode::Vad,
+            seed: 0,
+            out: None,
+            latency_ms: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("configuration errors")]
+    Config(Vec<ConfigError>),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// One planned conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedConversation {
+    pub variant: String,
+    pub scenario: String,
+    pub persona: String,
+    pub repeat: u32,
+    /// Same for every variant of a scenario × repeat, so A/B pairs match.
+    pub seed: u64,
+    /// Relative to the run directory.
+    pub dir: PathBuf,
+    pub status: Option<Status>,
+    pub error: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub run_id: String,
+    pub harness_version: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub seed: u64,
+    pub pace: Pace,
+    pub turns: TurnMode,
+    pub repeat: u32,
+    pub concurrency: usize,
+    /// sha256 of every config file the run read, by path.
+    pub config_hashes: BTreeMap<String, String>,
+    pub variants: Vec<String>,
+    pub scenarios: Vec<String>,
+    pub conversations: Vec<PlannedConversation>,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub planned: usize,
+    pub completed: usize,
+    pub error: usize,
+}
+
+/// Where a variant's agent is reached.
+struct Target {
+    name: String,
+    file: AgentFile,
+    path: PathBuf,
+    endpoint: Endpoint,
+    instructions: String,
+    recognizer: Option<ClosedSetRecognizer>,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// Writes a file so that readers see the old or the new content, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// `*` and `?` wildcards, whole-string match.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+fn conversation_seed(seed: u64, scenario: &str, repeat: u32) -> u64 {
+    let digest = Sha256::digest(format!("{seed}/{scenario}/{repeat}").as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+}
+
+/// Folder-safe form of a variant name (`support:v2` → `support~v2`).
+fn dir_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '~'
+            }
+        })
+        .collect()
+}
+
+/// Selects scenarios by id/file-stem globs and tags (all when none given).
+fn select<'a>(project: &'a Project, globs: &[String], tags: &[String]) -> Vec<&'a ScenarioFile> {
+    project
+        .scenarios
+        .iter()
+        .filter(|(path, s)| {
+            let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("");
+            let by_glob = globs.is_empty()
+                || globs
+                    .iter()
+                    .any(|g| glob_match(g, &s.id) || glob_match(g, stem));
+            let by_tag = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
+            by_glob && by_tag
+        })
+        .map(|(_, s)| s)
+        .collect()
+}
+
+pub struct RunResult {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunResult, RunError> {
+    let project = Project::load(&opts.root).map_err(RunError::Config)?;
+    let agent_refs = if opts.agents.is_empty() {
+        vec![AgentRef {
+            path: PathBuf::from("agents/support.yaml"),
+            variant: None,
+        }]
+    } else {
+        opts.agents.clone()
+    };
+    let scenarios = select(&project, &opts.scenarios, &opts.tags);
+    if scenarios.is_empty() {
+        return Err(RunError::Setup("no scenario matches the selection".into()));
+    }
+
+    let mut emulators: Vec<EmulatorHandle> = Vec::new();
+    let mut targets = Vec::new();
+    for r in &agent_refs {
+        let path = if r.path.is_absolute() {
+            r.path.clone()
+        } else {
+            opts.root.join(&r.path)
+        };
+        let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
+        let file = match &r.variant {
+            Some(v) => base
+                .with_variant(v)
+                .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
+            None => base,
+        };
+        let instructions = file
+            .render_instructions(&path)
+            .map_err(|e| RunError::Config(vec![e]))?;
+        let (endpoint, recognizer) = if file.provider == ProviderKind::Emulator {
+            let (handle, ear) = start_emulator(&path, &file, &opts).await?;
+            let url = format!("{}?model=gpt-realtime", handle.url());
+            emulators.push(handle);
+            (Endpoint::local(&url, Dialect::Ga), Some(ear))
+        } else {
+            let env = |k: &str| std::env::var(k).ok();
+            let e = Endpoint::resolve(&file, &env)
+                .map_err(|e| RunError::Setup(format!("agent {}: {e}", file.name)))?;
+            (e, None)
+        };
+        targets.push(Arc::new(Target {
+            name: file.name.clone(),
+            file,
+            path,
+            endpoint,
+            instructions,
+            recognizer,
+        }));
+    }
+
+    // The plan, in a reproducible shuffled order.
+    let mut plan = Vec::new();
+    for target in &targets {
+        for scenario in &scenarios {
+            for repeat in 0..opts.repeat.max(1) {
+                plan.push(PlannedConversation {
+                    variant: target.name.clone(),
+                    scenario: scenario.id.clone(),
+                    persona: scenario.persona.clone(),
+                    repeat,
+                    seed: conversation_seed(opts.seed, &scenario.id, repeat),
+                    dir: PathBuf::from("conversations")
+                        .join(dir_name(&target.name))
+                        .join(dir_name(&scenario.id))
+                        .join(repeat.to_string()),
+                    status: None,
+                    error: None,
+                    end_reason: None,
+                });
+            }
+        }
+    }
+    plan.shuffle(&mut StdRng::seed_from_u64(opts.seed));
+
+    let started_at = now_rfc3339();
+    let run_id = format!(
+        "{}-s{}",
+        started_at.replace([':', '-'], "").trim_end_matches('Z'),
+        opts.seed
+    );
+    let dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| opts.root.join("reports").join(&run_id));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| RunError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    let mut config_hashes = BTreeMap::new();
+    let files = targets
+        .iter()
+        .map(|t| t.path.clone())
+        .chain(project.scenarios.iter().map(|(p, _)| p.clone()))
+        .chain(project.personas.values().map(|(p, _)| p.clone()));
+    for path in files {
+        if let Some(h) = sha256_file(&path) {
+            let shown = path
+                .strip_prefix(&opts.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            config_hashes.insert(shown, h);
+        }
+    }
+    let manifest = Arc::new(Mutex::new(Manifest {
+        version: MANIFEST_VERSION,
+        run_id,
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: None,
+        seed: opts.seed,
+        pace: opts.pace,
+        turns: opts.turns,
+        repeat: opts.repeat.max(1),
+        concurrency: opts.concurrency.max(1),
+        config_hashes,
+        variants: targets.iter().map(|t| t.name.clone()).collect(),
+        scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
+        counts: Counts {
+            planned: plan.len(),
+            ..Default::default()
+        },
+        conversations: plan.clone(),
+    }));
+    save_manifest(&dir, &*manifest.lock().await);
+    progress.start(plan.len());
+
+    let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, planned) in plan.into_iter().enumerate() {
+        let target = targets.iter().find(|t| t.name == planned.variant).cloned();
+        let Some(target) = target else { continue };
+        let scenario = project.scenario(&planned.scenario).cloned();
+        let persona = project
+            .personas
+            .get(&planned.persona)
+            .map(|(p, f)| (p.clone(), f.clone()));
+        let (Some(scenario), Some((persona_path, persona))) = (scenario, persona) else {
+            continue;
+        };
+        let semaphore = semaphore.clone();
+        let manifest = manifest.clone();
+        let progress = progress.clone();
+        let dir = dir.clone();
+        let opts = opts.clone();
+        tasks.spawn(async move {
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return;
+            };
+            progress.conversation_started(&planned);
+            let conv_dir = dir.join(&planned.dir);
+            let outcome = converse(
+                &target,
+                &scenario,
+                &persona,
+                &persona_path,
+                &planned,
+                &conv_dir,
+                &opts,
+            )
+            .await;
+            if let Ok(json) = serde_json::to_vec_pretty(&outcome) {
+                let _ = write_atomic(&conv_dir.join(OUTCOME), &json);
+            }
+            progress.conversation_finished(&planned, &outcome);
+            let mut m = manifest.lock().await;
+            let entry = &mut m.conversations[index];
+            entry.status = Some(outcome.status);
+            entry.error = outcome.error.clone();
+            entry.end_reason = outcome.end_reason.clone();
+            match outcome.status {
+                Status::Completed => m.counts.completed += 1,
+                Status::Error => m.counts.error += 1,
+            }
+            save_manifest(&dir, &m);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    for handle in emulators {
+        handle.stop().await;
+    }
+    let mut m = manifest.lock().await.clone();
+    m.finished_at = Some(now_rfc3339());
+    save_manifest(&dir, &m);
+    progress.finish(&m.counts);
+    Ok(RunResult { dir, manifest: m })
+}
+
+fn save_manifest(dir: &Path, m: &Manifest) {
+    if let Ok(json) = serde_json::to_vec_pretty(m)
+        && let Err(e) = write_atomic(&dir.join(MANIFEST), &json)
+    {
+        tracing::error!(error = %e, "cannot write run.json");
+    }
+}
+
+async fn start_emulator(
+    path: &Path,
+    file: &AgentFile,
+    opts: &RunOptions,
+) -> Result<(EmulatorHandle, ClosedSetRecognizer), RunError> {
+    let (registry, _) = AgentRegistry::load(path).map_err(|e| RunError::Config(vec![e]))?;
+    let compiled = CompiledAgent::new(file.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
+    let agent = Arc::new(compiled);
+    let registry = registry.with_agent(agent.clone());
+    let ear = ClosedSetRecognizer::new();
+    let mut config = EmulatorConfig::new(agent, registry);
+    config.latency = opts.latency_ms.map(|ms| LatencySpec {
+        median_ms: ms,
+        p90_ms: ms,
+    });
+    config.seed = opts.seed;
+    config.transcriber = Some(Arc::new(ear.clone()));
+    config.recognizer = Some(ear.clone());
+    config.max_sessions = usize::MAX;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| RunError::Setup(format!("cannot start the local emulator: {e}")))?;
+    let handle = emulator::spawn(listener, config).map_err(|e| RunError::Setup(e.to_string()))?;
+    Ok((handle, ear))
+}
+
+async fn converse(
+    target: &Target,
+    scenario: &ScenarioFile,
+    persona: &PersonaFile,
+    persona_path: &Path,
+    planned: &PlannedConversation,
+    dir: &Path,
+    opts: &RunOptions,
+) -> ConversationOutcome {
+    let key = format!(
+        "{}/{}/{}",
+        planned.variant, planned.scenario, planned.repeat
+    );
+    let mut endpoint = target.endpoint.clone();
+    if target.recognizer.is_some() {
+        endpoint.url = format!(
+            "{}&rehearse_conversation={}",
+            endpoint.url,
+            url_encode(&key)
+        );
+    }
+    let spec = ConversationSpec {
+        key,
+        endpoint,
+        instructions: target.instructions.clone(),
+        tools: target.file.tool_defs(),
+        agent_voice: target.file.voice.name.clone(),
+        scenario: scenario.clone(),
+        persona: persona.clone(),
+        seed: planned.seed,
+        pace: opts.pace,
+        turns: opts.turns,
+        dir: dir.to_path_buf(),
+        recognizer: target.recognizer.clone(),
+        idle_timeout: Duration::from_secs(30),
+    };
+    let mut caller: Box<dyn TextCaller> = match &persona.driver {
+        Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),
+        Driver::Chat {
+            url,
+            model,
+            api_key_env,
+            temperature,
+            ..
+        } => {
+            let key = api_key_env
+                .as_ref()
+                .and_then(|v| std::env::var(v).ok())
+                .map(Secret::new);
+            let instructions = match caller_instructions(persona, scenario, None) {
+                Ok(i) => i,
+                Err(e) => return setup_failure(&spec, format!("caller prompt: {e}")),
+            };
+            Box::new(ChatCaller::new(
+                url,
+                model,
+                key,
+                *temperature,
+                instructions,
+                planned.seed,
+            ))
+        }
+        Driver::Realtime { provider, .. } => {
+            return super::relay::run_relayed(&spec, persona_path, provider).await;
+        }
+    };
+    run_conversation(&spec, caller.as_mut()).await
+}
+
+fn setup_failure(spec: &ConversationSpec, error: String) -> ConversationOutcome {
+    let _ = std::fs::create_dir_all(&spec.dir);
+    ConversationOutcome {
+        status: Status::Error,
+        error: Some(error),
+        end_reason: None,
+        goal_met: false,
+        agent_turns: 0,
+        customer_turns: 0,
+        interruptions: 0,
+        tool_calls: 0,
+        duration_ms: 0.0,
+        partial: true,
+        usage: Default::default(),
+        protocol_errors: vec![],
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_agent_refs() {
+        assert!(glob_match("angry-*", "angry-caller"));
+        assert!(glob_match("*", "x"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("angry-*", "happy-path"));
+        assert_eq!(
+            AgentRef::parse("agents/a.yaml:v2").variant.as_deref(),
+            Some("v2")
+        );
+        assert_eq!(AgentRef::parse("agents/a.yaml").variant, None);
+    }
+
+    #[test]
+    fn pairs_share_seeds_across_variants() {
+        assert_eq!(conversation_seed(1, "s", 0), conversation_seed(1, "s", 0));
+        assert_ne!(conversation_seed(1, "s", 0), conversation_seed(1, "s", 1));
+        assert_ne!(conversation_seed(1, "s", 0), conversation_seed(2, "s", 0));
+    }
+}

@@ -1,0 +1,189 @@
+//! One end of a call: a Realtime session, set up and read on the shared
+//! timeline. Used for the agent under test and, with the realtime driver,
+//! for the caller too.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::bridge::BridgeError;
+use super::clock::Clock;
+use super::fixtures::{FixtureSet, ToolAnswer};
+use super::recorder::{Recorder, ToolCallRecord};
+use crate::audio::AudioFormat;
+use crate::protocol::item::FunctionCallOutputItem;
+use crate::protocol::{
+    ClientEvent, Dialect, Item, ServerEvent, SessionConfig, SessionPatch, ToolDef,
+};
+use crate::realtime::{ClientError, ClientReceiver, ClientSender};
+
+/// Silence the server VAD needs to close a turn (what we configure).
+pub const VAD_SILENCE_MS: u32 = 500;
+
+pub struct Side {
+    pub tx: ClientSender,
+    pub rx: ClientReceiver,
+    pub idle: Duration,
+    /// Error events that did not end the call, kept for the record.
+    pub errors: Vec<Value>,
+}
+
+/// What a side's session is set up with.
+pub struct SessionSettings<'a> {
+    pub instructions: &'a str,
+    pub tools: &'a [ToolDef],
+    pub voice: Option<&'a str>,
+    /// Server VAD (true) or manual turns.
+    pub vad: bool,
+}
+
+impl Side {
+    /// The next event and its timeline position.
+    pub async fn next_event(
+        &mut self,
+        clock: &mut Clock,
+    ) -> Result<(ServerEvent, Value, f64), BridgeError> {
+        match self.rx.recv_within(self.idle).await {
+            Some(Ok(e)) => {
+                let at = clock.at(clock.origin() + e.at);
+                Ok((e.received.event, e.received.raw, at))
+            }
+            Some(Err(e)) => Err(e.into()),
+            None => Err(ClientError::Closed {
+                code: 1000,
+                reason: "the peer closed the connection".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// Waits for `session.created`, sends the settings, waits for `session.updated`.
+    pub async fn configure(
+        &mut self,
+        clock: &mut Clock,
+        settings: SessionSettings<'_>,
+    ) -> Result<(), BridgeError> {
+        self.wait_for(clock, "session.created").await?;
+        let turn_detection = if settings.vad {
+            json!({"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                   "silence_duration_ms": VAD_SILENCE_MS, "create_response": true, "interrupt_response": true})
+        } else {
+            Value::Null
+        };
+        let mut output = json!({"format": AudioFormat::Pcm16.ga_wire()});
+        if let Some(v) = settings.voice {
+            output["voice"] = json!(v);
+        }
+        let body = json!({
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": settings.instructions,
+            "tools": settings.tools,
+            "audio": {"input": {"format": AudioFormat::Pcm16.ga_wire(), "turn_detection": turn_detection}, "output": output},
+        });
+        let mut patch: SessionPatch = serde_json::from_value(body)
+            .map_err(|e| BridgeError::SessionRejected(e.to_string()))?;
+        if self.tx.dialect() == Dialect::Beta {
+            // The same settings in the flat beta shape.
+            let mut config = SessionConfig::new(String::new(), String::new(), 0);
+            config
+                .apply(&patch)
+                .map_err(|e| BridgeError::SessionRejected(e.message))?;
+            patch = serde_json::from_value(config.to_update(Dialect::Beta)).unwrap_or_default();
+        }
+        self.tx
+            .send_event(ClientEvent::SessionUpdate {
+                session: Box::new(patch),
+                extra: Default::default(),
+            })
+            .await?;
+        self.wait_for(clock, "session.updated").await
+    }
+
+    async fn wait_for(&mut self, clock: &mut Clock, wanted: &str) -> Result<(), BridgeError> {
+        loop {
+            let (event, raw, _) = self.next_event(clock).await?;
+            if let ServerEvent::Error { error, .. } = event {
+                return Err(BridgeError::SessionRejected(error.message));
+            }
+            if raw.get("type").and_then(Value::as_str) == Some(wanted) {
+                return Ok(());
+            }
+        }
+    }
+
+    pub async fn append(&mut self, samples: &[i16]) -> Result<(), BridgeError> {
+        let audio =
+            base64::engine::general_purpose::STANDARD.encode(AudioFormat::Pcm16.encode(samples));
+        self.tx
+            .send_event(ClientEvent::InputAudioBufferAppend {
+                audio,
+                extra: Default::default(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn request_response(&mut self) -> Result<(), BridgeError> {
+        self.tx
+            .send_event(ClientEvent::ResponseCreate {
+                response: None,
+                extra: Default::default(),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Answers one tool call from the fixtures after the backend's latency (on
+/// the timeline), sends the output and records the call.
+pub async fn answer_tool(
+    side: &mut Side,
+    clock: &mut Clock,
+    fixtures: &mut FixtureSet,
+    rec: &mut Recorder,
+    tool_timeout_ms: f64,
+    call: (String, String, String, f64),
+) -> Result<(), BridgeError> {
+    let (call_id, name, arguments, called_ms) = call;
+    let (output, is_error, timed_out, wait) = match fixtures.answer(&name, &arguments) {
+        ToolAnswer::Output { output, is_error } => {
+            (output, is_error, false, fixtures.latency_ms(&name))
+        }
+        ToolAnswer::Timeout => (
+            json!({"error": format!("`{name}` timed out")}).to_string(),
+            true,
+            true,
+            tool_timeout_ms,
+        ),
+    };
+    clock.advance_to(called_ms + wait).await;
+    let answered_ms = clock.now_ms();
+    side.tx
+        .send_event(ClientEvent::ConversationItemCreate {
+            previous_item_id: None,
+            item: Box::new(Item::FunctionCallOutput(FunctionCallOutputItem {
+                id: None,
+                object: None,
+                status: None,
+                call_id: call_id.clone(),
+                output: output.clone(),
+                extra: Default::default(),
+            })),
+            extra: Default::default(),
+        })
+        .await?;
+    rec.tool_call(ToolCallRecord {
+        call_id,
+        name,
+        arguments,
+        output: (!timed_out).then_some(output),
+        is_error,
+        timed_out,
+        called_ms,
+        answered_ms,
+        latency_ms: answered_ms - called_ms,
+    })?;
+    Ok(())
+}
