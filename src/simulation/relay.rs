@@ -304,6 +304,10 @@ impl Relay<'_> {
         for _ in 0..((VAD_SILENCE_MS + 300) / 100) {
             listener.append(&silence).await?;
         }
+        // The listener cannot answer before its VAD's silence window has passed.
+        let answer_floor = speaking.end_ms + VAD_SILENCE_MS as f64;
+        self.floor_ms = self.floor_ms.max(answer_floor);
+        self.clock.advance_to(answer_floor).await;
         Ok(())
     }
 

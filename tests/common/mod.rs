@@ -115,3 +115,4 @@ pub fn shape(events: &[TimedEvent]) -> Vec<String> {
     }
     out
 }
+pub mod http;
