@@ -285,7 +285,17 @@ impl Bridge<'_> {
                 .map(|s| s.text.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let step = caller.next(&agent_text).await?;
+            if caller.goal_met() && end.hang_up_on_goal {
+                // The goal is met and the agent has answered: hang up after hearing it.
+                self.play(speeches, None).await?;
+                return Ok("goal_met".into());
+            }
+            let held_ms = if self.outcome.customer_turns > 0 {
+                silent_for
+            } else {
+                0.0
+            };
+            let step = caller.next(&agent_text, held_ms).await?;
             let interrupt = match &step {
                 CallerMove::Say(_) => self.interruption_point(speeches.last()),
                 _ => None,

@@ -30,10 +30,11 @@ pub enum CallerError {
 
 pub trait TextCaller: Send {
     /// The next move after the agent said `agent_text` (empty: the agent said
-    /// nothing, e.g. a long hold).
+    /// nothing), having waited `held_ms` since the caller last spoke.
     fn next<'a>(
         &'a mut self,
         agent_text: &'a str,
+        held_ms: f64,
     ) -> BoxFuture<'a, Result<CallerMove, CallerError>>;
     fn goal_met(&self) -> bool;
     /// Why the caller hung up, once it has.
@@ -83,6 +84,7 @@ pub struct ScriptedCaller {
     unproductive: u32,
     patience_turns: u32,
     verbosity: f64,
+    hold_tolerance_ms: f64,
     goal_met: bool,
     ended: Option<&'static str>,
     rng: StdRng,
@@ -100,6 +102,7 @@ impl ScriptedCaller {
             unproductive: 0,
             patience_turns: persona.traits.patience_turns(),
             verbosity: persona.traits.verbosity,
+            hold_tolerance_ms: persona.traits.hold_tolerance_s * 1000.0,
             goal_met: false,
             ended: None,
             rng: StdRng::seed_from_u64(seed),
@@ -120,8 +123,26 @@ impl ScriptedCaller {
         CallerMove::Say(line)
     }
 
-    fn decide(&mut self, agent_text: &str) -> CallerMove {
+    fn decide(&mut self, agent_text: &str, held_ms: f64) -> CallerMove {
         let heard = normalise(agent_text);
+        // A long hold costs patience and shows in the next line.
+        let held_too_long = held_ms > self.hold_tolerance_ms;
+        if held_too_long {
+            self.unproductive += 1;
+            if self.unproductive >= self.patience_turns {
+                self.ended = Some("patience_exhausted");
+                return CallerMove::SayAndHangUp(self.script.give_up.clone());
+            }
+        }
+        let mv = self.decide_line(&heard);
+        match mv {
+            CallerMove::Say(line) if held_too_long => CallerMove::Say(format!("Finally. {line}")),
+            other => other,
+        }
+    }
+
+    fn decide_line(&mut self, heard: &str) -> CallerMove {
+        let heard = heard.to_string();
         if self.script.hang_up_when.iter().any(|p| mentions(&heard, p)) {
             self.ended = Some(if self.goal_met {
                 "goal_met"
@@ -199,8 +220,9 @@ impl TextCaller for ScriptedCaller {
     fn next<'a>(
         &'a mut self,
         agent_text: &'a str,
+        held_ms: f64,
     ) -> BoxFuture<'a, Result<CallerMove, CallerError>> {
-        Box::pin(async move { Ok(self.decide(agent_text)) })
+        Box::pin(async move { Ok(self.decide(agent_text, held_ms)) })
     }
 
     fn goal_met(&self) -> bool {
@@ -318,6 +340,7 @@ impl TextCaller for ChatCaller {
     fn next<'a>(
         &'a mut self,
         agent_text: &'a str,
+        _held_ms: f64,
     ) -> BoxFuture<'a, Result<CallerMove, CallerError>> {
         Box::pin(async move {
             // From the caller model's point of view the agent is the "user".
@@ -382,36 +405,53 @@ script:
         ScriptedCaller::new(&scenario, &persona, 1)
     }
 
+    impl ScriptedCaller {
+        fn decide_test(&mut self, agent: &str) -> CallerMove {
+            self.decide(agent, 0.0)
+        }
+    }
+
+    #[test]
+    fn a_long_hold_costs_patience_and_shows() {
+        let mut c = caller(0.5);
+        c.decide_test("Hello");
+        let mv = c.decide("What's your order number?", 60_000.0);
+        assert_eq!(mv, CallerMove::Say("Finally. It's N W 1 0 4 2 2.".into()));
+    }
+
     #[test]
     fn opens_answers_and_hangs_up_after_goodbye() {
         let mut c = caller(0.5);
         assert_eq!(
-            c.decide("Thanks for calling, what's your order number?"),
+            c.decide_test("Thanks for calling, what's your order number?"),
             CallerMove::Say("Hi, I want to return some boots.".into())
         );
         assert_eq!(
-            c.decide("Could I have your order number?"),
+            c.decide_test("Could I have your order number?"),
             CallerMove::Say("It's N W 1 0 4 2 2.".into())
         );
         assert_eq!(
-            c.decide("Anything else?"),
+            c.decide_test("Anything else?"),
             CallerMove::Say("No, that's all.".into())
         );
         assert!(c.goal_met());
-        assert_eq!(c.decide("Thanks for calling, goodbye."), CallerMove::HangUp);
+        assert_eq!(
+            c.decide_test("Thanks for calling, goodbye."),
+            CallerMove::HangUp
+        );
         assert_eq!(c.end_reason(), Some("goal_met"));
     }
 
     #[test]
     fn repeats_when_not_understood_and_gives_up_when_patience_runs_out() {
         let mut c = caller(0.1); // two unproductive turns allowed
-        c.decide("Hello");
-        let said = c.decide("Sorry, I couldn't understand that.");
+        c.decide_test("Hello");
+        let said = c.decide_test("Sorry, I couldn't understand that.");
         assert_eq!(
             said,
             CallerMove::Say("Hi, I want to return some boots.".into())
         );
-        assert!(matches!(c.decide("Hmm?"), CallerMove::SayAndHangUp(_)));
+        assert!(matches!(c.decide_test("Hmm?"), CallerMove::SayAndHangUp(_)));
         assert_eq!(c.end_reason(), Some("patience_exhausted"));
     }
 }
