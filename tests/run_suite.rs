@@ -346,6 +346,19 @@ fn realtime_driver_two_realtime_clients_talk_in_audio() {
 async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
     let server = common::http::serve(Arc::new(|req: &common::http::Request| {
         let body = req.json();
+        if req.path == "/v1/audio/speech" {
+            // A speech endpoint: raw 24 kHz PCM of the requested words.
+            let voice = rehearse::audio::Voice::new(rehearse::audio::VoiceSettings {
+                pitch: 1.4,
+                rate: 1.0,
+            });
+            let pcm = voice.speak(body["input"].as_str().unwrap_or(""));
+            return common::http::Response {
+                status: 200,
+                headers: vec![("content-type".into(), "audio/pcm".into())],
+                body: rehearse::audio::AudioFormat::Pcm16.encode(&pcm),
+            };
+        }
         let last = body["messages"]
             .as_array()
             .and_then(|m| m.last())
@@ -366,7 +379,10 @@ async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
     copy_dir(&mini(), project.path());
     std::fs::write(
         project.path().join("personas/chat-caller.yaml"),
-        format!("name: chat-caller\ndescription: Played by a chat model.\ndriver:\n  kind: chat\n  url: {}\n  model: test-model\n  api_key_env: TEST_CHAT_KEY\n", server.base),
+        format!(
+            "name: chat-caller\ndescription: Played by a chat model.\nvoice:\n  name: nova\ndriver:\n  kind: chat\n  url: {base}\n  model: test-model\n  api_key_env: TEST_CHAT_KEY\n  speech_url: {base}\n  speech_model: test-tts\n",
+            base = server.base
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -403,9 +419,30 @@ async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
     assert_eq!(outcome["end_reason"], "caller_hung_up");
     let requests = server.requests.lock().unwrap().clone();
     assert!(requests.len() >= 2);
-    assert!(requests.iter().all(|r| r.path == "/v1/chat/completions"
-        && r.header("authorization") == Some("Bearer sk-chat-SECRET-4242")));
-    let system = requests[0].json()["messages"][0]["content"]
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer sk-chat-SECRET-4242"))
+    );
+    let chats: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .collect();
+    let speech: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == "/v1/audio/speech")
+        .collect();
+    // Every caller line is spoken through the endpoint.
+    assert!(
+        chats.len() >= 2 && speech.len() == chats.len(),
+        "{} chat, {} speech requests",
+        chats.len(),
+        speech.len()
+    );
+    assert!(speech.iter().all(|r| r.json()["response_format"] == "pcm"
+        && r.json()["voice"] == "nova"
+        && r.json()["model"] == "test-tts"));
+    let system = chats[0].json()["messages"][0]["content"]
         .as_str()
         .unwrap()
         .to_string();

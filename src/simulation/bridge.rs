@@ -23,6 +23,7 @@ use super::clock::{Clock, Pace};
 use super::fixtures::FixtureSet;
 use super::recorder::{Recorder, Speaker, Utterance};
 use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tool};
+use super::voice::CallerVoice;
 use crate::audio::{AudioFormat, SESSION_RATE, Voice};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
@@ -59,6 +60,17 @@ pub struct ConversationSpec {
     pub recognizer: Option<ClosedSetRecognizer>,
     /// Longest wait for any event from the agent.
     pub idle_timeout: Duration,
+    /// A speech endpoint for the caller's voice (`chat` driver); the offline
+    /// voice when absent.
+    pub speech: Option<SpeechEndpoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpeechEndpoint {
+    pub url: String,
+    pub model: String,
+    pub voice: String,
+    pub key: Option<crate::realtime::Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +138,8 @@ pub enum BridgeError {
     Caller(#[from] super::caller::CallerError),
     #[error("writing artifacts: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the caller's speech endpoint: {0}")]
+    Speech(String),
     #[error("the call hit its wall-clock limit of {0:?}")]
     WallClock(Duration),
 }
@@ -147,7 +161,7 @@ struct Bridge<'a> {
     trace: mpsc::UnboundedReceiver<TraceRecord>,
     fixtures: FixtureSet,
     rng: StdRng,
-    voice: Voice,
+    voice: CallerVoice,
     outcome: ConversationOutcome,
     /// Timeline ms where the caller last stopped speaking.
     caller_end_ms: f64,
@@ -214,7 +228,10 @@ pub async fn run_conversation(
         trace: trace_rx,
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         rng: StdRng::seed_from_u64(spec.seed),
-        voice: Voice::new(spec.persona.voice.offline),
+        voice: match &spec.speech {
+            Some(e) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
+            None => CallerVoice::Offline(Voice::new(spec.persona.voice.offline)),
+        },
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
@@ -409,11 +426,7 @@ impl Bridge<'_> {
 
     /// Speaks a caller line starting at `start_ms`, streaming it to the agent.
     async fn speak(&mut self, line: &str, start_ms: f64) -> Result<(), BridgeError> {
-        let voice = self.voice.clone();
-        let text = line.to_string();
-        let clean = tokio::task::spawn_blocking(move || voice.speak(&text))
-            .await
-            .unwrap_or_default();
+        let clean = self.voice.speak(line).await.map_err(BridgeError::Speech)?;
         if let Some(ear) = &self.spec.recognizer {
             ear.remember(&self.spec.key, line, &clean);
         }

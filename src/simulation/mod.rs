@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod relay;
 pub mod run;
 pub mod side;
+pub mod voice;
 
 pub use bridge::{ConversationOutcome, Status, TurnMode};
 pub use clock::Pace;

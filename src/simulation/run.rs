@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::bridge::{ConversationOutcome, ConversationSpec, Status, TurnMode, run_conversation};
+use super::bridge::{
+    ConversationOutcome, ConversationSpec, SpeechEndpoint, Status, TurnMode, run_conversation,
+};
 use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
 use super::clock::Pace;
 use super::progress::Progress;
@@ -491,6 +493,25 @@ async fn converse(
         dir: dir.to_path_buf(),
         recognizer: target.recognizer.clone(),
         idle_timeout: Duration::from_secs(30),
+        speech: match &persona.driver {
+            Driver::Chat {
+                speech_url: Some(url),
+                speech_model,
+                api_key_env,
+                ..
+            } => Some(SpeechEndpoint {
+                url: url.clone(),
+                model: speech_model
+                    .clone()
+                    .unwrap_or_else(|| "gpt-4o-mini-tts".into()),
+                voice: persona.voice.name.clone().unwrap_or_else(|| "alloy".into()),
+                key: api_key_env
+                    .as_ref()
+                    .and_then(|v| std::env::var(v).ok())
+                    .map(Secret::new),
+            }),
+            _ => None,
+        },
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {
         Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),
