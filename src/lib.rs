@@ -20,4 +20,5 @@ pub mod config;
 pub mod emulator;
 pub mod protocol;
 pub mod realtime;
+pub mod scoring;
 pub mod simulation;

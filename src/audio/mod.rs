@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod format;
 pub mod g711;
 pub mod resample;
+pub mod tone;
 pub mod tts;
 pub mod vad;
 pub mod wav;

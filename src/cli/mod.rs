@@ -5,6 +5,7 @@ mod init_cmd;
 mod run_cmd;
 mod schema_cmd;
 mod speak_cmd;
+mod tone_cmd;
 mod validate_cmd;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Init(init_cmd::InitArgs),
     /// Serve the Realtime protocol locally, playing a scripted agent.
     Emulator(emulator_cmd::EmulatorArgs),
+    /// Tone metrics (pitch, loudness, pauses, rate) of a WAV file.
+    Tone(tone_cmd::ToneArgs),
     /// Speak text with the offline voice into a WAV file.
     Speak(speak_cmd::SpeakArgs),
     /// Write JSON Schemas for the config files (for editor validation).
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,
             Command::Speak(args) => speak_cmd::run(args),
+            Command::Tone(args) => tone_cmd::run(args),
             Command::Schema(args) => schema_cmd::run(args),
         }
     });

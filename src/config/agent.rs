@@ -135,6 +135,10 @@ pub struct Stage {
     /// Said when no transition matches.
     #[serde(default)]
     pub reprompt: Option<String>,
+    /// Phrases that show the agent is in this stage, for flow scoring
+    /// (default: the words of `say`).
+    #[serde(default)]
+    pub markers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

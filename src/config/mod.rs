@@ -6,6 +6,7 @@ pub mod agent;
 pub mod load;
 pub mod persona;
 pub mod project;
+pub mod rubric;
 pub mod scenario;
 
 pub use agent::{AgentFile, ProviderKind};

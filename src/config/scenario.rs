@@ -212,10 +212,10 @@ pub struct Expectations {
 pub struct ExpectedCall {
     pub name: String,
     /// Argument matchers by name (a plain value means "equal, case- and
-    /// whitespace-insensitive for strings").
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
-    pub arguments: BTreeMap<String, Value>,
+    /// whitespace-insensitive for strings"), or the word `any`. Required: a
+    /// call is never matched on its name alone by accident.
+    #[schemars(with = "serde_json::Value")]
+    pub arguments: Value,
 }
 
 impl ScenarioFile {
@@ -269,6 +269,17 @@ impl ScenarioFile {
                         ),
                     ));
                 }
+            }
+        }
+        for (i, call) in scenario.expectations.tool_calls.iter().enumerate() {
+            let ok = matches!(&call.arguments, Value::Object(_))
+                || call.arguments == Value::String("any".into());
+            if !ok {
+                return Err(ConfigError::new(
+                    path,
+                    format!("expectations.tool_calls[{i}] (`{}`): arguments must be a map of matchers or `any`", call.name),
+                )
+                .with_hint("write `arguments: any` to accept any arguments, or list the ones to check"));
             }
         }
         if let Some(order) = &scenario.expectations.order

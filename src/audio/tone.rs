@@ -1,0 +1,396 @@
+//! Tone of voice, measured offline: pitch (YIN on a 8 kHz copy), loudness
+//! (EBU R128 via `ebur128`), pauses and voice activity (10 ms energy frames),
+//! and speaking rate from the words said over the time spent voicing.
+
+use serde::{Deserialize, Serialize};
+
+use super::{SESSION_RATE, rms_dbfs};
+
+/// Frames quieter than this are silence for pause and activity measures.
+pub const SILENCE_DBFS: f64 = -45.0;
+/// A silence shorter than this inside speech is articulation, not a pause.
+pub const MIN_PAUSE_MS: f64 = 150.0;
+const FRAME_MS: usize = 10;
+const PITCH_RATE: u32 = 8_000;
+const F0_MIN: f64 = 60.0;
+const F0_MAX: f64 = 400.0;
+const YIN_THRESHOLD: f64 = 0.15;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToneMetrics {
+    pub duration_s: f64,
+    /// Median F0 of voiced frames, Hz (None without voiced frames).
+    pub f0_median_hz: Option<f64>,
+    /// The same median in semitones relative to 100 Hz.
+    pub f0_median_st: Option<f64>,
+    /// 10th–90th percentile range of F0, semitones.
+    pub f0_range_st: Option<f64>,
+    /// Standard deviation of F0, semitones: flat (< 2) vs lively (> 4) intonation.
+    pub f0_variability_st: Option<f64>,
+    pub loudness_lufs: Option<f64>,
+    pub loudness_range_lu: Option<f64>,
+    pub true_peak_dbfs: Option<f64>,
+    pub clipping_ratio: f64,
+    /// Share of 10 ms frames that carry voice.
+    pub voice_activity: f64,
+    pub silence_ratio: f64,
+    pub pause_count: usize,
+    pub pause_mean_ms: Option<f64>,
+    pub pause_longest_ms: Option<f64>,
+    /// Silence before the first voiced frame.
+    pub leading_silence_ms: f64,
+    /// Words over voiced time; None when the words are not known.
+    pub words_per_minute: Option<f64>,
+    pub syllables_per_second: Option<f64>,
+}
+
+/// Measures `samples` (24 kHz mono); `words` is the text said, if known.
+pub fn analyse(samples: &[i16], words: Option<&str>) -> ToneMetrics {
+    let duration_s = samples.len() as f64 / SESSION_RATE as f64;
+    let frames: Vec<bool> = samples
+        .chunks(SESSION_RATE as usize / 1000 * FRAME_MS)
+        .map(|f| rms_dbfs(f) > SILENCE_DBFS)
+        .collect();
+    let voiced_frames = frames.iter().filter(|v| **v).count();
+    let pauses = pauses_ms(&frames);
+    let first_voiced = frames.iter().position(|v| *v);
+    let f0 = pitch_track(samples);
+    let semitones: Vec<f64> = f0.iter().map(|hz| 12.0 * (hz / 100.0).log2()).collect();
+    let voiced_s = voiced_frames as f64 * FRAME_MS as f64 / 1000.0;
+    let (wpm, sps) = match words {
+        Some(text) if voiced_s > 0.0 => {
+            let w = text.split_whitespace().count() as f64;
+            let syl: usize = text.split_whitespace().map(syllables).sum();
+            (Some(w / voiced_s * 60.0), Some(syl as f64 / voiced_s))
+        }
+        _ => (None, None),
+    };
+    let (lufs, lra, peak) = loudness(samples);
+    ToneMetrics {
+        duration_s,
+        f0_median_hz: percentile(&f0, 0.5),
+        f0_median_st: percentile(&semitones, 0.5),
+        f0_range_st: percentile(&semitones, 0.9)
+            .zip(percentile(&semitones, 0.1))
+            .map(|(a, b)| a - b),
+        f0_variability_st: std_dev(&semitones),
+        loudness_lufs: lufs,
+        loudness_range_lu: lra,
+        true_peak_dbfs: peak,
+        clipping_ratio: if samples.is_empty() {
+            0.0
+        } else {
+            samples
+                .iter()
+                .filter(|s| s.unsigned_abs() >= 32_735)
+                .count() as f64
+                / samples.len() as f64
+        },
+        voice_activity: if frames.is_empty() {
+            0.0
+        } else {
+            voiced_frames as f64 / frames.len() as f64
+        },
+        silence_ratio: if frames.is_empty() {
+            0.0
+        } else {
+            1.0 - voiced_frames as f64 / frames.len() as f64
+        },
+        pause_count: pauses.len(),
+        pause_mean_ms: (!pauses.is_empty())
+            .then(|| pauses.iter().sum::<f64>() / pauses.len() as f64),
+        pause_longest_ms: pauses.iter().copied().reduce(f64::max),
+        leading_silence_ms: first_voiced.unwrap_or(frames.len()) as f64 * FRAME_MS as f64,
+        words_per_minute: wpm,
+        syllables_per_second: sps,
+    }
+}
+
+/// Silent runs of at least [`MIN_PAUSE_MS`] between voiced frames, in ms.
+fn pauses_ms(frames: &[bool]) -> Vec<f64> {
+    let (Some(first), Some(last)) = (
+        frames.iter().position(|v| *v),
+        frames.iter().rposition(|v| *v),
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut run = 0usize;
+    for &v in &frames[first..=last] {
+        if v {
+            if run as f64 * FRAME_MS as f64 >= MIN_PAUSE_MS {
+                out.push(run as f64 * FRAME_MS as f64);
+            }
+            run = 0;
+        } else {
+            run += 1;
+        }
+    }
+    out
+}
+
+fn loudness(samples: &[i16]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    use ebur128::{EbuR128, Mode};
+    let Ok(mut meter) = EbuR128::new(1, SESSION_RATE, Mode::I | Mode::LRA | Mode::TRUE_PEAK) else {
+        return (None, None, None);
+    };
+    if meter.add_frames_i16(samples).is_err() {
+        return (None, None, None);
+    }
+    let finite = |v: Result<f64, ebur128::Error>| v.ok().filter(|x| x.is_finite());
+    let lufs = finite(meter.loudness_global());
+    let lra = finite(meter.loudness_range());
+    let peak = meter
+        .true_peak(0)
+        .ok()
+        .filter(|p| *p > 0.0)
+        .map(|p| 20.0 * p.log10());
+    (lufs, lra, peak)
+}
+
+/// F0 in Hz of each voiced 10 ms frame (YIN, 40 ms windows, on an 8 kHz copy).
+pub fn pitch_track(samples: &[i16]) -> Vec<f64> {
+    let x = decimate_to_8k(samples);
+    let window = (PITCH_RATE as f64 * 0.04) as usize;
+    let hop = (PITCH_RATE as usize / 1000) * FRAME_MS;
+    let tau_min = (PITCH_RATE as f64 / F0_MAX).floor() as usize;
+    let tau_max = (PITCH_RATE as f64 / F0_MIN).ceil() as usize;
+    if x.len() < window + tau_max {
+        return Vec::new();
+    }
+    let mut diff = vec![0.0f64; tau_max + 1];
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start + window + tau_max <= x.len() {
+        let frame = &x[start..start + window];
+        let energy: f64 = frame.iter().map(|v| v * v).sum::<f64>() / window as f64;
+        // Only frames loud enough to be speech (the same floor as the activity measure).
+        if energy.sqrt() > 10f64.powf(SILENCE_DBFS / 20.0) {
+            for (tau, d) in diff.iter_mut().enumerate().skip(1) {
+                *d = (0..window)
+                    .map(|j| {
+                        let e = x[start + j] - x[start + j + tau];
+                        e * e
+                    })
+                    .sum();
+            }
+            if let Some(f0) = yin_pick(&diff, tau_min, tau_max) {
+                out.push(f0);
+            }
+        }
+        start += hop;
+    }
+    out
+}
+
+/// Cumulative-mean-normalised difference, first dip under the threshold,
+/// refined by parabolic interpolation.
+fn yin_pick(diff: &[f64], tau_min: usize, tau_max: usize) -> Option<f64> {
+    let mut cmnd = vec![1.0f64; tau_max + 1];
+    let mut running = 0.0;
+    for tau in 1..=tau_max {
+        running += diff[tau];
+        cmnd[tau] = if running > 0.0 {
+            diff[tau] * tau as f64 / running
+        } else {
+            1.0
+        };
+    }
+    let mut tau = tau_min.max(2);
+    while tau < tau_max {
+        if cmnd[tau] < YIN_THRESHOLD {
+            while tau + 1 < tau_max && cmnd[tau + 1] < cmnd[tau] {
+                tau += 1;
+            }
+            let (a, b, c) = (cmnd[tau - 1], cmnd[tau], cmnd[tau + 1]);
+            let denom = a - 2.0 * b + c;
+            let shift = if denom.abs() > 1e-12 {
+                0.5 * (a - c) / denom
+            } else {
+                0.0
+            };
+            let f0 = PITCH_RATE as f64 / (tau as f64 + shift.clamp(-1.0, 1.0));
+            return (F0_MIN..=F0_MAX).contains(&f0).then_some(f0);
+        }
+        tau += 1;
+    }
+    None
+}
+
+/// 24 kHz → 8 kHz: a windowed-sinc low-pass at 3.4 kHz, then every third sample.
+fn decimate_to_8k(samples: &[i16]) -> Vec<f64> {
+    const TAPS: usize = 63;
+    let cutoff = 3_400.0 / SESSION_RATE as f64;
+    let h: Vec<f64> = (0..TAPS)
+        .map(|i| {
+            let n = i as f64 - (TAPS - 1) as f64 / 2.0;
+            let sinc = if n == 0.0 {
+                2.0 * cutoff
+            } else {
+                (std::f64::consts::TAU * cutoff * n).sin() / (std::f64::consts::PI * n)
+            };
+            let w = 0.42 - 0.5 * (std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos()
+                + 0.08 * (2.0 * std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos();
+            sinc * w
+        })
+        .collect();
+    let x: Vec<f64> = samples.iter().map(|&s| s as f64 / 32768.0).collect();
+    (0..x.len() / 3)
+        .map(|k| {
+            let centre = k * 3;
+            h.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let idx = centre as isize + i as isize - (TAPS / 2) as isize;
+                    if idx >= 0 && (idx as usize) < x.len() {
+                        c * x[idx as usize]
+                    } else {
+                        0.0
+                    }
+                })
+                .sum()
+        })
+        .collect()
+}
+
+fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = p * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (rank - lo as f64))
+}
+
+fn std_dev(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    Some(
+        (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt(),
+    )
+}
+
+/// Vowel groups, a standard estimate of English syllables.
+pub fn syllables(word: &str) -> usize {
+    let w: Vec<char> = word
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if w.is_empty() {
+        // Digits and symbols are read out: count one per character.
+        return word.chars().filter(|c| c.is_ascii_digit()).count();
+    }
+    let vowel = |c: char| "aeiouy".contains(c);
+    let mut count = 0;
+    let mut previous = false;
+    for &c in &w {
+        let v = vowel(c);
+        if v && !previous {
+            count += 1;
+        }
+        previous = v;
+    }
+    if w.len() > 2 && w.ends_with(&['e']) && !w.ends_with(&['l', 'e']) && count > 1 {
+        count -= 1;
+    }
+    count.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f64, amplitude: f64, secs: f64) -> Vec<i16> {
+        (0..(secs * SESSION_RATE as f64) as usize)
+            .map(|i| {
+                (amplitude
+                    * 32767.0
+                    * (std::f64::consts::TAU * freq * i as f64 / SESSION_RATE as f64).sin())
+                    as i16
+            })
+            .collect()
+    }
+
+    /// A glottal-pulse-like tone: harmonics with falling amplitude.
+    fn buzz(f0: f64, secs: f64) -> Vec<i16> {
+        (0..(secs * SESSION_RATE as f64) as usize)
+            .map(|i| {
+                let t = i as f64 / SESSION_RATE as f64;
+                let v: f64 = (1..12)
+                    .map(|k| (std::f64::consts::TAU * f0 * k as f64 * t).sin() / k as f64)
+                    .sum();
+                (v * 6000.0) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pitch_of_known_tones() {
+        for f0 in [80.0, 110.0, 150.0, 220.0, 310.0] {
+            let m = analyse(&buzz(f0, 1.0), None);
+            let got = m.f0_median_hz.unwrap();
+            assert!((got - f0).abs() / f0 < 0.01, "{f0} Hz measured as {got}");
+            assert!(m.f0_variability_st.unwrap() < 0.1, "a steady tone is flat");
+        }
+    }
+
+    #[test]
+    fn loudness_of_a_1khz_sine_follows_bs1770() {
+        // A full-scale 1 kHz sine in one channel reads -3.01 LUFS; gain moves it 1:1.
+        for peak_dbfs in [-6.0, -20.0] {
+            let m = analyse(&sine(1000.0, 10f64.powf(peak_dbfs / 20.0), 5.0), None);
+            let lufs = m.loudness_lufs.unwrap();
+            assert!(
+                (lufs - (peak_dbfs - 3.01)).abs() < 0.2,
+                "{peak_dbfs} dBFS peak → {lufs} LUFS"
+            );
+            assert!((m.true_peak_dbfs.unwrap() - peak_dbfs).abs() < 0.3);
+        }
+    }
+
+    #[test]
+    fn pauses_and_leading_silence_are_found_to_the_frame() {
+        let mut x = vec![0i16; 240 * 30]; // 300 ms leading silence
+        x.extend(buzz(120.0, 0.5));
+        x.extend(vec![0i16; 240 * 70]); // 700 ms pause
+        x.extend(buzz(120.0, 0.5));
+        x.extend(vec![0i16; 240 * 8]); // 80 ms: articulation, not a pause
+        x.extend(buzz(120.0, 0.3));
+        let m = analyse(&x, Some("one two three four"));
+        assert_eq!(m.leading_silence_ms, 300.0);
+        assert_eq!(m.pause_count, 1);
+        assert!(
+            (m.pause_longest_ms.unwrap() - 700.0).abs() <= 20.0,
+            "{:?}",
+            m.pause_longest_ms
+        );
+        assert!(
+            (m.words_per_minute.unwrap() - 4.0 / 1.3 * 60.0).abs() < 5.0,
+            "{:?}",
+            m.words_per_minute
+        );
+    }
+
+    #[test]
+    fn clipping_is_counted() {
+        let mut x = sine(200.0, 1.0, 0.5);
+        x.iter_mut()
+            .for_each(|s| *s = (*s as i32 * 2).clamp(-32768, 32767) as i16);
+        assert!(analyse(&x, None).clipping_ratio > 0.3);
+        assert_eq!(analyse(&sine(200.0, 0.5, 0.5), None).clipping_ratio, 0.0);
+    }
+
+    #[test]
+    fn syllable_estimates() {
+        assert_eq!(syllables("return"), 2);
+        assert_eq!(syllables("policy"), 3);
+        assert_eq!(syllables("label"), 2);
+        assert_eq!(syllables("make"), 1);
+        assert_eq!(syllables("10422"), 5);
+    }
+}

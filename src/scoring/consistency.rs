@@ -1,0 +1,118 @@
+//! Audio vs transcript: transcribe the agent's own audio and compare it with
+//! the transcript that was judged (word error rate), to catch audio that says
+//! something else than its text. Needs a transcription endpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::check::{Check, CheckKind};
+use super::recorded::Recorded;
+use crate::audio::wav;
+use crate::emulator::Transcriber;
+use crate::simulation::recorder::Speaker;
+
+/// Largest WER for the check to pass.
+pub const MAX_WER: f64 = 0.15;
+
+fn tokens(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Word error rate of `hypothesis` against `reference` (edit distance / reference words).
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (tokens(reference), tokens(hypothesis));
+    if r.is_empty() {
+        return if h.is_empty() { 0.0 } else { 1.0 };
+    }
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for i in 1..=r.len() {
+        let mut cur = vec![i; h.len() + 1];
+        for j in 1..=h.len() {
+            let sub = prev[j - 1] + usize::from(r[i - 1] != h[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len() as f64
+}
+
+pub async fn score(
+    rec: &Recorded,
+    transcriber: Option<&dyn Transcriber>,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let name = "consistency.audio_vs_transcript";
+    let Some(transcriber) = transcriber else {
+        return Check::skipped(
+            CheckKind::Consistency,
+            name,
+            "no transcription endpoint configured (--transcription-url)",
+        );
+    };
+    let (samples, rate) = match wav::read_mono(&rec.track(Speaker::Agent)) {
+        Ok(x) => x,
+        Err(e) => {
+            return Check::error(
+                CheckKind::Consistency,
+                name,
+                format!("cannot read the agent track: {e}"),
+            );
+        }
+    };
+    let per_ms = rate as f64 / 1000.0;
+    let (mut reference, mut heard) = (Vec::new(), Vec::new());
+    let mut worst = Vec::new();
+    for u in rec.said_by(Speaker::Agent) {
+        let (a, b) = (
+            (u.start_ms * per_ms) as usize,
+            ((u.end_ms * per_ms) as usize).min(samples.len()),
+        );
+        if a >= b {
+            continue;
+        }
+        let clip =
+            crate::audio::resample::resample_i16(&samples[a..b], rate, crate::audio::SESSION_RATE);
+        let text = match transcriber.transcribe(None, Arc::new(clip)).await {
+            Ok(t) => t.unwrap_or_default(),
+            Err(e) => {
+                return Check::error(
+                    CheckKind::Consistency,
+                    name,
+                    format!("transcription failed: {e}"),
+                );
+            }
+        };
+        let w = wer(&u.text, &text);
+        if w > MAX_WER {
+            worst.push(
+                json!({"start_ms": u.start_ms, "transcript": u.text, "audio_says": text, "wer": w}),
+            );
+        }
+        reference.push(u.text.clone());
+        heard.push(text);
+    }
+    let total = wer(&reference.join(" "), &heard.join(" "));
+    metrics.insert("consistency.wer".into(), total);
+    Check::new(CheckKind::Consistency, name, total <= MAX_WER)
+        .value(total)
+        .threshold(format!("WER <= {MAX_WER}"))
+        .evidence(json!({"mismatched_turns": worst}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wer;
+
+    #[test]
+    fn word_error_rate() {
+        assert_eq!(wer("the cat sat", "the cat sat"), 0.0);
+        assert!((wer("the cat sat", "the bat sat down") - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(wer("", ""), 0.0);
+        assert_eq!(wer("Hello, world!", "hello world"), 0.0);
+    }
+}

@@ -1,0 +1,827 @@
+//! Function-call accuracy: the agent's tool calls against the scenario's
+//! expected calls, with argument matchers and an order mode.
+//!
+//! Semantics (also in the README):
+//! - Every expected call states its `arguments`: a map of matchers, or the
+//!   word `any`. A call is never matched on its name alone by default.
+//! - Listed arguments must match; arguments the expectation does not list
+//!   are allowed (and shown in the evidence) but must still satisfy the
+//!   tool's declared schema, which is checked separately for every call.
+//! - A repeat of a call with identical arguments right after that call got an
+//!   error or timed out is a retry: neither matched nor unexpected.
+//! - Order modes: `strict` (same calls, same order, nothing extra),
+//!   `unordered` (same calls, any order, nothing extra), `subset` (every
+//!   expected call made; extra calls allowed), `superset` (every call made
+//!   was expected; some expected calls may be missing). Default `unordered`.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::check::{Check, CheckKind};
+use super::recorded::Recorded;
+use crate::config::agent::ToolSpec;
+use crate::config::scenario::Expectations;
+use crate::simulation::recorder::{Speaker, ToolCallRecord};
+
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Strings equal ignoring case and runs of whitespace; numbers equal.
+    Loose(Value),
+    Exact(Value),
+    Regex(Regex),
+    Number {
+        value: f64,
+        tolerance: f64,
+    },
+    OneOf(Vec<Value>),
+    Any,
+    /// Valid against the tool's declared schema for this argument.
+    Schema(Value),
+    /// A nested object: the listed keys must match (partial match).
+    Object(BTreeMap<String, Matcher>),
+}
+
+const MATCHER_KEYS: &[&str] = &[
+    "exact",
+    "regex",
+    "number",
+    "tolerance",
+    "one_of",
+    "any",
+    "schema",
+];
+
+impl Matcher {
+    pub fn parse(spec: &Value, property_schema: Option<&Value>) -> Result<Matcher, String> {
+        let Value::Object(map) = spec else {
+            return Ok(Matcher::Loose(spec.clone()));
+        };
+        let is_matcher = !map.is_empty() && map.keys().all(|k| MATCHER_KEYS.contains(&k.as_str()));
+        if !is_matcher {
+            let mut fields = BTreeMap::new();
+            for (k, v) in map {
+                let sub = property_schema.and_then(|s| s.pointer(&format!("/properties/{k}")));
+                fields.insert(k.clone(), Matcher::parse(v, sub)?);
+            }
+            return Ok(Matcher::Object(fields));
+        }
+        if let Some(v) = map.get("exact") {
+            return Ok(Matcher::Exact(v.clone()));
+        }
+        if let Some(Value::String(p)) = map.get("regex") {
+            return Regex::new(p)
+                .map(Matcher::Regex)
+                .map_err(|e| format!("invalid regex `{p}`: {e}"));
+        }
+        if let Some(n) = map.get("number") {
+            let value = n.as_f64().ok_or("`number` needs a number")?;
+            let tolerance = map.get("tolerance").and_then(Value::as_f64).unwrap_or(0.0);
+            return Ok(Matcher::Number { value, tolerance });
+        }
+        if let Some(Value::Array(options)) = map.get("one_of") {
+            return Ok(Matcher::OneOf(options.clone()));
+        }
+        if map.get("any") == Some(&Value::Bool(true)) {
+            return Ok(Matcher::Any);
+        }
+        if map.get("schema") == Some(&Value::Bool(true)) {
+            let schema = property_schema
+                .cloned()
+                .ok_or("`schema: true` but the tool declares no schema for it")?;
+            return Ok(Matcher::Schema(schema));
+        }
+        Err(format!("unrecognised matcher {spec}"))
+    }
+
+    /// `Ok` when `actual` matches; otherwise why not.
+    pub fn check(&self, actual: Option<&Value>) -> Result<(), String> {
+        let Some(actual) = actual else {
+            return match self {
+                Matcher::Any => Err("missing".into()),
+                _ => Err("missing".into()),
+            };
+        };
+        let ok = match self {
+            Matcher::Loose(want) => loose_eq(want, actual),
+            Matcher::Exact(want) => want == actual,
+            Matcher::Regex(re) => re.is_match(&as_text(actual)),
+            Matcher::Number { value, tolerance } => {
+                number(actual).is_some_and(|n| (n - value).abs() <= *tolerance)
+            }
+            Matcher::OneOf(options) => options.iter().any(|o| loose_eq(o, actual)),
+            Matcher::Any => true,
+            Matcher::Schema(schema) => {
+                let errors = schema_errors(schema, actual);
+                if !errors.is_empty() {
+                    return Err(errors.join("; "));
+                }
+                true
+            }
+            Matcher::Object(fields) => {
+                let mut why = Vec::new();
+                for (k, m) in fields {
+                    if let Err(e) = m.check(actual.get(k)) {
+                        why.push(format!("{k}: {e}"));
+                    }
+                }
+                if !why.is_empty() {
+                    return Err(why.join("; "));
+                }
+                true
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("got {actual}"))
+        }
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn loose_eq(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::String(a), Value::String(b)) => normalise(a) == normalise(b),
+        (Value::Number(_), _) | (_, Value::Number(_)) => match (number(want), number(got)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        },
+        (Value::Bool(a), Value::String(b)) | (Value::String(b), Value::Bool(a)) => {
+            normalise(b) == a.to_string()
+        }
+        (a, b) => a == b,
+    }
+}
+
+fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
+    match jsonschema::validator_for(schema) {
+        Ok(v) => v
+            .iter_errors(instance)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect(),
+        Err(e) => vec![format!("the declared schema is invalid: {e}")],
+    }
+}
+
+/// An expected call, parsed.
+struct Expected {
+    name: String,
+    /// None: any arguments (`arguments: any`).
+    arguments: Option<BTreeMap<String, Matcher>>,
+    spec: Value,
+}
+
+/// An actual call with its parsed arguments.
+struct Actual<'a> {
+    record: &'a ToolCallRecord,
+    arguments: Option<Value>,
+    retry: bool,
+}
+
+fn parse_expected(exp: &Expectations, tools: &[ToolSpec]) -> Result<Vec<Expected>, String> {
+    exp.tool_calls
+        .iter()
+        .map(|e| {
+            let schema = tools
+                .iter()
+                .find(|t| t.name == e.name)
+                .map(|t| &t.parameters);
+            let arguments = match &e.arguments {
+                Value::String(s) if s == "any" => None,
+                Value::Object(map) => {
+                    let mut out = BTreeMap::new();
+                    for (k, v) in map {
+                        let sub = schema.and_then(|s| s.pointer(&format!("/properties/{k}")));
+                        out.insert(k.clone(), Matcher::parse(v, sub)?);
+                    }
+                    Some(out)
+                }
+                other => {
+                    return Err(format!(
+                        "`{}`: arguments must be a map of matchers or `any`, got {other}",
+                        e.name
+                    ));
+                }
+            };
+            Ok(Expected {
+                name: e.name.clone(),
+                arguments,
+                spec: json!({"name": e.name, "arguments": e.arguments}),
+            })
+        })
+        .collect()
+}
+
+fn mismatches(e: &Expected, a: &Actual) -> Option<Vec<Value>> {
+    if e.name != a.record.name {
+        return None;
+    }
+    let Some(matchers) = &e.arguments else {
+        return Some(vec![]);
+    };
+    let Some(args) = &a.arguments else {
+        return Some(vec![
+            json!({"argument": "*", "problem": "arguments are not valid JSON"}),
+        ]);
+    };
+    Some(
+        matchers
+            .iter()
+            .filter_map(|(k, m)| {
+                m.check(args.get(k)).err().map(|why| {
+                    json!({"argument": k, "expected": e.spec["arguments"][k], "actual": args.get(k), "problem": why})
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Maximum bipartite matching (expected → actual) by augmenting paths.
+fn max_matching(ok: &[Vec<bool>], n_actual: usize) -> Vec<Option<usize>> {
+    let mut owner: Vec<Option<usize>> = vec![None; n_actual];
+    fn augment(e: usize, ok: &[Vec<bool>], seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
+        for a in 0..owner.len() {
+            if ok[e][a] && !seen[a] {
+                seen[a] = true;
+                if owner[a].is_none_or(|other| augment(other, ok, seen, owner)) {
+                    owner[a] = Some(e);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    for e in 0..ok.len() {
+        let mut seen = vec![false; n_actual];
+        augment(e, ok, &mut seen, &mut owner);
+    }
+    let mut by_expected = vec![None; ok.len()];
+    for (a, o) in owner.iter().enumerate() {
+        if let Some(e) = o {
+            by_expected[*e] = Some(a);
+        }
+    }
+    by_expected
+}
+
+/// Longest in-order matching (for `strict`).
+fn ordered_matching(ok: &[Vec<bool>], n_actual: usize) -> Vec<Option<usize>> {
+    let n = ok.len();
+    let mut dp = vec![vec![0usize; n_actual + 1]; n + 1];
+    for e in (0..n).rev() {
+        for a in (0..n_actual).rev() {
+            dp[e][a] = if ok[e][a] {
+                dp[e + 1][a + 1] + 1
+            } else {
+                dp[e + 1][a].max(dp[e][a + 1])
+            };
+        }
+    }
+    let mut out = vec![None; n];
+    let (mut e, mut a) = (0, 0);
+    while e < n && a < n_actual {
+        if ok[e][a] && dp[e][a] == dp[e + 1][a + 1] + 1 {
+            out[e] = Some(a);
+            e += 1;
+            a += 1;
+        } else if dp[e + 1][a] >= dp[e][a + 1] {
+            e += 1;
+        } else {
+            a += 1;
+        }
+    }
+    out
+}
+
+fn alnum(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
+}
+
+pub fn score(
+    rec: &Recorded,
+    exp: &Expectations,
+    tools: &[ToolSpec],
+    facts: &BTreeMap<String, String>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut actual: Vec<Actual> = Vec::new();
+    for (i, record) in rec.tools.iter().enumerate() {
+        let arguments = serde_json::from_str::<Value>(&record.arguments).ok();
+        let retry = rec.tools[..i].last().is_some_and(|prev| {
+            prev.name == record.name
+                && prev.arguments == record.arguments
+                && (prev.is_error || prev.timed_out)
+        }) && i > 0;
+        actual.push(Actual {
+            record,
+            arguments,
+            retry,
+        });
+    }
+
+    // Schema validity of every call, expected or not.
+    let mut invalid = Vec::new();
+    for a in &actual {
+        let problems: Vec<String> =
+            match (&a.arguments, tools.iter().find(|t| t.name == a.record.name)) {
+                (None, _) => vec!["arguments are not valid JSON".into()],
+                (_, None) => vec!["the agent does not declare this tool".into()],
+                (Some(args), Some(tool)) => schema_errors(&tool.parameters, args),
+            };
+        if !problems.is_empty() {
+            invalid.push(json!({"call_id": a.record.call_id, "name": a.record.name, "arguments": a.record.arguments, "problems": problems}));
+        }
+    }
+    checks.push(
+        Check::new(
+            CheckKind::FunctionCall,
+            "function_call.schema",
+            invalid.is_empty(),
+        )
+        .value(invalid.len() as f64)
+        .threshold("every call's arguments are valid JSON and valid against the tool's schema")
+        .evidence(json!({"invalid_calls": invalid})),
+    );
+
+    // Arguments built from caller facts before the caller gave them.
+    let mut premature = Vec::new();
+    for a in &actual {
+        let Some(Value::Object(args)) = &a.arguments else {
+            continue;
+        };
+        for (arg, value) in args {
+            let Some(text) = value.as_str() else { continue };
+            let v = alnum(text);
+            for (fact, fact_value) in facts {
+                let f = alnum(fact_value);
+                if f.len() < 4 || !(v.contains(&f) || (v.len() >= 4 && f.contains(&v))) {
+                    continue;
+                }
+                let told = rec
+                    .said_by(Speaker::Customer)
+                    .any(|u| u.end_ms <= a.record.called_ms + 1.0 && alnum(&u.text).contains(&f));
+                let looked_up = rec.tools.iter().any(|t| {
+                    t.answered_ms <= a.record.called_ms
+                        && t.output.as_deref().is_some_and(|o| alnum(o).contains(&f))
+                });
+                if !told && !looked_up {
+                    premature.push(
+                        json!({"call_id": a.record.call_id, "name": a.record.name, "argument": arg,
+                        "fact": fact, "called_ms": a.record.called_ms}),
+                    );
+                }
+            }
+        }
+    }
+    checks.push(
+        Check::new(
+            CheckKind::FunctionCall,
+            "function_call.premature",
+            premature.is_empty(),
+        )
+        .value(premature.len() as f64)
+        .threshold("no argument uses a caller fact before the caller gave it")
+        .evidence(json!({"premature": premature})),
+    );
+
+    if exp.tool_calls.is_empty() {
+        checks.push(Check::skipped(
+            CheckKind::FunctionCall,
+            "function_call.match",
+            "the scenario expects no tool calls",
+        ));
+        return checks;
+    }
+    let expected = match parse_expected(exp, tools) {
+        Ok(e) => e,
+        Err(why) => {
+            checks.push(Check::error(
+                CheckKind::FunctionCall,
+                "function_call.match",
+                why,
+            ));
+            return checks;
+        }
+    };
+    let considered: Vec<&Actual> = actual.iter().filter(|a| !a.retry).collect();
+    let ok: Vec<Vec<bool>> = expected
+        .iter()
+        .map(|e| {
+            considered
+                .iter()
+                .map(|a| mismatches(e, a).is_some_and(|m| m.is_empty()))
+                .collect()
+        })
+        .collect();
+    let mode = exp.order.as_deref().unwrap_or("unordered");
+    let pairing = if mode == "strict" {
+        ordered_matching(&ok, considered.len())
+    } else {
+        max_matching(&ok, considered.len())
+    };
+    let matched: Vec<(usize, usize)> = pairing
+        .iter()
+        .enumerate()
+        .filter_map(|(e, a)| a.map(|a| (e, a)))
+        .collect();
+    let missing: Vec<Value> = pairing
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.is_none())
+        .map(|(e, _)| {
+            // The closest call of the same name, and what did not match.
+            let closest = considered
+                .iter()
+                .filter_map(|a| mismatches(&expected[e], a).map(|m| (m, a)))
+                .min_by_key(|(m, _)| m.len());
+            json!({"expected": expected[e].spec,
+                   "closest_call": closest.as_ref().map(|(_, a)| json!({"call_id": a.record.call_id, "arguments": a.record.arguments})),
+                   "mismatches": closest.map(|(m, _)| m).unwrap_or_default()})
+        })
+        .collect();
+    let used: Vec<usize> = matched.iter().map(|(_, a)| *a).collect();
+    let unexpected: Vec<Value> = considered
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, a)| json!({"call_id": a.record.call_id, "name": a.record.name, "arguments": a.record.arguments}))
+        .collect();
+    let retries: Vec<Value> = actual
+        .iter()
+        .filter(|a| a.retry)
+        .map(|a| json!({"call_id": a.record.call_id, "name": a.record.name}))
+        .collect();
+    let unchecked: Vec<Value> = matched
+        .iter()
+        .filter_map(|(e, a)| {
+            let listed = expected[*e].arguments.as_ref()?;
+            let extra: Vec<&String> = considered[*a]
+                .arguments
+                .as_ref()?
+                .as_object()?
+                .keys()
+                .filter(|k| !listed.contains_key(*k))
+                .collect();
+            (!extra.is_empty())
+                .then(|| json!({"call_id": considered[*a].record.call_id, "arguments": extra}))
+        })
+        .collect();
+    let (n_exp, n_act) = (expected.len() as f64, considered.len() as f64);
+    let precision = if n_act > 0.0 {
+        matched.len() as f64 / n_act
+    } else {
+        1.0
+    };
+    let recall = matched.len() as f64 / n_exp;
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    let passed = match mode {
+        "strict" | "unordered" => missing.is_empty() && unexpected.is_empty(),
+        "subset" => missing.is_empty(),
+        "superset" => unexpected.is_empty(),
+        _ => false,
+    };
+    checks.push(
+        Check::new(CheckKind::FunctionCall, "function_call.match", passed)
+            .value(f1)
+            .threshold(format!("{mode} order"))
+            .evidence(json!({
+                "mode": mode,
+                "precision": precision, "recall": recall, "f1": f1,
+                "matched": matched.iter().map(|(e, a)| json!({"expected": expected[*e].spec, "call_id": considered[*a].record.call_id})).collect::<Vec<_>>(),
+                "missing": missing,
+                "unexpected": unexpected,
+                "retries": retries,
+                "unchecked_arguments": unchecked,
+            })),
+    );
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(spec: Value) -> Matcher {
+        Matcher::parse(
+            &spec,
+            Some(&json!({"type": "string", "pattern": "^NW\\d{5}$"})),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_matcher_accepts_and_rejects() {
+        let cases: Vec<(Value, Value, Value)> = vec![
+            // (matcher, matching value, non-matching value)
+            (json!("Trail  Boots"), json!("trail boots"), json!("boots")),
+            (json!(42), json!("42"), json!(43)),
+            (
+                json!({"exact": "NW10422"}),
+                json!("NW10422"),
+                json!("nw10422"),
+            ),
+            (
+                json!({"regex": "^NW\\d{5}$"}),
+                json!("NW10422"),
+                json!("NW1042"),
+            ),
+            (
+                json!({"number": 10.0, "tolerance": 0.5}),
+                json!(10.4),
+                json!(10.6),
+            ),
+            (
+                json!({"one_of": ["refund", "exchange"]}),
+                json!("Refund"),
+                json!("store credit"),
+            ),
+            (json!({"schema": true}), json!("NW10422"), json!("10422")),
+            (
+                json!({"address": {"zip": "97201"}}),
+                json!({"address": {"zip": "97201", "city": "Portland"}}),
+                json!({"address": {"zip": "97202"}}),
+            ),
+        ];
+        for (spec, good, bad) in cases {
+            let matcher = m(spec.clone());
+            assert!(
+                matcher.check(Some(&good)).is_ok(),
+                "{spec} should accept {good}"
+            );
+            assert!(
+                matcher.check(Some(&bad)).is_err(),
+                "{spec} should reject {bad}"
+            );
+            assert!(
+                matcher.check(None).is_err(),
+                "{spec} rejects a missing argument"
+            );
+        }
+        assert!(m(json!({"any": true})).check(Some(&json!(null))).is_ok());
+        assert!(
+            m(json!({"any": true})).check(None).is_err(),
+            "any still needs the argument present"
+        );
+    }
+
+    fn record(name: &str, args: &str, at: f64, error: bool) -> ToolCallRecord {
+        ToolCallRecord {
+            call_id: format!("c{at}"),
+            name: name.into(),
+            arguments: args.into(),
+            output: Some(if error {
+                "{\"error\":\"x\"}".into()
+            } else {
+                "{}".into()
+            }),
+            is_error: error,
+            timed_out: false,
+            called_ms: at,
+            answered_ms: at + 1.0,
+            latency_ms: 1.0,
+        }
+    }
+
+    fn recorded(calls: Vec<ToolCallRecord>, customer_said: &str) -> Recorded {
+        Recorded {
+            dir: Default::default(),
+            outcome: serde_json::from_value(json!({"status": "completed", "error": null, "end_reason": null, "goal_met": true,
+                "agent_turns": 1, "customer_turns": 1, "interruptions": 0, "tool_calls": 0, "duration_ms": 0.0, "partial": false,
+                "usage": {"responses": 0, "input_text_tokens": 0, "input_audio_tokens": 0, "cached_text_tokens": 0, "cached_audio_tokens": 0,
+                "output_text_tokens": 0, "output_audio_tokens": 0}, "protocol_errors": []})).unwrap(),
+            transcript: vec![crate::simulation::recorder::Utterance {
+                speaker: Speaker::Customer,
+                text: customer_said.into(),
+                start_ms: 0.0,
+                end_ms: 5.0,
+                item_id: None,
+                interrupted: false,
+                full_text: None,
+            }],
+            tools: calls,
+            events: vec![],
+        }
+    }
+
+    fn tools() -> Vec<ToolSpec> {
+        vec![
+            ToolSpec {
+                name: "a".into(),
+                description: String::new(),
+                parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}, "required": ["x"]}),
+            },
+            ToolSpec {
+                name: "b".into(),
+                description: String::new(),
+                parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+            },
+        ]
+    }
+
+    fn expectations(order: &str, calls: Value) -> Expectations {
+        serde_json::from_value(json!({"tool_calls": calls, "order": order})).unwrap()
+    }
+
+    fn status(checks: &[Check], name: &str) -> super::super::check::CheckStatus {
+        checks.iter().find(|c| c.name == name).unwrap().status
+    }
+
+    #[test]
+    fn order_modes() {
+        use super::super::check::CheckStatus::{Fail, Pass};
+        let exp =
+            json!([{"name": "a", "arguments": {"x": "1"}}, {"name": "b", "arguments": {"x": "2"}}]);
+        let in_order = recorded(
+            vec![
+                record("a", r#"{"x":"1"}"#, 10.0, false),
+                record("b", r#"{"x":"2"}"#, 20.0, false),
+            ],
+            "",
+        );
+        let reversed = recorded(
+            vec![
+                record("b", r#"{"x":"2"}"#, 10.0, false),
+                record("a", r#"{"x":"1"}"#, 20.0, false),
+            ],
+            "",
+        );
+        let extra = recorded(
+            vec![
+                record("a", r#"{"x":"1"}"#, 10.0, false),
+                record("b", r#"{"x":"2"}"#, 20.0, false),
+                record("b", r#"{"x":"9"}"#, 30.0, false),
+            ],
+            "",
+        );
+        let partial = recorded(vec![record("a", r#"{"x":"1"}"#, 10.0, false)], "");
+        let table = [
+            ("strict", &in_order, Pass),
+            ("strict", &reversed, Fail),
+            ("strict", &extra, Fail),
+            ("strict", &partial, Fail),
+            ("unordered", &in_order, Pass),
+            ("unordered", &reversed, Pass),
+            ("unordered", &extra, Fail),
+            ("unordered", &partial, Fail),
+            ("subset", &reversed, Pass),
+            ("subset", &extra, Pass),
+            ("subset", &partial, Fail),
+            ("superset", &reversed, Pass),
+            ("superset", &partial, Pass),
+            ("superset", &extra, Fail),
+        ];
+        for (mode, rec, want) in table {
+            let checks = score(
+                rec,
+                &expectations(mode, exp.clone()),
+                &tools(),
+                &BTreeMap::new(),
+            );
+            assert_eq!(status(&checks, "function_call.match"), want, "{mode}");
+        }
+    }
+
+    #[test]
+    fn mismatched_arguments_are_reported_expected_vs_actual() {
+        let rec = recorded(vec![record("a", r#"{"x":"7"}"#, 10.0, false)], "");
+        let checks = score(
+            &rec,
+            &expectations("strict", json!([{"name": "a", "arguments": {"x": "1"}}])),
+            &tools(),
+            &BTreeMap::new(),
+        );
+        let c = checks
+            .iter()
+            .find(|c| c.name == "function_call.match")
+            .unwrap();
+        let mm = &c.evidence["missing"][0]["mismatches"][0];
+        assert_eq!(
+            (
+                mm["argument"].as_str(),
+                mm["expected"].as_str(),
+                mm["actual"].as_str()
+            ),
+            (Some("x"), Some("1"), Some("7"))
+        );
+        assert_eq!(c.value, Some(0.0));
+    }
+
+    #[test]
+    fn retries_after_errors_are_neither_matched_nor_unexpected() {
+        let rec = recorded(
+            vec![
+                record("a", r#"{"x":"1"}"#, 10.0, true),
+                record("a", r#"{"x":"1"}"#, 20.0, false),
+            ],
+            "",
+        );
+        let checks = score(
+            &rec,
+            &expectations("strict", json!([{"name": "a", "arguments": {"x": "1"}}])),
+            &tools(),
+            &BTreeMap::new(),
+        );
+        let c = checks
+            .iter()
+            .find(|c| c.name == "function_call.match")
+            .unwrap();
+        assert_eq!(
+            c.status,
+            super::super::check::CheckStatus::Pass,
+            "{:#}",
+            c.evidence
+        );
+        assert_eq!(c.evidence["retries"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn name_only_is_not_a_match_unless_any_is_said() {
+        let rec = recorded(vec![record("a", r#"{"x":"1"}"#, 10.0, false)], "");
+        let err = score(
+            &rec,
+            &expectations("strict", json!([{"name": "a", "arguments": "whatever"}])),
+            &tools(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            status(&err, "function_call.match"),
+            super::super::check::CheckStatus::Error
+        );
+        let any = score(
+            &rec,
+            &expectations("strict", json!([{"name": "a", "arguments": "any"}])),
+            &tools(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            status(&any, "function_call.match"),
+            super::super::check::CheckStatus::Pass
+        );
+    }
+
+    #[test]
+    fn schema_violations_and_premature_facts() {
+        use super::super::check::CheckStatus::{Fail, Pass};
+        let facts = BTreeMap::from([("order_id".to_string(), "NW10422".to_string())]);
+        let bad = recorded(
+            vec![
+                record("a", r#"{"y":1}"#, 10.0, false),
+                record("c", "{nope", 11.0, false),
+            ],
+            "",
+        );
+        let checks = score(&bad, &Expectations::default(), &tools(), &facts);
+        assert_eq!(status(&checks, "function_call.schema"), Fail);
+        assert_eq!(checks[0].value, Some(2.0));
+        // The order id used before the caller said it.
+        let early = recorded(
+            vec![record("a", r#"{"x":"NW10422"}"#, 1.0, false)],
+            "It's N W 1 0 4 2 2",
+        );
+        assert_eq!(
+            status(
+                &score(&early, &Expectations::default(), &tools(), &facts),
+                "function_call.premature"
+            ),
+            Fail
+        );
+        let later = recorded(
+            vec![record("a", r#"{"x":"NW10422"}"#, 10.0, false)],
+            "It's N W 1 0 4 2 2",
+        );
+        assert_eq!(
+            status(
+                &score(&later, &Expectations::default(), &tools(), &facts),
+                "function_call.premature"
+            ),
+            Pass
+        );
+    }
+}

@@ -1,0 +1,413 @@
+//! LLM-as-judge criteria: any OpenAI-compatible chat endpoint, asked for
+//! structured output (falling back to tolerant JSON extraction), sampled N
+//! times, cached on disk by a hash of what was asked so reruns cost nothing.
+//! An unreachable or unparseable judge is an `error`, never a fail; without a
+//! judge the criterion is `skipped`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::check::{Check, CheckKind};
+use super::recorded::Recorded;
+use crate::config::persona::PersonaFile;
+use crate::config::rubric::{Criterion, JudgeInput, JudgeSettings, RubricFile, Scale};
+use crate::config::scenario::ScenarioFile;
+use crate::simulation::recorder::Speaker;
+
+const ATTEMPTS: u32 = 4;
+
+fn mmss(ms: f64) -> String {
+    let s = (ms / 1000.0).max(0.0) as u64;
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+fn scale_name(scale: &Scale) -> (&'static str, Vec<String>) {
+    match scale {
+        Scale::PassFail => ("pass_fail", vec![]),
+        Scale::OneToFive => ("one_to_five", vec![]),
+        Scale::Labels(l) => ("labels", l.clone()),
+    }
+}
+
+/// The prompt for one criterion; transcripts and tool output are data here,
+/// rendered as values, never as template source.
+pub fn prompt(
+    criterion: &Criterion,
+    rec: &Recorded,
+    scenario: &ScenarioFile,
+    persona: &PersonaFile,
+) -> Result<String, String> {
+    let (scale, labels) = scale_name(&criterion.scale);
+    let has = |i: JudgeInput| criterion.inputs.contains(&i);
+    let transcript: Vec<Value> = if has(JudgeInput::Transcript) {
+        rec.transcript
+            .iter()
+            .map(|u| json!({"at": mmss(u.start_ms), "speaker": match u.speaker { Speaker::Agent => "Agent", Speaker::Customer => "Customer" },
+                            "text": u.text, "interrupted": u.interrupted}))
+            .collect()
+    } else {
+        vec![]
+    };
+    let tool_calls: Vec<Value> = if has(JudgeInput::ToolCalls) {
+        rec.tools
+            .iter()
+            .map(|t| json!({"at": mmss(t.called_ms), "name": t.name, "arguments": t.arguments, "output": t.output.clone().unwrap_or_else(|| "(timed out)".into())}))
+            .collect()
+    } else {
+        vec![]
+    };
+    let source = criterion
+        .prompt
+        .as_deref()
+        .unwrap_or(include_str!("prompts/judge.j2"));
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env.render_str(
+        source,
+        minijinja::context! {
+            criterion => minijinja::Value::from(minijinja::value::Serde(criterion)),
+            scale => scale,
+            labels => labels,
+            goal => if has(JudgeInput::Goal) { scenario.goal.clone() } else { String::new() },
+            persona => if has(JudgeInput::Persona) { format!("{} {}", persona.description, persona.speaking_style) } else { String::new() },
+            transcript => minijinja::Value::from(minijinja::value::Serde(&transcript)),
+            tool_calls => minijinja::Value::from(minijinja::value::Serde(&tool_calls)),
+        },
+    )
+    .map_err(|e| format!("judge prompt: {e}"))
+}
+
+fn response_format() -> Value {
+    json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true, "schema": {
+        "type": "object",
+        "properties": {
+            "verdict": {"type": "string"},
+            "score": {"type": "number"},
+            "reasoning": {"type": "string"},
+            "evidence": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["verdict", "score", "reasoning", "evidence"],
+        "additionalProperties": false
+    }}})
+}
+
+/// The first JSON object in a reply that may wrap it in prose or fences.
+pub fn extract_json(text: &str) -> Option<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
+        return v.is_object().then_some(v);
+    }
+    let start = text.find('{')?;
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string => depth += 1,
+            '}' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return serde_json::from_str(&text[start..start + i + 1]).ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+struct Sample {
+    verdict: String,
+    score: f64,
+    reasoning: String,
+    evidence: Value,
+    usage: (u64, u64),
+    cached: bool,
+}
+
+async fn ask(
+    client: &reqwest::Client,
+    judge: &JudgeSettings,
+    body: &Value,
+    cache_dir: &Path,
+) -> Result<Sample, String> {
+    let key: String = Sha256::digest(format!("{}\n{}", judge.url, body).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cache_file = cache_dir.join(format!("{key}.json"));
+    let (reply, cached) = match std::fs::read(&cache_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    {
+        Some(v) => (v, true),
+        None => {
+            let v = post(client, judge, body).await?;
+            let _ = std::fs::create_dir_all(cache_dir);
+            let _ = crate::simulation::run::write_atomic(&cache_file, v.to_string().as_bytes());
+            (v, false)
+        }
+    };
+    let content = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("");
+    let parsed = extract_json(content)
+        .ok_or_else(|| format!("the judge's reply is not a JSON verdict: {:.200}", content))?;
+    let verdict = match &parsed["verdict"] {
+        Value::String(s) => s.trim().to_lowercase(),
+        Value::Bool(b) => {
+            if *b {
+                "pass".into()
+            } else {
+                "fail".into()
+            }
+        }
+        Value::Number(n) => n.to_string(),
+        _ => return Err("the judge's verdict is missing".into()),
+    };
+    Ok(Sample {
+        score: parsed["score"]
+            .as_f64()
+            .or_else(|| verdict.parse().ok())
+            .unwrap_or(0.0),
+        verdict,
+        reasoning: parsed["reasoning"].as_str().unwrap_or("").to_string(),
+        evidence: parsed.get("evidence").cloned().unwrap_or(Value::Null),
+        usage: (
+            reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        ),
+        cached,
+    })
+}
+
+/// POST with retries: 408/409/429/5xx and transport errors, honouring
+/// `retry-after-ms` / `retry-after`, else 0.5 s·2ⁿ with jitter, at most 4 tries.
+async fn post(
+    client: &reqwest::Client,
+    judge: &JudgeSettings,
+    body: &Value,
+) -> Result<Value, String> {
+    let url = format!("{}/chat/completions", judge.url.trim_end_matches('/'));
+    let key = judge
+        .api_key_env
+        .as_ref()
+        .and_then(|v| std::env::var(v).ok());
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        let mut req = client.post(&url).json(body);
+        if let Some(k) = &key {
+            req = req.bearer_auth(k);
+        }
+        let wait = match req.send().await {
+            Ok(resp) if resp.status().is_success() => {
+                return resp
+                    .json::<Value>()
+                    .await
+                    .map_err(|e| format!("judge reply: {e}"));
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                last = format!("judge endpoint answered {status}");
+                if !(status.as_u16() == 408
+                    || status.as_u16() == 409
+                    || status.as_u16() == 429
+                    || status.is_server_error())
+                {
+                    return Err(last);
+                }
+                let h = |n: &str| {
+                    resp.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<f64>().ok())
+                };
+                h("retry-after-ms")
+                    .map(|ms| ms / 1000.0)
+                    .or_else(|| h("retry-after"))
+            }
+            Err(e) => {
+                last = format!("judge request failed: {}", e.without_url());
+                None
+            }
+        };
+        if attempt + 1 < ATTEMPTS {
+            let backoff = 0.5 * 2f64.powi(attempt as i32);
+            let jitter = 1.0 + (attempt as f64 * 0.37).fract() * 0.25;
+            let secs = wait.unwrap_or(backoff * jitter).min(20.0);
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        }
+    }
+    Err(last)
+}
+
+/// Scores one judge criterion.
+pub async fn score(
+    rubric: &RubricFile,
+    criterion: &Criterion,
+    rec: &Recorded,
+    scenario: &ScenarioFile,
+    persona: &PersonaFile,
+    cache_dir: &Path,
+) -> Check {
+    let name = format!("judge.{}.{}", rubric.name, criterion.id);
+    let Some(judge) = &rubric.judge else {
+        return Check::skipped(
+            CheckKind::Judge,
+            name,
+            format!(
+                "no judge configured: add `judge:` to the `{}` rubric",
+                rubric.name
+            ),
+        )
+        .weight(criterion.weight);
+    };
+    let text = match prompt(criterion, rec, scenario, persona) {
+        Ok(t) => t,
+        Err(e) => return Check::error(CheckKind::Judge, name, e),
+    };
+    let mut content = vec![json!({"type": "text", "text": text})];
+    if criterion.inputs.contains(&JudgeInput::Audio) {
+        match audio_part(rec) {
+            Ok(part) => content.push(part),
+            Err(e) => return Check::error(CheckKind::Judge, name, e),
+        }
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_default();
+    let mut samples = Vec::new();
+    for i in 0..criterion.samples.max(1) {
+        let mut body = json!({
+            "model": judge.model,
+            "messages": [
+                {"role": "system", "content": "You evaluate customer-service calls. Reply only with the JSON requested."},
+                {"role": "user", "content": content},
+            ],
+            "response_format": response_format(),
+        });
+        if let Some(t) = judge.temperature {
+            body["temperature"] = json!(t);
+        }
+        body["seed"] = json!(judge.seed.unwrap_or(0) + i as u64);
+        match ask(&client, judge, &body, cache_dir).await {
+            Ok(s) => samples.push(s),
+            Err(e) => return Check::error(CheckKind::Judge, name, e).weight(criterion.weight),
+        }
+    }
+    let (passed, value, agreement, threshold) =
+        decide(&criterion.scale, criterion.threshold.as_ref(), &samples);
+    let (tokens_in, tokens_out) = samples
+        .iter()
+        .fold((0, 0), |a, s| (a.0 + s.usage.0, a.1 + s.usage.1));
+    let cost = judge
+        .price_per_mtok
+        .map(|(i, o)| (tokens_in as f64 * i + tokens_out as f64 * o) / 1e6);
+    Check::new(CheckKind::Judge, name, passed)
+        .value(value)
+        .threshold(threshold)
+        .weight(criterion.weight)
+        .evidence(json!({
+            "question": criterion.question,
+            "model": judge.model,
+            "temperature": judge.temperature,
+            "seed": judge.seed.unwrap_or(0),
+            "agreement": agreement,
+            "samples": samples.iter().map(|s| json!({"verdict": s.verdict, "score": s.score, "reasoning": s.reasoning,
+                "evidence": s.evidence, "cached": s.cached})).collect::<Vec<_>>(),
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out},
+            "cost_usd": cost,
+        }))
+}
+
+/// Majority (pass/fail, labels) or mean (1–5), and the share of samples that
+/// agree with the outcome.
+fn decide(
+    scale: &Scale,
+    threshold: Option<&Value>,
+    samples: &[Sample],
+) -> (bool, f64, f64, String) {
+    let n = samples.len().max(1) as f64;
+    match scale {
+        Scale::PassFail => {
+            let passes = samples
+                .iter()
+                .filter(|s| s.verdict == "pass" || s.verdict == "yes" || s.verdict == "true")
+                .count() as f64;
+            let passed = passes * 2.0 > n;
+            let agree = if passed { passes } else { n - passes } / n;
+            (passed, passes / n, agree, "majority pass".into())
+        }
+        Scale::OneToFive => {
+            let t = threshold.and_then(Value::as_f64).unwrap_or(4.0);
+            let mean = samples.iter().map(|s| s.score).sum::<f64>() / n;
+            let passed = mean >= t;
+            let agree = samples.iter().filter(|s| (s.score >= t) == passed).count() as f64 / n;
+            (passed, mean, agree, format!("mean score >= {t}"))
+        }
+        Scale::Labels(_) => {
+            let passing: Vec<String> = threshold
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for s in samples {
+                match counts.iter_mut().find(|(l, _)| *l == s.verdict) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((s.verdict.clone(), 1)),
+                }
+            }
+            let (label, count) = counts
+                .into_iter()
+                .max_by_key(|(_, c)| *c)
+                .unwrap_or_default();
+            (
+                passing.contains(&label),
+                count as f64 / n,
+                count as f64 / n,
+                format!("label in {passing:?}"),
+            )
+        }
+    }
+}
+
+/// The agent's side of the call as an `input_audio` WAV part.
+fn audio_part(rec: &Recorded) -> Result<Value, String> {
+    let bytes =
+        std::fs::read(rec.track(Speaker::Agent)).map_err(|e| format!("agent audio: {e}"))?;
+    if bytes.len() > 20 * 1024 * 1024 {
+        return Err("the agent audio is over 20 MiB; judge shorter calls or per turn".into());
+    }
+    Ok(
+        json!({"type": "input_audio", "input_audio": {"data": base64::engine::general_purpose::STANDARD.encode(bytes), "format": "wav"}}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerant_json_extraction() {
+        assert_eq!(
+            extract_json(r#"{"verdict":"pass"}"#).unwrap()["verdict"],
+            "pass"
+        );
+        let fenced =
+            "Sure! ```json\n{\"verdict\": \"fail\", \"reasoning\": \"a } in text\"}\n``` done";
+        assert_eq!(extract_json(fenced).unwrap()["verdict"], "fail");
+        assert!(extract_json("no json here").is_none());
+    }
+}
