@@ -2,6 +2,7 @@
 
 mod emulator_cmd;
 mod init_cmd;
+mod rescore_cmd;
 mod run_cmd;
 mod schema_cmd;
 mod speak_cmd;
@@ -36,6 +37,8 @@ enum Command {
     /// Run synthetic calls against the agent under test (default: the
     /// bundled sample suite against the local emulator).
     Run(run_cmd::RunArgs),
+    /// Recompute the scores of a stored run (after a rubric edit, say).
+    Rescore(rescore_cmd::RescoreArgs),
     /// Check config files and their cross-references.
     Validate(validate_cmd::ValidateArgs),
     /// Scaffold a new project that runs as it is.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run_cmd::run(args).await,
+            Command::Rescore(args) => rescore_cmd::run(args).await,
             Command::Validate(args) => validate_cmd::run(args),
             Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,

@@ -9,6 +9,7 @@ use clap::Args;
 use super::exit;
 use crate::config::AgentFile;
 use crate::config::persona::PersonaFile;
+use crate::config::rubric::RubricFile;
 use crate::config::scenario::ScenarioFile;
 
 #[derive(Args, Debug)]
@@ -33,6 +34,10 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         (
             "scenario.schema.json",
             pretty(schemars::schema_for!(ScenarioFile)),
+        ),
+        (
+            "rubric.schema.json",
+            pretty(schemars::schema_for!(RubricFile)),
         ),
     ]
 }

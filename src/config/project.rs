@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::agent::AgentFile;
 use super::load::{ConfigError, did_you_mean};
 use super::persona::{Driver, PersonaFile};
+use super::rubric::RubricFile;
 use super::scenario::ScenarioFile;
 
 #[derive(Debug, Default)]
@@ -15,6 +16,7 @@ pub struct Project {
     pub agents: Vec<(PathBuf, AgentFile)>,
     pub personas: BTreeMap<String, (PathBuf, PersonaFile)>,
     pub scenarios: Vec<(PathBuf, ScenarioFile)>,
+    pub rubrics: Vec<(PathBuf, RubricFile)>,
 }
 
 /// YAML files directly in `dir`, sorted (a missing folder is empty).
@@ -37,6 +39,7 @@ pub enum Kind {
     Agent,
     Persona,
     Scenario,
+    Rubric,
 }
 
 pub fn kind_of(path: &Path) -> Option<Kind> {
@@ -45,6 +48,7 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
         "agents" => Some(Kind::Agent),
         "personas" => Some(Kind::Persona),
         "scenarios" => Some(Kind::Scenario),
+        "rubrics" => Some(Kind::Rubric),
         _ => None,
     }
 }
@@ -85,6 +89,12 @@ impl Project {
         for path in yaml_files(&root.join("scenarios")) {
             match ScenarioFile::load(&path) {
                 Ok(s) => project.scenarios.push((path, s)),
+                Err(e) => errors.push(e),
+            }
+        }
+        for path in yaml_files(&root.join("rubrics")) {
+            match RubricFile::load(&path) {
+                Ok(r) => project.rubrics.push((path, r)),
                 Err(e) => errors.push(e),
             }
         }
@@ -171,10 +181,12 @@ pub fn validate(root: &Path, paths: &[PathBuf]) -> Vec<ConfigError> {
             Some(Kind::Agent) => AgentFile::load(path).map(|_| ()),
             Some(Kind::Persona) => PersonaFile::load(path).map(|_| ()),
             Some(Kind::Scenario) => ScenarioFile::load(path).map(|_| ()),
-            None => Err(
-                ConfigError::new(path, "not in agents/, personas/ or scenarios/")
-                    .with_hint("the folder a file sits in says what kind of config it is"),
-            ),
+            Some(Kind::Rubric) => RubricFile::load(path).map(|_| ()),
+            None => Err(ConfigError::new(
+                path,
+                "not in agents/, personas/, scenarios/ or rubrics/",
+            )
+            .with_hint("the folder a file sits in says what kind of config it is")),
         };
         if let Err(e) = result {
             errors.push(e);

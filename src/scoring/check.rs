@@ -178,7 +178,7 @@ mod tests {
         let err = Check::error(CheckKind::Judge, "d", "timeout");
         assert_eq!(verdict(true, &[pass.clone(), skip.clone()]), Verdict::Pass);
         assert_eq!(
-            verdict(true, &[skip.clone()]),
+            verdict(true, std::slice::from_ref(&skip)),
             Verdict::Undecided,
             "skipped never turns green"
         );
@@ -188,7 +188,7 @@ mod tests {
             "an error is not a fail"
         );
         assert_eq!(verdict(true, &[fail.clone(), err.clone()]), Verdict::Fail);
-        assert_eq!(verdict(false, &[pass.clone()]), Verdict::Error);
+        assert_eq!(verdict(false, std::slice::from_ref(&pass)), Verdict::Error);
         assert_eq!(weighted_score(&[pass, fail.weight(3.0), skip]), Some(0.25));
     }
 }

@@ -72,12 +72,14 @@ pub fn visited(rec: &Recorded, stages: &[Stage]) -> Vec<(String, String)> {
         .collect();
     let mut out: Vec<(String, String)> = Vec::new();
     for u in rec.said_by(Speaker::Agent) {
-        let heard: BTreeSet<String> = words(&u.text).into_iter().collect();
+        // The path is what the agent did: an interrupted turn still entered its stage.
+        let said = u.full_text.as_deref().unwrap_or(&u.text);
+        let heard: BTreeSet<String> = words(said).into_iter().collect();
         for (id, list) in &markers {
             if list.iter().any(|m| coverage(m, &heard) >= 0.8)
                 && out.last().is_none_or(|(last, _)| last != id)
             {
-                out.push((id.clone(), u.text.clone()));
+                out.push((id.clone(), said.to_string()));
             }
         }
     }

@@ -138,3 +138,16 @@ pub async fn score_conversation(
     sheet.verdict = check::verdict(completed, &sheet.checks);
     sheet
 }
+
+/// Scores a conversation and writes `scores.json` beside it (atomically).
+pub async fn score_and_save(
+    dir: &Path,
+    planned: &PlannedConversation,
+    inputs: &ScoringInputs<'_>,
+) -> ScoreSheet {
+    let sheet = score_conversation(dir, planned, inputs).await;
+    if let Ok(json) = serde_json::to_vec_pretty(&sheet) {
+        let _ = crate::simulation::run::write_atomic(&dir.join(SCORES), &json);
+    }
+    sheet
+}

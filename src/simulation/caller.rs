@@ -70,7 +70,8 @@ const NOT_UNDERSTOOD: &[&str] = &[
     "say it again",
     "repeat that",
 ];
-const FILLERS: &[&str] = &["Okay.", "Right, sure.", "Mm-hm.", "Oh, okay."];
+// Neutral on purpose: a filler must not read as a yes or a no.
+const FILLERS: &[&str] = &["Um,", "Well,", "Hmm,", "Let me see,"];
 
 /// The offline caller: answers from the scenario's rules and facts.
 pub struct ScriptedCaller {

@@ -10,11 +10,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::bridge::{ConversationOutcome, Status};
 use super::run::{Counts, PlannedConversation};
+use crate::scoring::Verdict;
 
 pub trait Progress: Send + Sync {
     fn start(&self, planned: usize);
     fn conversation_started(&self, c: &PlannedConversation);
-    fn conversation_finished(&self, c: &PlannedConversation, outcome: &ConversationOutcome);
+    fn conversation_finished(
+        &self,
+        c: &PlannedConversation,
+        outcome: &ConversationOutcome,
+        verdict: Option<Verdict>,
+    );
     fn finish(&self, counts: &Counts);
 }
 
@@ -29,11 +35,14 @@ pub fn for_terminal() -> Box<dyn Progress> {
     }
 }
 
-fn describe(c: &PlannedConversation, o: &ConversationOutcome) -> String {
+fn describe(c: &PlannedConversation, o: &ConversationOutcome, verdict: Option<Verdict>) -> String {
     let what = format!("{} / {} #{}", c.variant, c.scenario, c.repeat);
+    let verdict = verdict
+        .map(|v| format!("{v:?}").to_uppercase())
+        .unwrap_or_else(|| "-".into());
     match o.status {
         Status::Completed => format!(
-            "{what}: completed ({}, {} turns, {:.1} s of audio)",
+            "{what}: {verdict} ({}, {} turns, {:.1} s of audio)",
             o.end_reason.as_deref().unwrap_or("-"),
             o.agent_turns + o.customer_turns,
             o.duration_ms / 1000.0
@@ -57,7 +66,12 @@ impl Progress for Lines {
 
     fn conversation_started(&self, _: &PlannedConversation) {}
 
-    fn conversation_finished(&self, c: &PlannedConversation, o: &ConversationOutcome) {
+    fn conversation_finished(
+        &self,
+        c: &PlannedConversation,
+        o: &ConversationOutcome,
+        verdict: Option<Verdict>,
+    ) {
         let (done, total) = match self.state.lock() {
             Ok(mut s) => {
                 s.0 += 1;
@@ -65,7 +79,7 @@ impl Progress for Lines {
             }
             Err(_) => (0, 0),
         };
-        eprintln!("[{done}/{total}] {}", describe(c, o));
+        eprintln!("[{done}/{total}] {}", describe(c, o, verdict));
     }
 
     fn finish(&self, counts: &Counts) {
@@ -122,7 +136,12 @@ impl Progress for Bar {
         self.refresh();
     }
 
-    fn conversation_finished(&self, c: &PlannedConversation, o: &ConversationOutcome) {
+    fn conversation_finished(
+        &self,
+        c: &PlannedConversation,
+        o: &ConversationOutcome,
+        verdict: Option<Verdict>,
+    ) {
         if let Ok(mut r) = self.running.lock() {
             *r = r.saturating_sub(1);
         }
@@ -130,7 +149,7 @@ impl Progress for Bar {
             if let Ok(mut f) = self.failed.lock() {
                 *f += 1;
             }
-            self.bar.println(describe(c, o));
+            self.bar.println(describe(c, o, verdict));
         }
         self.bar.inc(1);
         self.refresh();
@@ -154,6 +173,12 @@ pub struct Silent;
 impl Progress for Silent {
     fn start(&self, _: usize) {}
     fn conversation_started(&self, _: &PlannedConversation) {}
-    fn conversation_finished(&self, _: &PlannedConversation, _: &ConversationOutcome) {}
+    fn conversation_finished(
+        &self,
+        _: &PlannedConversation,
+        _: &ConversationOutcome,
+        _: Option<Verdict>,
+    ) {
+    }
     fn finish(&self, _: &Counts) {}
 }

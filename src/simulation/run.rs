@@ -24,16 +24,21 @@ use crate::config::ConfigError;
 use crate::config::agent::{AgentFile, LatencySpec, ProviderKind};
 use crate::config::persona::{Driver, PersonaFile};
 use crate::config::project::Project;
+use crate::config::rubric::RubricFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::{
     self, AgentRegistry, ClosedSetRecognizer, CompiledAgent, EmulatorConfig, EmulatorHandle,
 };
+use crate::emulator::{HttpTranscriber, Transcriber};
 use crate::protocol::Dialect;
 use crate::realtime::{Endpoint, Secret};
+use crate::scoring::{self, ScoringInputs, Verdict};
 
 pub const MANIFEST: &str = "run.json";
 pub const OUTCOME: &str = "conversation.json";
 pub const MANIFEST_VERSION: u32 = 1;
+/// Judge replies, cached by request hash, shared by a run and its rescoring.
+pub const JUDGE_CACHE: &str = "judge-cache";
 
 /// An agent to test: a file, optionally one of its variants.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +79,10 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Replaces emulator agents' latency (e.g. 0 for benchmarks).
     pub latency_ms: Option<f64>,
+    /// OpenAI-compatible API base for the audio-vs-transcript check.
+    pub transcription_url: Option<String>,
+    pub transcription_model: String,
+    pub transcription_key_env: Option<String>,
 }
 
 impl RunOptions {
@@ -90,7 +99,24 @@ impl RunOptions {
             seed: 0,
             out: None,
             latency_ms: None,
+            transcription_url: None,
+            transcription_model: "gpt-4o-mini-transcribe".into(),
+            transcription_key_env: None,
         }
+    }
+
+    /// The transcription endpoint for scoring, if one is configured.
+    pub fn transcriber(&self) -> Option<Arc<dyn Transcriber>> {
+        let url = self.transcription_url.as_ref()?;
+        let key = self
+            .transcription_key_env
+            .as_ref()
+            .and_then(|v| std::env::var(v).ok());
+        Some(Arc::new(HttpTranscriber::new(
+            url,
+            &self.transcription_model,
+            key,
+        )))
     }
 }
 
@@ -116,6 +142,8 @@ pub struct PlannedConversation {
     pub status: Option<Status>,
     pub error: Option<String>,
     pub end_reason: Option<String>,
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
 }
 
 /// `run.json`.
@@ -134,6 +162,8 @@ pub struct Manifest {
     /// sha256 of every config file the run read, by path.
     pub config_hashes: BTreeMap<String, String>,
     pub variants: Vec<String>,
+    /// Each variant's agent file (relative to the project), `FILE[:variant]`.
+    pub agents: BTreeMap<String, String>,
     pub scenarios: Vec<String>,
     pub conversations: Vec<PlannedConversation>,
     pub counts: Counts,
@@ -149,6 +179,8 @@ pub struct Counts {
 /// Where a variant's agent is reached.
 struct Target {
     name: String,
+    /// `FILE[:variant]` as given, relative to the project.
+    source: String,
     file: AgentFile,
     path: PathBuf,
     endpoint: Endpoint,
@@ -278,8 +310,13 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
                 .map_err(|e| RunError::Setup(format!("agent {}: {e}", file.name)))?;
             (e, None)
         };
+        let source = match &r.variant {
+            Some(v) => format!("{}:{v}", r.path.display()),
+            None => r.path.display().to_string(),
+        };
         targets.push(Arc::new(Target {
             name: file.name.clone(),
+            source,
             file,
             path,
             endpoint,
@@ -306,6 +343,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
                     status: None,
                     error: None,
                     end_reason: None,
+                    verdict: None,
                 });
             }
         }
@@ -353,6 +391,10 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         concurrency: opts.concurrency.max(1),
         config_hashes,
         variants: targets.iter().map(|t| t.name.clone()).collect(),
+        agents: targets
+            .iter()
+            .map(|t| (t.name.clone(), t.source.clone()))
+            .collect(),
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
         counts: Counts {
             planned: plan.len(),
@@ -363,6 +405,9 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     save_manifest(&dir, &*manifest.lock().await);
     progress.start(plan.len());
 
+    let rubrics: Arc<Vec<RubricFile>> =
+        Arc::new(project.rubrics.iter().map(|(_, r)| r.clone()).collect());
+    let transcriber = opts.transcriber();
     let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, planned) in plan.into_iter().enumerate() {
@@ -381,6 +426,8 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         let progress = progress.clone();
         let dir = dir.clone();
         let opts = opts.clone();
+        let rubrics = rubrics.clone();
+        let transcriber = transcriber.clone();
         tasks.spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else {
                 return;
@@ -400,12 +447,22 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             if let Ok(json) = serde_json::to_vec_pretty(&outcome) {
                 let _ = write_atomic(&conv_dir.join(OUTCOME), &json);
             }
-            progress.conversation_finished(&planned, &outcome);
+            let inputs = ScoringInputs {
+                scenario: &scenario,
+                agent: &target.file,
+                persona: &persona,
+                rubrics: &rubrics,
+                cache_dir: dir.join(JUDGE_CACHE),
+                transcriber: transcriber.clone(),
+            };
+            let sheet = scoring::score_and_save(&conv_dir, &planned, &inputs).await;
+            progress.conversation_finished(&planned, &outcome, Some(sheet.verdict));
             let mut m = manifest.lock().await;
             let entry = &mut m.conversations[index];
             entry.status = Some(outcome.status);
             entry.error = outcome.error.clone();
             entry.end_reason = outcome.end_reason.clone();
+            entry.verdict = Some(sheet.verdict);
             match outcome.status {
                 Status::Completed => m.counts.completed += 1,
                 Status::Error => m.counts.error += 1,
@@ -424,7 +481,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     Ok(RunResult { dir, manifest: m })
 }
 
-fn save_manifest(dir: &Path, m: &Manifest) {
+pub fn save_manifest(dir: &Path, m: &Manifest) {
     if let Ok(json) = serde_json::to_vec_pretty(m)
         && let Err(e) = write_atomic(&dir.join(MANIFEST), &json)
     {
