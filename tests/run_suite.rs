@@ -137,13 +137,23 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
     let run = out_dir.path().join("run");
     let out = rehearse(
         &common::repo(),
-        &["run", "--out", run.to_str().unwrap(), "--concurrency", "4"],
+        &[
+            "run",
+            "--agent",
+            "agents/support.yaml",
+            "--agent",
+            "agents/support-v2.yaml",
+            "--out",
+            run.to_str().unwrap(),
+            "--concurrency",
+            "4",
+        ],
         &[],
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let manifest = read_json(&run.join("run.json"));
-    assert_eq!(manifest["counts"]["planned"], 8);
-    assert_eq!(manifest["counts"]["completed"], 8, "{manifest:#}");
+    assert_eq!(manifest["counts"]["planned"], 16);
+    assert_eq!(manifest["counts"]["completed"], 16, "{manifest:#}");
     assert!(manifest["finished_at"].is_string());
     assert_eq!(
         manifest["config_hashes"]["agents/support.yaml"]
@@ -213,6 +223,80 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
         );
         assert!(u["full_text"].as_str().unwrap().len() > u["text"].as_str().unwrap().len());
     }
+    // support-v2 skips identity verification: the function-call and flow
+    // checks catch it on exactly the scenarios that verify, and nowhere else.
+    let status = |variant: &str, scenario: &str, check: &str| -> Option<String> {
+        let sheet =
+            read_json(&run.join(format!("conversations/{variant}/{scenario}/0/scores.json")));
+        sheet["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == check)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    let mut regressions = Vec::new();
+    for scenario in manifest["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+    {
+        for check in ["function_call.match", "flow.path"] {
+            let (base, cand) = (
+                status("support", scenario, check),
+                status("support-v2", scenario, check),
+            );
+            if base.as_deref() == Some("pass") && cand.as_deref() == Some("fail") {
+                regressions.push(format!("{scenario} {check}"));
+            }
+            assert!(
+                !(base.as_deref() == Some("fail") && cand.as_deref() == Some("pass")),
+                "{scenario} {check}: v2 is not better anywhere"
+            );
+        }
+    }
+    regressions.sort();
+    assert_eq!(
+        regressions,
+        [
+            "angry-interrupter flow.path",
+            "angry-interrupter function_call.match",
+            "damaged-item-exchange flow.path",
+            "damaged-item-exchange function_call.match",
+            "happy-path-refund flow.path",
+            "happy-path-refund function_call.match",
+            "misheard-order-number function_call.match",
+            "out-of-policy flow.path",
+            "out-of-policy function_call.match",
+        ]
+    );
+    let happy = read_json(&run.join("conversations/support-v2/happy-path-refund/0/scores.json"));
+    let m = happy["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "function_call.match")
+        .unwrap();
+    assert_eq!(
+        m["evidence"]["missing"][0]["expected"]["name"], "verify_identity",
+        "the evidence names the missing call"
+    );
+    // Judge criteria without a judge are skipped with a reason, never passed.
+    let judged: Vec<&Value> = happy["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "judge")
+        .collect();
+    assert!(
+        !judged.is_empty()
+            && judged
+                .iter()
+                .all(|c| c["status"] == "skipped"
+                    && c["reason"].as_str().unwrap().contains("no judge"))
+    );
+
     // Tool calls carry fixture results and their latency.
     let tools = jsonl(&run.join("conversations/support/happy-path-refund/0/tools.jsonl"));
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();

@@ -42,6 +42,13 @@ pub struct JudgeSettings {
     /// USD per 1M input and output tokens, for cost accounting.
     #[serde(default)]
     pub price_per_mtok: Option<(f64, f64)>,
+    /// Seconds to wait for one reply before counting an attempt as failed.
+    #[serde(default = "default_judge_timeout")]
+    pub timeout_s: f64,
+}
+
+fn default_judge_timeout() -> f64 {
+    60.0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -280,7 +280,7 @@ pub async fn score(
         }
     }
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs_f64(judge.timeout_s.max(0.1)))
         .build()
         .unwrap_or_default();
     let mut samples = Vec::new();
