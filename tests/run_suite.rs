@@ -297,6 +297,24 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
                     && c["reason"].as_str().unwrap().contains("no judge"))
     );
 
+    // Rescoring the stored run with nothing changed reproduces every score bit for bit.
+    let before: Vec<Vec<u8>> = conversation_dirs(&run)
+        .iter()
+        .map(|d| std::fs::read(d.join("scores.json")).unwrap())
+        .collect();
+    let out = rehearse(&common::repo(), &["rescore", run.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 changed, 16 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
+    let after: Vec<Vec<u8>> = conversation_dirs(&run)
+        .iter()
+        .map(|d| std::fs::read(d.join("scores.json")).unwrap())
+        .collect();
+    assert!(before == after);
+
     // Tool calls carry fixture results and their latency.
     let tools = jsonl(&run.join("conversations/support/happy-path-refund/0/tools.jsonl"));
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();

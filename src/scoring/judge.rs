@@ -128,6 +128,8 @@ struct Sample {
     reasoning: String,
     evidence: Value,
     usage: (u64, u64),
+    /// Served from the on-disk cache (kept out of scores.json, which must not
+    /// change when a rescore hits the cache).
     cached: bool,
 }
 
@@ -321,7 +323,7 @@ pub async fn score(
             "seed": judge.seed.unwrap_or(0),
             "agreement": agreement,
             "samples": samples.iter().map(|s| json!({"verdict": s.verdict, "score": s.score, "reasoning": s.reasoning,
-                "evidence": s.evidence, "cached": s.cached})).collect::<Vec<_>>(),
+                "evidence": s.evidence})).collect::<Vec<_>>(),
             "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out},
             "cost_usd": cost,
         }))

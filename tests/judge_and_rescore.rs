@@ -1,0 +1,296 @@
+//! LLM-as-judge scoring end to end against a local OpenAI-compatible server
+//! (structured output, prose-wrapped output, malformed output, 429 with
+//! retry-after, timeouts, sampling), and `rehearse rescore`: cache hits,
+//! bit-for-bit reproduction, and rubric edits reflected without new calls.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::http::{Request, Response};
+use serde_json::{Value, json};
+
+fn rehearse(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(common::repo())
+        .args(args)
+        .env("CI", "1")
+        .env("TEST_JUDGE_KEY", "sk-judge-SECRET-777")
+        .output()
+        .expect("run rehearse")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn reply(content: &str) -> Response {
+    Response::json(
+        200,
+        json!({"choices": [{"message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}),
+    )
+}
+
+const RUBRIC: &str = r#"
+name: quality
+judge:
+  url: BASE
+  model: judge-model
+  api_key_env: TEST_JUDGE_KEY
+  temperature: 0
+  seed: 10
+  timeout_s: 1
+  price_per_mtok: [1.0, 2.0]
+criteria:
+  - id: sampled
+    kind: judge
+    question: "CASE-SAMPLED Did the agent find the order?"
+    samples: 3
+  - id: wrapped
+    kind: judge
+    question: "CASE-WRAPPED How helpful was the agent?"
+    scale: one_to_five
+    threshold: 4
+  - id: limited
+    kind: judge
+    question: "CASE-429 Was the agent polite?"
+  - id: garbage
+    kind: judge
+    question: "CASE-GARBAGE Anything?"
+  - id: slow
+    kind: judge
+    question: "CASE-SLOW Anything?"
+"#;
+
+fn check<'a>(sheet: &'a Value, name: &str) -> &'a Value {
+    sheet["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn judges_are_asked_cached_and_rescored() {
+    let limited_calls = Arc::new(AtomicUsize::new(0));
+    let seen_auth = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (lc, auth) = (limited_calls.clone(), seen_auth.clone());
+    let server = common::http::serve(Arc::new(move |req: &Request| {
+        auth.lock().unwrap().push(req.header("authorization").unwrap_or("").to_string());
+        let body = req.json();
+        assert_eq!(body["response_format"]["type"], "json_schema", "structured output requested");
+        let prompt = body["messages"][1]["content"][0]["text"].as_str().unwrap_or("").to_string();
+        let seed = body["seed"].as_u64().unwrap_or(0);
+        if prompt.contains("CASE-SAMPLED") {
+            // Two of three samples pass.
+            let verdict = if seed == 12 { "fail" } else { "pass" };
+            return reply(&json!({"verdict": verdict, "score": 1, "reasoning": "r", "evidence": ["I found your order"]}).to_string());
+        }
+        if prompt.contains("CASE-WRAPPED") {
+            return reply("Sure, here is my verdict:\n```json\n{\"verdict\": \"5\", \"score\": 5, \"reasoning\": \"clear {and} kind\", \"evidence\": []}\n```");
+        }
+        if prompt.contains("CASE-429") {
+            if lc.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Response {
+                    status: 429,
+                    headers: vec![("retry-after".into(), "0".into()), ("content-type".into(), "application/json".into())],
+                    body: br#"{"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}"#.to_vec(),
+                };
+            }
+            return reply(r#"{"verdict": "pass", "score": 1, "reasoning": "polite", "evidence": []}"#);
+        }
+        if prompt.contains("CASE-SLOW") {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            return reply(r#"{"verdict": "pass", "score": 1, "reasoning": "late", "evidence": []}"#);
+        }
+        reply("I am unable to provide a verdict for this call.")
+    }))
+    .await;
+
+    let project = tempfile::tempdir().unwrap();
+    copy_dir(&common::repo().join("tests/fixtures/mini"), project.path());
+    std::fs::create_dir_all(project.path().join("rubrics")).unwrap();
+    let rubric_path = project.path().join("rubrics/quality.yaml");
+    std::fs::write(&rubric_path, RUBRIC.replace("BASE", &server.base)).unwrap();
+    let run = project.path().join("run");
+    let p = project.path().to_str().unwrap().to_string();
+    let r = run.to_str().unwrap().to_string();
+    let args: Vec<String> = [
+        "run",
+        "--project",
+        &p,
+        "--agent",
+        "agents/desk.yaml",
+        "--scenario",
+        "quick",
+        "--out",
+        &r,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || rehearse(&args))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores_path = run.join("conversations/desk/quick/0/scores.json");
+    let sheet: Value = serde_json::from_slice(&std::fs::read(&scores_path).unwrap()).unwrap();
+
+    let sampled = check(&sheet, "judge.quality.sampled");
+    assert_eq!(sampled["status"], "pass", "majority of 3: {sampled:#}");
+    assert!((sampled["evidence"]["agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(sampled["evidence"]["samples"].as_array().unwrap().len(), 3);
+    assert_eq!(sampled["evidence"]["model"], "judge-model");
+    assert_eq!(sampled["evidence"]["usage"]["prompt_tokens"], 300);
+    assert!(
+        (sampled["evidence"]["cost_usd"].as_f64().unwrap() - (300.0 * 1.0 + 60.0 * 2.0) / 1e6)
+            .abs()
+            < 1e-12
+    );
+    let wrapped = check(&sheet, "judge.quality.wrapped");
+    assert_eq!(
+        (wrapped["status"].as_str(), wrapped["value"].as_f64()),
+        (Some("pass"), Some(5.0)),
+        "tolerant extraction"
+    );
+    assert_eq!(
+        check(&sheet, "judge.quality.limited")["status"],
+        "pass",
+        "retried after 429"
+    );
+    assert_eq!(limited_calls.load(Ordering::SeqCst), 2);
+    let garbage = check(&sheet, "judge.quality.garbage");
+    assert_eq!(
+        garbage["status"], "error",
+        "unparseable is an error, not a fail"
+    );
+    assert!(
+        garbage["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON verdict")
+    );
+    let slow = check(&sheet, "judge.quality.slow");
+    assert_eq!(slow["status"], "error", "a timeout is an error: {slow:#}");
+    assert_eq!(
+        sheet["verdict"], "error",
+        "errors without fails make the verdict error"
+    );
+    assert!(
+        seen_auth
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a == "Bearer sk-judge-SECRET-777")
+    );
+
+    // Rescoring with nothing changed: bit for bit, and no call for cached answers.
+    let before_bytes = std::fs::read(&scores_path).unwrap();
+    let asked = server.requests.lock().unwrap().len();
+    let rescore: Vec<String> = ["rescore", &r, "--project", &p]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let again = rescore.clone();
+    let out = tokio::task::spawn_blocking(move || rehearse(&again))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_requests: Vec<String> = server.requests.lock().unwrap()[asked..]
+        .iter()
+        .map(|r| {
+            r.json()["messages"][1]["content"][0]["text"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(20)
+                .collect()
+        })
+        .collect();
+    assert!(
+        new_requests
+            .iter()
+            .all(|p| p.contains("CASE-GARBAGE") || p.contains("CASE-SLOW") || !p.contains("CASE")),
+        "only uncached (failed) questions are asked again: {new_requests:?}"
+    );
+    let after: Value = serde_json::from_slice(&std::fs::read(&scores_path).unwrap()).unwrap();
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v["checks"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["name"] != "judge.quality.slow" && c["name"] != "judge.quality.garbage");
+        v
+    };
+    assert_eq!(
+        strip(&after),
+        strip(&serde_json::from_slice::<Value>(&before_bytes).unwrap())
+    );
+
+    // A rubric edit (a stricter threshold) is reflected without a new call.
+    std::fs::write(
+        &rubric_path,
+        RUBRIC
+            .replace("BASE", &server.base)
+            .replace("threshold: 4", "threshold: 5.5"),
+    )
+    .unwrap();
+    let asked = server.requests.lock().unwrap().len();
+    let out = tokio::task::spawn_blocking(move || rehearse(&rescore))
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let edited: Value = serde_json::from_slice(&std::fs::read(&scores_path).unwrap()).unwrap();
+    assert_eq!(check(&edited, "judge.quality.wrapped")["status"], "fail");
+    let wrapped_asked = server.requests.lock().unwrap()[asked..].iter().any(|r| {
+        r.json()["messages"][1]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("CASE-WRAPPED")
+    });
+    assert!(!wrapped_asked, "threshold edits reuse the cached verdict");
+    // The judge key never lands on disk.
+    for entry in walk(&run) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(19).any(|w| w == b"sk-judge-SECRET-777"),
+            "{} leaks the key",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
