@@ -309,6 +309,8 @@ pub async fn score(
     let (tokens_in, tokens_out) = samples
         .iter()
         .fold((0, 0), |a, s| (a.0 + s.usage.0, a.1 + s.usage.1));
+    let hits = samples.iter().filter(|s| s.cached).count();
+    tracing::debug!(criterion = %criterion.id, cache_hits = hits, asked = samples.len() - hits, "judge samples");
     let cost = judge
         .price_per_mtok
         .map(|(i, o)| (tokens_in as f64 * i + tokens_out as f64 * o) / 1e6);
