@@ -20,5 +20,6 @@ pub mod config;
 pub mod emulator;
 pub mod protocol;
 pub mod realtime;
+pub mod reporting;
 pub mod scoring;
 pub mod simulation;

@@ -2,6 +2,7 @@
 
 mod emulator_cmd;
 mod init_cmd;
+mod report_cmd;
 mod rescore_cmd;
 mod run_cmd;
 mod schema_cmd;
@@ -37,6 +38,10 @@ enum Command {
     /// Run synthetic calls against the agent under test (default: the
     /// bundled sample suite against the local emulator).
     Run(run_cmd::RunArgs),
+    /// Rebuild a run's tables and reports from its artifacts and scores.
+    Report(report_cmd::ReportArgs),
+    /// Compare two runs (baseline, candidate) with paired statistics.
+    Compare(report_cmd::CompareArgs),
     /// Recompute the scores of a stored run (after a rubric edit, say).
     Rescore(rescore_cmd::RescoreArgs),
     /// Check config files and their cross-references.
@@ -70,6 +75,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_cmd::run(args).await,
             Command::Rescore(args) => rescore_cmd::run(args).await,
+            Command::Report(args) => report_cmd::report(args),
+            Command::Compare(args) => report_cmd::compare(args),
             Command::Validate(args) => validate_cmd::run(args),
             Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,

@@ -42,6 +42,12 @@ pub struct RunArgs {
     /// Fixed latency for emulator agents, in ms (e.g. 0 for benchmarks).
     #[arg(long)]
     latency_ms: Option<f64>,
+    /// Gate file: exit 1 when a gate fails (see the README).
+    #[arg(long)]
+    gate: Option<PathBuf>,
+    /// A previous run to compare with (for `no_significant_regression`).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Project folder holding agents/, personas/, scenarios/.
     #[arg(long, default_value = ".")]
     project: PathBuf,
@@ -81,16 +87,38 @@ pub async fn run(args: RunArgs) -> u8 {
     match crate::simulation::run(opts, display).await {
         Ok(result) => {
             println!("{}", result.dir.display());
+            let dir = result.dir.clone();
+            let mut report =
+                match tokio::task::spawn_blocking(move || crate::reporting::build(&dir)).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        eprintln!("error: building reports: {e}");
+                        return exit::RUN_ERROR;
+                    }
+                    Err(e) => {
+                        eprintln!("error: building reports: {e}");
+                        return exit::RUN_ERROR;
+                    }
+                };
+            if let Some(base) = &args.baseline {
+                match super::report_cmd::compare_runs(base, &result.dir) {
+                    Ok((_, _, mut c)) => report.comparisons.append(&mut c),
+                    Err(e) => {
+                        eprintln!("error: baseline: {e}");
+                        return exit::CONFIG_ERROR;
+                    }
+                }
+            }
             let errors = result
                 .manifest
                 .conversations
                 .iter()
                 .filter(|c| c.status != Some(Status::Completed))
                 .count();
-            if errors > 0 {
-                exit::RUN_ERROR
-            } else {
-                exit::OK
+            match (&args.gate, errors) {
+                (Some(gate), _) => super::report_cmd::gate_exit(&report, Some(gate)),
+                (None, 0) => exit::OK,
+                (None, _) => exit::RUN_ERROR,
             }
         }
         Err(RunError::Config(errors)) => {

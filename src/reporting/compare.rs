@@ -1,0 +1,165 @@
+//! A/B: pair two variants' conversations by scenario and repeat (they share
+//! seeds), and for the overall verdict and each check report the pass-rate
+//! difference with a paired bootstrap 95% interval and McNemar's exact test,
+//! and a verdict: regressed, improved, no significant change, or not enough
+//! data (with how many more discordant pairs a difference would need).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::stats::{bootstrap_mean_diff, discordant_pairs_needed, mcnemar_exact};
+use super::tables::{ConversationRow, ResultRow};
+
+pub const ALPHA: f64 = 0.05;
+
+/// Baseline and candidate outcome of each (scenario, repeat) pair.
+type Pairs = BTreeMap<(String, u32), (Option<bool>, Option<bool>)>;
+const RESAMPLES: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Regressed,
+    Improved,
+    NoSignificantChange,
+    NotEnoughData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub check: String,
+    pub pairs: usize,
+    pub baseline_pass_rate: f64,
+    pub candidate_pass_rate: f64,
+    pub difference: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Pairs where only the baseline passed / only the candidate passed.
+    pub baseline_only: u64,
+    pub candidate_only: u64,
+    pub p_value: f64,
+    pub change: Change,
+    /// For `not_enough_data`: discordant pairs a significant result needs.
+    pub needs_discordant_pairs: Option<u64>,
+}
+
+fn compare_pairs(check: &str, pairs: &[(bool, bool)], seed: u64) -> Comparison {
+    let n = pairs.len();
+    let base = pairs.iter().filter(|p| p.0).count() as f64 / n.max(1) as f64;
+    let cand = pairs.iter().filter(|p| p.1).count() as f64 / n.max(1) as f64;
+    let b = pairs.iter().filter(|p| p.0 && !p.1).count() as u64;
+    let c = pairs.iter().filter(|p| !p.0 && p.1).count() as u64;
+    let numeric: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|&(x, y)| (x as u8 as f64, y as u8 as f64))
+        .collect();
+    let (lo, hi) = bootstrap_mean_diff(&numeric, RESAMPLES, seed).unwrap_or((0.0, 0.0));
+    let p = mcnemar_exact(b, c);
+    let needed = discordant_pairs_needed();
+    let change = if p < ALPHA {
+        if c > b {
+            Change::Improved
+        } else {
+            Change::Regressed
+        }
+    } else if (n as u64) < needed {
+        // Even if every pair disagreed, so few pairs could not be significant.
+        Change::NotEnoughData
+    } else {
+        Change::NoSignificantChange
+    };
+    Comparison {
+        check: check.to_string(),
+        pairs: n,
+        baseline_pass_rate: base,
+        candidate_pass_rate: cand,
+        difference: cand - base,
+        ci_low: lo,
+        ci_high: hi,
+        baseline_only: b,
+        candidate_only: c,
+        p_value: p,
+        change,
+        needs_discordant_pairs: (change == Change::NotEnoughData).then_some(needed),
+    }
+}
+
+/// Compares `candidate` against `baseline`: overall (conversation verdict)
+/// and per check, on pairs where both sides were decided.
+pub fn compare(
+    conversations: &[ConversationRow],
+    results: &[ResultRow],
+    baseline: &str,
+    candidate: &str,
+    seed: u64,
+) -> Vec<Comparison> {
+    let key = |s: &str, r: u32| (s.to_string(), r);
+    let mut overall: Pairs = BTreeMap::new();
+    for c in conversations {
+        let slot = overall.entry(key(&c.scenario, c.repeat)).or_default();
+        if c.variant == baseline {
+            slot.0 = c.passed;
+        } else if c.variant == candidate {
+            slot.1 = c.passed;
+        }
+    }
+    let mut out = vec![compare_pairs(
+        "overall",
+        &overall
+            .values()
+            .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+            .collect::<Vec<_>>(),
+        seed,
+    )];
+    let mut per_check: BTreeMap<String, Pairs> =
+        BTreeMap::new();
+    for r in results {
+        let slot = per_check
+            .entry(r.check.clone())
+            .or_default()
+            .entry(key(&r.scenario, r.repeat))
+            .or_default();
+        if r.variant == baseline {
+            slot.0 = r.passed;
+        } else if r.variant == candidate {
+            slot.1 = r.passed;
+        }
+    }
+    for (check, pairs) in per_check {
+        let decided: Vec<(bool, bool)> = pairs
+            .values()
+            .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+            .collect();
+        if !decided.is_empty() {
+            out.push(compare_pairs(&check, &decided, seed));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_exact_test() {
+        let regress: Vec<(bool, bool)> = (0..10).map(|i| (true, i >= 8)).collect();
+        assert_eq!(compare_pairs("x", &regress, 1).change, Change::Regressed);
+        let same: Vec<(bool, bool)> = (0..20).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
+        assert_eq!(
+            compare_pairs("x", &same, 1).change,
+            Change::NoSignificantChange
+        );
+        let few = compare_pairs("x", &[(true, false), (true, false)], 1);
+        assert_eq!(few.change, Change::NotEnoughData);
+        assert_eq!(few.needs_discordant_pairs, Some(6));
+        let mixed: Vec<(bool, bool)> = (0..20).map(|i| (i % 3 == 0, i % 4 == 0)).collect();
+        assert_eq!(
+            compare_pairs("x", &mixed, 1).change,
+            Change::NoSignificantChange
+        );
+        let better: Vec<(bool, bool)> = (0..8).map(|_| (false, true)).collect();
+        assert_eq!(compare_pairs("x", &better, 1).change, Change::Improved);
+    }
+}

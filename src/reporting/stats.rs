@@ -1,0 +1,140 @@
+//! The statistics reports rely on: Wilson score intervals for pass rates,
+//! pass^k over repeats, McNemar's exact test for paired pass/fail outcomes,
+//! and paired bootstrap intervals for differences. Seeded, so reports are
+//! reproducible.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// 95% Wilson score interval for `passes` out of `n`.
+pub fn wilson(passes: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let z = 1.959_963_984_540_054;
+    let (n, p) = (n as f64, passes as f64 / n as f64);
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * ((p * (1.0 - p) / n) + z * z / (4.0 * n * n)).sqrt() / denom;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// pass^k as in tau-bench: the chance that k repeats of a task all pass,
+/// estimated per task from its c passes in n repeats as C(c,k)/C(n,k), then
+/// averaged over tasks. Tasks with fewer than k repeats are left out.
+pub fn pass_hat_k(tasks: &[(u64, u64)], k: u64) -> Option<f64> {
+    let values: Vec<f64> = tasks
+        .iter()
+        .filter(|(_, n)| *n >= k && k > 0)
+        .map(|&(c, n)| binomial(c, k) / binomial(n, k))
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+fn binomial(n: u64, k: u64) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Two-sided exact McNemar p-value from the discordant pairs: `b` pairs
+/// where only the baseline passed, `c` where only the candidate passed.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // P(X <= k) for X ~ Binomial(n, 1/2), doubled.
+    let mut term = 0.5f64.powi(n as i32);
+    let mut cdf = term;
+    for i in 0..k {
+        term *= (n - i) as f64 / (i + 1) as f64;
+        cdf += term;
+    }
+    (2.0 * cdf).min(1.0)
+}
+
+/// Paired bootstrap 95% interval of the mean difference (candidate − baseline).
+pub fn bootstrap_mean_diff(
+    pairs: &[(f64, f64)],
+    resamples: usize,
+    seed: u64,
+) -> Option<(f64, f64)> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let diffs: Vec<f64> = pairs.iter().map(|(a, b)| b - a).collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples.max(1))
+        .map(|_| {
+            let total: f64 = (0..diffs.len())
+                .map(|_| diffs[rng.random_range(0..diffs.len())])
+                .sum();
+            total / diffs.len() as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
+    Some((at(0.025), at(0.975)))
+}
+
+/// Discordant pairs needed for McNemar to reach p < 0.05 if every discordant
+/// pair went one way: the smallest n with 2·0.5ⁿ < 0.05.
+pub fn discordant_pairs_needed() -> u64 {
+    (1..64).find(|n| mcnemar_exact(*n, 0) < 0.05).unwrap_or(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // 8/10: Wilson 95% CI is [0.490, 0.943] (Newcombe 1998 style tables).
+        let (lo, hi) = wilson(8, 10).unwrap();
+        assert!(
+            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = wilson(0, 5).unwrap();
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.4345).abs() < 1e-3, "{hi}");
+        assert!(wilson(0, 0).is_none());
+    }
+
+    #[test]
+    fn pass_hat_k_is_the_all_k_pass_probability() {
+        // 3 of 4 passes: pass^1 = 0.75, pass^2 = C(3,2)/C(4,2) = 0.5, pass^4 = 0.
+        assert_eq!(pass_hat_k(&[(3, 4)], 1), Some(0.75));
+        assert_eq!(pass_hat_k(&[(3, 4)], 2), Some(0.5));
+        assert_eq!(pass_hat_k(&[(3, 4)], 4), Some(0.0));
+        assert_eq!(pass_hat_k(&[(3, 4), (4, 4)], 2), Some(0.75));
+        assert_eq!(pass_hat_k(&[(1, 1)], 2), None);
+    }
+
+    #[test]
+    fn mcnemar_exact_p_values() {
+        // Binomial(10, 1/2): P(X <= 1) = 11/1024, two-sided 22/1024.
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        assert!(mcnemar_exact(0, 6) < 0.05 && mcnemar_exact(0, 5) > 0.05);
+        assert_eq!(discordant_pairs_needed(), 6);
+    }
+
+    #[test]
+    fn bootstrap_interval_covers_the_true_difference() {
+        let pairs: Vec<(f64, f64)> = (0..200)
+            .map(|i| (i as f64 % 7.0, i as f64 % 7.0 + 10.0))
+            .collect();
+        let (lo, hi) = bootstrap_mean_diff(&pairs, 2000, 1).unwrap();
+        assert!((lo - 10.0).abs() < 1e-9 && (hi - 10.0).abs() < 1e-9);
+        let noisy: Vec<(f64, f64)> = (0..100)
+            .map(|i| (0.0, if i % 2 == 0 { 1.0 } else { -1.0 }))
+            .collect();
+        let (lo, hi) = bootstrap_mean_diff(&noisy, 2000, 1).unwrap();
+        assert!(lo < 0.0 && hi > 0.0, "no real difference: [{lo}, {hi}]");
+    }
+}

@@ -1,0 +1,128 @@
+//! `summary.md`: fits a CI job summary or a PR comment.
+
+use std::fmt::Write;
+
+use super::Report;
+use super::compare::{Change, Comparison};
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.0}%", x * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn ci(lo: Option<f64>, hi: Option<f64>) -> String {
+    match (lo, hi) {
+        (Some(a), Some(b)) => format!("[{:.0}%, {:.0}%]", a * 100.0, b * 100.0),
+        _ => "–".into(),
+    }
+}
+
+/// Markdown table cells must not break the table or render markup.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# rehearse run {}\n", cell(&r.run_id));
+    let _ = writeln!(
+        out,
+        "| variant | conversations | passed | pass rate | 95% CI (Wilson) | pass^k | errors | TTFA p95 (mean) | cost |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for v in &r.variants {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {}/{} | {} | {} | {} (k={}) | {} | {} | {} |",
+            cell(&v.variant),
+            v.conversations,
+            v.passes,
+            v.decided,
+            pct(v.pass_rate),
+            ci(v.ci_low, v.ci_high),
+            pct(v.pass_hat_k),
+            v.k,
+            v.errors,
+            v.ttfa_p95_mean_ms
+                .map(|x| format!("{x:.0} ms"))
+                .unwrap_or_else(|| "–".into()),
+            v.cost_usd
+                .map(|x| format!("${x:.4}"))
+                .unwrap_or_else(|| "–".into()),
+        );
+    }
+    let failing: Vec<_> = r.checks.iter().filter(|c| c.decided > c.passes).collect();
+    let _ = writeln!(out, "\n## Failing checks\n");
+    if failing.is_empty() {
+        let _ = writeln!(out, "None.");
+    } else {
+        let _ = writeln!(
+            out,
+            "| variant | scenario | check | passed | pass rate | 95% CI |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for c in failing {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {}/{} | {} | {} |",
+                cell(&c.variant),
+                cell(&c.scenario),
+                cell(&c.check),
+                c.passes,
+                c.decided,
+                pct(c.pass_rate),
+                ci(c.ci_low, c.ci_high)
+            );
+        }
+    }
+    let skipped: u32 = r.checks.iter().map(|c| c.skipped).sum();
+    let errors: u32 = r.checks.iter().map(|c| c.errors).sum();
+    let _ = writeln!(
+        out,
+        "\n{skipped} check results skipped (not run, never counted as passes), {errors} errored."
+    );
+    if !r.comparisons.is_empty() {
+        out.push('\n');
+        out.push_str(&comparisons_markdown(&r.comparisons));
+    }
+    out
+}
+
+pub fn comparisons_markdown(all: &[(String, String, Vec<Comparison>)]) -> String {
+    let mut out = String::new();
+    for (base, cand, rows) in all {
+        let _ = writeln!(out, "## {} vs {} (baseline)\n", cell(cand), cell(base));
+        let _ = writeln!(
+            out,
+            "| check | pairs | baseline | candidate | difference [95% CI] | p (McNemar exact) | verdict |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for c in rows {
+            let verdict = match c.change {
+                Change::Regressed => "**regressed**".to_string(),
+                Change::Improved => "improved".to_string(),
+                Change::NoSignificantChange => "no significant change".to_string(),
+                Change::NotEnoughData => format!(
+                    "not enough data (needs ≥ {} paired conversations)",
+                    c.needs_discordant_pairs.unwrap_or(0)
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {verdict} |",
+                cell(&c.check),
+                c.pairs,
+                c.baseline_pass_rate * 100.0,
+                c.candidate_pass_rate * 100.0,
+                c.difference * 100.0,
+                c.ci_low * 100.0,
+                c.ci_high * 100.0,
+                c.p_value
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
