@@ -112,8 +112,7 @@ pub fn compare(
             .collect::<Vec<_>>(),
         seed,
     )];
-    let mut per_check: BTreeMap<String, Pairs> =
-        BTreeMap::new();
+    let mut per_check: BTreeMap<String, Pairs> = BTreeMap::new();
     for r in results {
         let slot = per_check
             .entry(r.check.clone())
