@@ -189,6 +189,8 @@ fn report_rebuilds_outputs_and_gates_use_documented_exit_codes() {
         "agents/desk.yaml",
         "--scenario",
         "quick",
+        "--scenario",
+        "markup",
         "--repeat",
         "2",
         "--latency-ms",
@@ -201,6 +203,18 @@ fn report_rebuilds_outputs_and_gates_use_documented_exit_codes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Untrusted transcript text is escaped in every human-readable output.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(") && !html.contains("<script>"),
+        "report.html escapes transcripts"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "report.html loads nothing from the network"
+    );
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(!junit.contains("<script>"));
     let summary = std::fs::read(run.join("summary.md")).unwrap();
     std::fs::remove_file(run.join("summary.md")).unwrap();
     std::fs::remove_file(run.join("results.parquet")).unwrap();

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod gates;
+pub mod html;
 pub mod junit;
 pub mod stats;
 pub mod summary;
@@ -225,6 +226,9 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
     write_atomic(&run_dir.join("junit.xml"), junit::xml(&report).as_bytes())?;
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
     write_atomic(&run_dir.join("results.json"), &json)?;
+    let html = html::render(&report, run_dir)
+        .map_err(|e| std::io::Error::other(format!("report.html: {e}")))?;
+    write_atomic(&run_dir.join("report.html"), html.as_bytes())?;
     if !report.comparisons.is_empty() {
         write_atomic(
             &run_dir.join("compare.md"),

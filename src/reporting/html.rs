@@ -1,0 +1,307 @@
+//! `report.html`: one self-contained file (no network, no scripts), rendered
+//! with minijinja with HTML auto-escaping on, so transcripts, tool results
+//! and judge reasoning can never inject markup. Charts are inline SVG built
+//! here from numbers, with every label escaped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, context};
+use serde_json::{Value, json};
+
+use super::Report;
+use super::compare::Change;
+use super::junit::escape;
+use crate::simulation::recorder::{TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, read_jsonl};
+
+/// Conversations shown in full; the rest are summarised (a 10k-call run
+/// would otherwise make a page no browser opens).
+const MAX_DETAILED: usize = 200;
+/// Characters of any one untrusted text shown.
+const MAX_TEXT: usize = 2_000;
+
+fn clip(s: &str) -> String {
+    if s.chars().count() <= MAX_TEXT {
+        return s.to_string();
+    }
+    format!("{}…", s.chars().take(MAX_TEXT).collect::<String>())
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.0}%", x * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+fn mmss(ms: f64) -> String {
+    let s = (ms / 1000.0).max(0.0);
+    format!("{:02}:{:04.1}", (s / 60.0) as u64, s % 60.0)
+}
+
+/// Horizontal bars: (label, value 0–1, optional interval).
+fn bar_chart(rows: &[(String, Option<f64>, Option<(f64, f64)>)]) -> String {
+    let (w, row_h, label_w) = (760.0, 22.0, 320.0);
+    let h = row_h * rows.len() as f64 + 10.0;
+    let mut svg = format!("<svg width=\"{w}\" height=\"{h}\" role=\"img\">");
+    for (i, (label, value, ci)) in rows.iter().enumerate() {
+        let y = i as f64 * row_h + 5.0;
+        let bar_w = (w - label_w - 60.0) * value.unwrap_or(0.0);
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text>",
+            y + 14.0,
+            escape(label)
+        );
+        let _ = write!(
+            svg,
+            "<rect x=\"{label_w}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"16\" fill=\"#4a7fd4\"/>"
+        );
+        if let Some((lo, hi)) = ci {
+            let span = w - label_w - 60.0;
+            let _ = write!(
+                svg,
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1d2433\" stroke-width=\"1.5\"/>",
+                label_w + span * lo,
+                label_w + span * hi,
+                y + 8.0,
+                y + 8.0
+            );
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{}</text>",
+            w - 50.0,
+            y + 14.0,
+            pct(*value)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A histogram per variant of per-conversation response p50s.
+fn latency_chart(series: &BTreeMap<String, Vec<f64>>) -> String {
+    let all: Vec<f64> = series.values().flatten().copied().collect();
+    if all.is_empty() {
+        return "<p class=\"muted\">No latency measured.</p>".into();
+    }
+    let max = all.iter().copied().fold(0.0, f64::max).max(1.0);
+    let bins = 20usize;
+    let (w, h) = (760.0, 60.0 * series.len() as f64 + 20.0);
+    let mut svg = format!("<svg width=\"{w}\" height=\"{h}\" role=\"img\">");
+    for (row, (name, values)) in series.iter().enumerate() {
+        let mut counts = vec![0usize; bins];
+        for v in values {
+            counts[((v / max) * (bins - 1) as f64).round() as usize] += 1;
+        }
+        let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let y0 = row as f64 * 60.0 + 55.0;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text>",
+            y0 - 40.0,
+            escape(name)
+        );
+        for (i, c) in counts.iter().enumerate() {
+            let bh = 40.0 * *c as f64 / top;
+            let x = 160.0 + i as f64 * 28.0;
+            let _ = write!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"24\" height=\"{bh:.1}\" fill=\"#7a9ad8\"/>",
+                y0 - bh
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"160\" y=\"{:.1}\" font-size=\"11\">0 ms</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{max:.0} ms</text>",
+        h - 2.0,
+        160.0 + bins as f64 * 28.0,
+        h - 2.0
+    );
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Who spoke when: one lane per side, tool calls as ticks, cut turns in red.
+fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
+    let end = transcript.iter().map(|u| u.end_ms).fold(1.0, f64::max);
+    let (w, lane) = (760.0, 18.0);
+    let x = |ms: f64| 70.0 + (w - 80.0) * ms / end;
+    let mut svg = format!("<svg width=\"{w}\" height=\"70\" role=\"img\">");
+    svg.push_str("<text x=\"0\" y=\"16\" font-size=\"11\">agent</text><text x=\"0\" y=\"40\" font-size=\"11\">caller</text>");
+    for u in transcript {
+        let (y, colour) = match u.speaker {
+            crate::simulation::recorder::Speaker::Agent => {
+                (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" })
+            }
+            crate::simulation::recorder::Speaker::Customer => (28.0, "#9b6bc2"),
+        };
+        let _ = write!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{lane}\" fill=\"{colour}\"><title>{}</title></rect>",
+            x(u.start_ms),
+            (x(u.end_ms) - x(u.start_ms)).max(1.0),
+            escape(&clip(&u.text))
+        );
+    }
+    for t in tools {
+        let _ = write!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"50\" y2=\"62\" stroke=\"#16794a\" stroke-width=\"2\"><title>{1}</title></line>",
+            x(t.called_ms),
+            escape(&t.name)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{:.1}\" y=\"68\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+        w - 10.0,
+        mmss(end)
+    );
+    svg.push_str("</svg>");
+    svg
+}
+
+pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Error> {
+    let variants: Vec<Value> = report
+        .variants
+        .iter()
+        .map(|v| {
+            json!({"variant": v.variant, "conversations": v.conversations, "passes": v.passes, "decided": v.decided,
+                "pass_rate_pct": pct(v.pass_rate), "ci": match (v.ci_low, v.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
+                "pass_hat_k_pct": pct(v.pass_hat_k), "k": v.k, "errors": v.errors,
+                "cost": v.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "–".into())})
+        })
+        .collect();
+    let variant_chart = bar_chart(
+        &report
+            .variants
+            .iter()
+            .map(|v| (v.variant.clone(), v.pass_rate, v.ci_low.zip(v.ci_high)))
+            .collect::<Vec<_>>(),
+    );
+    // Pass rate per check per variant, over all scenarios.
+    let mut per_check: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
+    for c in &report.checks {
+        let e = per_check
+            .entry((c.check.clone(), c.variant.clone()))
+            .or_default();
+        e.0 += c.passes;
+        e.1 += c.decided;
+    }
+    let check_chart = bar_chart(
+        &per_check
+            .iter()
+            .filter(|(_, (_, d))| *d > 0)
+            .map(|((check, variant), (p, d))| {
+                (
+                    format!("{check} · {variant}"),
+                    Some(*p as f64 / *d as f64),
+                    super::stats::wilson(*p as u64, *d as u64),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut latency: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for c in &report.conversations {
+        if let Some(v) = c.agent_ttfa_p50_ms {
+            latency.entry(c.variant.clone()).or_default().push(v);
+        }
+    }
+    let comparisons: Vec<Value> = report
+        .comparisons
+        .iter()
+        .map(|(base, cand, rows)| {
+            json!({"baseline": base, "candidate": cand, "rows": rows.iter().map(|r| json!({
+                "check": r.check, "pairs": r.pairs, "base": pct(Some(r.baseline_pass_rate)), "cand": pct(Some(r.candidate_pass_rate)),
+                "diff": format!("{:+.0} pts [{:+.0}, {:+.0}]", r.difference * 100.0, r.ci_low * 100.0, r.ci_high * 100.0),
+                "p": format!("{:.3}", r.p_value),
+                "class": match r.change { Change::Regressed => "fail", Change::Improved => "pass", _ => "muted" },
+                "verdict": match r.change { Change::Regressed => "regressed".to_string(), Change::Improved => "improved".to_string(),
+                    Change::NoSignificantChange => "no significant change".to_string(),
+                    Change::NotEnoughData => format!("not enough data (≥ {} pairs)", r.needs_discordant_pairs.unwrap_or(0)) }
+            })).collect::<Vec<_>>()})
+        })
+        .collect();
+    let mut scenarios: BTreeMap<String, BTreeMap<String, (u32, u32, Vec<String>)>> =
+        BTreeMap::new();
+    for c in &report.conversations {
+        let e = scenarios
+            .entry(c.scenario.clone())
+            .or_default()
+            .entry(c.variant.clone())
+            .or_default();
+        e.0 += 1;
+        e.1 += u32::from(c.passed == Some(true));
+    }
+    for r in report.results.iter().filter(|r| r.status == "fail") {
+        if let Some(e) = scenarios
+            .get_mut(&r.scenario)
+            .and_then(|m| m.get_mut(&r.variant))
+            && !e.2.contains(&r.check)
+        {
+            e.2.push(r.check.clone());
+        }
+    }
+    let scenarios: Vec<Value> = scenarios
+        .into_iter()
+        .map(|(name, rows)| {
+            json!({"name": name, "rows": rows.into_iter().map(|(variant, (n, p, f))| json!({
+                "variant": variant, "count": n, "passed": p, "failing": if f.is_empty() { "–".into() } else { f.join(", ") }})).collect::<Vec<_>>()})
+        })
+        .collect();
+    // Failed and errored conversations first, then the rest, up to the cap.
+    let mut order: Vec<&super::tables::ConversationRow> = report.conversations.iter().collect();
+    order.sort_by_key(|c| match c.verdict.as_str() {
+        "fail" => 0,
+        "error" => 1,
+        _ => 2,
+    });
+    let manifest = super::load_manifest(run_dir).ok();
+    let shown: Vec<Value> = order
+        .iter()
+        .take(MAX_DETAILED)
+        .map(|c| {
+            let entry = manifest.as_ref().and_then(|m| {
+                m.conversations.iter().find(|p| p.variant == c.variant && p.scenario == c.scenario && p.repeat == c.repeat)
+            });
+            let dir = entry.map(|p| p.dir.display().to_string()).unwrap_or_default();
+            let transcript: Vec<Utterance> = read_jsonl(&run_dir.join(&dir).join(TRANSCRIPT)).unwrap_or_default();
+            let tools: Vec<ToolCallRecord> = read_jsonl(&run_dir.join(&dir).join(TOOLS)).unwrap_or_default();
+            let failed: Vec<Value> = report
+                .results
+                .iter()
+                .filter(|r| r.variant == c.variant && r.scenario == c.scenario && r.repeat == c.repeat && r.status == "fail")
+                .map(|r| json!({"check": r.check, "detail": clip(&r.detail)}))
+                .collect();
+            json!({
+                "variant": c.variant, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
+                "duration": mmss(c.duration_s * 1000.0), "turns": c.turns, "dir": dir,
+                "timeline": timeline(&transcript, &tools),
+                "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": match u.speaker {
+                    crate::simulation::recorder::Speaker::Agent => "agent", crate::simulation::recorder::Speaker::Customer => "customer" },
+                    "text": clip(&u.text), "interrupted": u.interrupted})).collect::<Vec<_>>(),
+                "failed": failed,
+                "error": entry.and_then(|p| p.error.clone()),
+            })
+        })
+        .collect();
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("report.html", include_str!("templates/report.html"))?;
+    let data = |v: &Vec<Value>| minijinja::Value::from(minijinja::value::Serde(v));
+    env.get_template("report.html")?.render(context! {
+        run_id => report.run_id.clone(),
+        variants => data(&variants),
+        comparisons => data(&comparisons),
+        variant_chart => variant_chart,
+        check_chart => check_chart,
+        latency_chart => latency_chart(&latency),
+        scenarios => data(&scenarios),
+        conversations => report.conversations.len(),
+        shown => data(&shown),
+        truncated => report.conversations.len() > MAX_DETAILED,
+    })
+}
