@@ -38,8 +38,14 @@ fn mmss(ms: f64) -> String {
     format!("{:02}:{:04.1}", (s / 60.0) as u64, s % 60.0)
 }
 
-/// Horizontal bars: (label, value 0–1, optional interval).
-fn bar_chart(rows: &[(String, Option<f64>, Option<(f64, f64)>)]) -> String {
+/// One bar: label, value 0–1, optional 95% interval.
+type Bar = (String, Option<f64>, Option<(f64, f64)>);
+
+/// Per scenario, per variant: conversations, passes, failing checks.
+type ScenarioRows = BTreeMap<String, BTreeMap<String, (u32, u32, Vec<String>)>>;
+
+/// Horizontal bars with interval whiskers.
+fn bar_chart(rows: &[Bar]) -> String {
     let (w, row_h, label_w) = (760.0, 22.0, 320.0);
     let h = row_h * rows.len() as f64 + 10.0;
     let mut svg = format!("<svg width=\"{w}\" height=\"{h}\" role=\"img\">");
@@ -224,8 +230,7 @@ pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Erro
             })).collect::<Vec<_>>()})
         })
         .collect();
-    let mut scenarios: BTreeMap<String, BTreeMap<String, (u32, u32, Vec<String>)>> =
-        BTreeMap::new();
+    let mut scenarios: ScenarioRows = BTreeMap::new();
     for c in &report.conversations {
         let e = scenarios
             .entry(c.scenario.clone())
