@@ -91,6 +91,7 @@ fn main() {
                     error: None,
                     end_reason: None,
                     verdict: Some(verdict),
+                    not_started: None,
                 });
             }
         }
@@ -114,6 +115,7 @@ fn main() {
             planned: conversations.len(),
             completed: conversations.len(),
             error: 0,
+            not_started: 0,
         },
         conversations,
     };

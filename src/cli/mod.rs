@@ -40,6 +40,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Rebuild a run's tables and reports from its artifacts and scores.
     Report(report_cmd::ReportArgs),
+    /// Combine shards of one run (`run --shard i/n`) into one run and report.
+    Merge(report_cmd::MergeArgs),
     /// Compare two runs (baseline, candidate) with paired statistics.
     Compare(report_cmd::CompareArgs),
     /// Recompute the scores of a stored run (after a rubric edit, say).
@@ -77,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Rescore(args) => rescore_cmd::run(args).await,
             Command::Report(args) => report_cmd::report(args),
             Command::Compare(args) => report_cmd::compare(args),
+            Command::Merge(args) => report_cmd::merge(args),
             Command::Validate(args) => validate_cmd::run(args),
             Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,

@@ -30,6 +30,29 @@ pub struct CompareArgs {
     gate: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Shard run directories to combine.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// The merged run directory.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    gate: Option<PathBuf>,
+}
+
+pub fn merge(args: MergeArgs) -> u8 {
+    if let Err(e) = crate::simulation::merge::merge(&args.out, &args.shards) {
+        eprintln!("error: {e}");
+        return exit::CONFIG_ERROR;
+    }
+    report(ReportArgs {
+        run: args.out,
+        gate: args.gate,
+    })
+}
+
 /// Exit code for a report under optional gates.
 pub fn gate_exit(report: &reporting::Report, gate: Option<&Path>) -> u8 {
     let Some(path) = gate else { return exit::OK };

@@ -51,7 +51,11 @@ pub async fn run(args: RescoreArgs) -> u8 {
     let rubrics: Vec<_> = project.rubrics.iter().map(|(_, r)| r.clone()).collect();
     let (mut changed, mut same, mut missing) = (0, 0, 0);
     let mut verdicts = std::collections::BTreeMap::<String, usize>::new();
-    for entry in manifest.conversations.iter_mut() {
+    for entry in manifest
+        .conversations
+        .iter_mut()
+        .filter(|c| c.not_started.is_none())
+    {
         let dir = args.run.join(&entry.dir);
         let agent = manifest
             .agents

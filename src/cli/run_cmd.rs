@@ -42,6 +42,19 @@ pub struct RunArgs {
     /// Fixed latency for emulator agents, in ms (e.g. 0 for benchmarks).
     #[arg(long)]
     latency_ms: Option<f64>,
+    /// Run only shard I of N of the plan (`--shard 2/4`), for spreading a
+    /// batch over machines; `rehearse merge` combines the shards.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u32, u32)>,
+    /// Continue the run in --out: finished conversations are kept.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Print the plan (conversations, audio minutes, estimated cost) and exit.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop starting conversations once the estimated spend reaches this (USD).
+    #[arg(long)]
+    max_cost: Option<f64>,
     /// Gate file: exit 1 when a gate fails (see the README).
     #[arg(long)]
     gate: Option<PathBuf>,
@@ -65,6 +78,18 @@ enum TurnsArg {
     Manual,
 }
 
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 2/4")?;
+    let (i, n): (u32, u32) = (
+        i.parse().map_err(|_| "I is not a number")?,
+        n.parse().map_err(|_| "N is not a number")?,
+    );
+    if i == 0 || n == 0 || i > n {
+        return Err("expected 1 <= I <= N".into());
+    }
+    Ok((i, n))
+}
+
 pub async fn run(args: RunArgs) -> u8 {
     let mut opts = RunOptions::new(&args.project);
     opts.agents = args.agents.iter().map(|a| AgentRef::parse(a)).collect();
@@ -83,6 +108,27 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.seed = args.seed;
     opts.out = args.out;
     opts.latency_ms = args.latency_ms;
+    opts.shard = args.shard;
+    opts.resume = args.resume;
+    opts.max_cost_usd = args.max_cost;
+    if args.dry_run {
+        return match crate::simulation::run::plan(&opts) {
+            Ok(p) => {
+                print!("{p}");
+                exit::OK
+            }
+            Err(RunError::Config(errors)) => {
+                for e in &errors {
+                    eprintln!("error: {e}");
+                }
+                exit::CONFIG_ERROR
+            }
+            Err(RunError::Setup(e)) => {
+                eprintln!("error: {e}");
+                exit::CONFIG_ERROR
+            }
+        };
+    }
     let display: Arc<dyn Progress> = Arc::from(progress::for_terminal());
     match crate::simulation::run(opts, display).await {
         Ok(result) => {
@@ -113,7 +159,10 @@ pub async fn run(args: RunArgs) -> u8 {
                 .manifest
                 .conversations
                 .iter()
-                .filter(|c| c.status != Some(Status::Completed))
+                .filter(|c| {
+                    c.status == Some(Status::Error)
+                        || (c.status.is_none() && c.not_started.is_none())
+                })
                 .count();
             match (&args.gate, errors) {
                 (Some(gate), _) => super::report_cmd::gate_exit(&report, Some(gate)),

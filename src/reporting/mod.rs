@@ -6,6 +6,7 @@ pub mod compare;
 pub mod gates;
 pub mod html;
 pub mod junit;
+pub mod pricing;
 pub mod stats;
 pub mod summary;
 pub mod tables;

@@ -57,16 +57,13 @@ fn kind_name<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// USD per 1M tokens for the realtime model family (text in, cached, out;
-/// audio in, cached, out), from the provider's published pricing.
-const REALTIME_PRICE: [f64; 6] = [4.0, 0.4, 16.0, 32.0, 0.4, 64.0];
-
-fn cost(o: &ConversationOutcome) -> Option<f64> {
+/// Estimated USD cost of a conversation's token usage.
+pub fn cost(o: &ConversationOutcome) -> Option<f64> {
     let u = &o.usage;
     if u.responses == 0 {
         return None;
     }
-    let p = REALTIME_PRICE;
+    let p = super::pricing::GPT_REALTIME;
     let text_in = u.input_text_tokens.saturating_sub(u.cached_text_tokens) as f64;
     let audio_in = u.input_audio_tokens.saturating_sub(u.cached_audio_tokens) as f64;
     Some(
@@ -85,7 +82,11 @@ fn cost(o: &ConversationOutcome) -> Option<f64> {
 pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow>, Vec<ResultRow>) {
     let mut conversations = Vec::new();
     let mut results = Vec::new();
-    for c in &manifest.conversations {
+    for c in manifest
+        .conversations
+        .iter()
+        .filter(|c| c.not_started.is_none())
+    {
         let dir = run_dir.join(&c.dir);
         let outcome: Option<ConversationOutcome> = std::fs::read(dir.join(OUTCOME))
             .ok()

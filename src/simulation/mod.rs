@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod caller;
 pub mod clock;
 pub mod fixtures;
+pub mod merge;
 pub mod progress;
 pub mod recorder;
 pub mod relay;

@@ -83,6 +83,12 @@ pub struct RunOptions {
     pub transcription_url: Option<String>,
     pub transcription_model: String,
     pub transcription_key_env: Option<String>,
+    /// Run only shard `i` of `n` (1-based) of the plan.
+    pub shard: Option<(u32, u32)>,
+    /// Continue the run in `out`: finished conversations are kept, the rest run.
+    pub resume: bool,
+    /// Stop starting conversations once this much has been spent (USD).
+    pub max_cost_usd: Option<f64>,
 }
 
 impl RunOptions {
@@ -102,6 +108,9 @@ impl RunOptions {
             transcription_url: None,
             transcription_model: "gpt-4o-mini-transcribe".into(),
             transcription_key_env: None,
+            shard: None,
+            resume: false,
+            max_cost_usd: None,
         }
     }
 
@@ -144,6 +153,9 @@ pub struct PlannedConversation {
     pub end_reason: Option<String>,
     #[serde(default)]
     pub verdict: Option<Verdict>,
+    /// Why it was not started (e.g. the cost budget was spent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_started: Option<String>,
 }
 
 /// `run.json`.
@@ -174,6 +186,9 @@ pub struct Counts {
     pub planned: usize,
     pub completed: usize,
     pub error: usize,
+    /// Not started (cost budget spent).
+    #[serde(default)]
+    pub not_started: usize,
 }
 
 /// Where a variant's agent is reached.
@@ -261,6 +276,133 @@ fn select<'a>(project: &'a Project, globs: &[String], tags: &[String]) -> Vec<&'
         .collect()
 }
 
+/// Every conversation of a run, in its reproducible shuffled order; shards
+/// split the canonical (unshuffled) order, so every machine agrees.
+fn plan_conversations(
+    variants: &[String],
+    scenarios: &[&ScenarioFile],
+    opts: &RunOptions,
+) -> Result<Vec<PlannedConversation>, RunError> {
+    let mut plan = Vec::new();
+    for variant in variants {
+        for scenario in scenarios {
+            for repeat in 0..opts.repeat.max(1) {
+                plan.push(PlannedConversation {
+                    variant: variant.clone(),
+                    scenario: scenario.id.clone(),
+                    persona: scenario.persona.clone(),
+                    repeat,
+                    seed: conversation_seed(opts.seed, &scenario.id, repeat),
+                    dir: PathBuf::from("conversations")
+                        .join(dir_name(variant))
+                        .join(dir_name(&scenario.id))
+                        .join(repeat.to_string()),
+                    status: None,
+                    error: None,
+                    end_reason: None,
+                    verdict: None,
+                    not_started: None,
+                });
+            }
+        }
+    }
+    if let Some((i, n)) = opts.shard {
+        if n == 0 || i == 0 || i > n {
+            return Err(RunError::Setup(format!(
+                "--shard {i}/{n}: use i/n with 1 <= i <= n"
+            )));
+        }
+        plan = plan
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| (*k as u32) % n == i - 1)
+            .map(|(_, p)| p)
+            .collect();
+    }
+    plan.shuffle(&mut StdRng::seed_from_u64(opts.seed));
+    Ok(plan)
+}
+
+/// Minutes of call assumed per conversation for `--dry-run` estimates (the
+/// sample suite's calls average a little over a minute).
+pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
+
+/// What `--dry-run` prints: the plan and its estimated size and cost,
+/// computed without connecting to anything.
+pub struct PlanSummary {
+    pub conversations: usize,
+    pub per_variant: Vec<(String, usize, String, f64)>,
+}
+
+impl std::fmt::Display for PlanSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "plan: {} conversations, about {:.0} minutes of call audio",
+            self.conversations,
+            self.conversations as f64 * ESTIMATED_CALL_MINUTES
+        )?;
+        for (variant, n, provider, cost) in &self.per_variant {
+            writeln!(
+                f,
+                "  {variant}: {n} conversations on {provider}, estimated ${cost:.2}"
+            )?;
+        }
+        writeln!(
+            f,
+            "(estimates assume {ESTIMATED_CALL_MINUTES} min per call; see the README for the cost model)"
+        )
+    }
+}
+
+/// The plan of a run, without running it.
+pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
+    let project = Project::load(&opts.root).map_err(RunError::Config)?;
+    let refs = if opts.agents.is_empty() {
+        vec![AgentRef {
+            path: PathBuf::from("agents/support.yaml"),
+            variant: None,
+        }]
+    } else {
+        opts.agents.clone()
+    };
+    let scenarios = select(&project, &opts.scenarios, &opts.tags);
+    let mut files = Vec::new();
+    for r in &refs {
+        let path = opts.root.join(&r.path);
+        let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
+        files.push(match &r.variant {
+            Some(v) => base
+                .with_variant(v)
+                .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
+            None => base,
+        });
+    }
+    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+    let plan = plan_conversations(&names, &scenarios, opts)?;
+    let per_variant = files
+        .iter()
+        .map(|f| {
+            let n = plan.iter().filter(|p| p.variant == f.name).count();
+            let (provider, cost) = match f.provider {
+                ProviderKind::Emulator => ("the local emulator (free)".to_string(), 0.0),
+                _ => {
+                    let model = f.model.clone().unwrap_or_else(|| "gpt-realtime".into());
+                    let per_min = crate::reporting::pricing::per_call_minute(
+                        &crate::reporting::pricing::for_model(&model),
+                    );
+                    (model, n as f64 * ESTIMATED_CALL_MINUTES * per_min)
+                }
+            };
+            (f.name.clone(), n, provider, cost)
+        })
+        .collect();
+    Ok(PlanSummary {
+        conversations: plan.len(),
+        per_variant,
+    })
+}
+
 pub struct RunResult {
     pub dir: PathBuf,
     pub manifest: Manifest,
@@ -325,30 +467,8 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         }));
     }
 
-    // The plan, in a reproducible shuffled order.
-    let mut plan = Vec::new();
-    for target in &targets {
-        for scenario in &scenarios {
-            for repeat in 0..opts.repeat.max(1) {
-                plan.push(PlannedConversation {
-                    variant: target.name.clone(),
-                    scenario: scenario.id.clone(),
-                    persona: scenario.persona.clone(),
-                    repeat,
-                    seed: conversation_seed(opts.seed, &scenario.id, repeat),
-                    dir: PathBuf::from("conversations")
-                        .join(dir_name(&target.name))
-                        .join(dir_name(&scenario.id))
-                        .join(repeat.to_string()),
-                    status: None,
-                    error: None,
-                    end_reason: None,
-                    verdict: None,
-                });
-            }
-        }
-    }
-    plan.shuffle(&mut StdRng::seed_from_u64(opts.seed));
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let plan = plan_conversations(&names, &scenarios, &opts)?;
 
     let started_at = now_rfc3339();
     let run_id = format!(
@@ -362,6 +482,40 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         .unwrap_or_else(|| opts.root.join("reports").join(&run_id));
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+    // Resuming: conversations that finished (their outcome is on disk) are kept.
+    let previous: Option<Manifest> = if opts.resume {
+        let m: Manifest = std::fs::read(dir.join(MANIFEST))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| {
+                RunError::Setup(format!(
+                    "--resume: no readable run.json in {}",
+                    dir.display()
+                ))
+            })?;
+        if m.seed != opts.seed {
+            return Err(RunError::Setup(format!(
+                "--resume: the run used --seed {}; resume with the same seed",
+                m.seed
+            )));
+        }
+        Some(m)
+    } else {
+        None
+    };
+    let mut plan = plan;
+    for p in plan.iter_mut() {
+        let done = previous
+            .as_ref()
+            .and_then(|m| m.conversations.iter().find(|c| c.dir == p.dir))
+            .filter(|c| c.status.is_some() && dir.join(&c.dir).join(OUTCOME).exists());
+        if let Some(done) = done {
+            p.status = done.status;
+            p.error = done.error.clone();
+            p.end_reason = done.end_reason.clone();
+            p.verdict = done.verdict;
+        }
+    }
     let mut config_hashes = BTreeMap::new();
     let files = targets
         .iter()
@@ -398,6 +552,14 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
         counts: Counts {
             planned: plan.len(),
+            completed: plan
+                .iter()
+                .filter(|p| p.status == Some(Status::Completed))
+                .count(),
+            error: plan
+                .iter()
+                .filter(|p| p.status == Some(Status::Error))
+                .count(),
             ..Default::default()
         },
         conversations: plan.clone(),
@@ -409,8 +571,12 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         Arc::new(project.rubrics.iter().map(|(_, r)| r.clone()).collect());
     let transcriber = opts.transcriber();
     let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let spent = Arc::new(Mutex::new(0.0f64));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, planned) in plan.into_iter().enumerate() {
+        if planned.status.is_some() {
+            continue; // finished in the run being resumed
+        }
         let target = targets.iter().find(|t| t.name == planned.variant).cloned();
         let Some(target) = target else { continue };
         let scenario = project.scenario(&planned.scenario).cloned();
@@ -428,10 +594,21 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         let opts = opts.clone();
         let rubrics = rubrics.clone();
         let transcriber = transcriber.clone();
+        let spent = spent.clone();
         tasks.spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else {
                 return;
             };
+            if let Some(budget) = opts.max_cost_usd
+                && *spent.lock().await >= budget
+            {
+                let mut m = manifest.lock().await;
+                m.conversations[index].not_started =
+                    Some(format!("--max-cost ${budget} was spent"));
+                m.counts.not_started += 1;
+                save_manifest(&dir, &m);
+                return;
+            }
             progress.conversation_started(&planned);
             let conv_dir = dir.join(&planned.dir);
             let outcome = converse(
@@ -447,6 +624,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             if let Ok(json) = serde_json::to_vec_pretty(&outcome) {
                 let _ = write_atomic(&conv_dir.join(OUTCOME), &json);
             }
+            *spent.lock().await += crate::reporting::tables::cost(&outcome).unwrap_or(0.0);
             let inputs = ScoringInputs {
                 scenario: &scenario,
                 agent: &target.file,
