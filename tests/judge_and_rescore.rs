@@ -23,19 +23,6 @@ fn rehearse(args: &[String]) -> Output {
         .expect("run rehearse")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 fn reply(content: &str) -> Response {
     Response::json(
         200,
@@ -122,7 +109,7 @@ async fn judges_are_asked_cached_and_rescored() {
     .await;
 
     let project = tempfile::tempdir().unwrap();
-    copy_dir(&common::repo().join("tests/fixtures/mini"), project.path());
+    common::copy_dir(&common::repo().join("tests/fixtures/mini"), project.path());
     std::fs::create_dir_all(project.path().join("rubrics")).unwrap();
     let rubric_path = project.path().join("rubrics/quality.yaml");
     std::fs::write(&rubric_path, RUBRIC.replace("BASE", &server.base)).unwrap();

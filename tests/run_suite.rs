@@ -478,7 +478,7 @@ async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
     }))
     .await;
     let project = tempfile::tempdir().unwrap();
-    copy_dir(&mini(), project.path());
+    common::copy_dir(&mini(), project.path());
     std::fs::write(
         project.path().join("personas/chat-caller.yaml"),
         format!(
@@ -571,23 +571,10 @@ fn assert_no_file_contains(dir: &Path, needle: &str) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn an_unreachable_agent_is_an_error_not_a_failed_agent_and_the_run_goes_on() {
     let project = tempfile::tempdir().unwrap();
-    copy_dir(&mini(), project.path());
+    common::copy_dir(&mini(), project.path());
     // A port nothing listens on: bind, note it, drop it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -652,7 +639,7 @@ fn an_unreachable_agent_is_an_error_not_a_failed_agent_and_the_run_goes_on() {
 #[test]
 fn validate_lists_every_problem_with_its_location() {
     let project = tempfile::tempdir().unwrap();
-    copy_dir(&mini(), project.path());
+    common::copy_dir(&mini(), project.path());
     std::fs::write(
         project.path().join("personas/bad.yaml"),
         "name: bad\ntraits:\n  patiense: 0.5\n",

@@ -253,7 +253,8 @@ fn decimate_to_8k(samples: &[i16]) -> Vec<f64> {
         .collect()
 }
 
-fn percentile(values: &[f64], p: f64) -> Option<f64> {
+/// Linear-interpolated percentile (`p` in 0–1); None for no values.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }

@@ -99,7 +99,7 @@ pub fn report(args: ReportArgs) -> u8 {
 type Paired = (
     Vec<tables::ConversationRow>,
     Vec<tables::ResultRow>,
-    Vec<(String, String, Vec<compare::Comparison>)>,
+    Vec<compare::AbComparison>,
 );
 
 /// Pairs the first variant of `base` with the first variant of `candidate`.
@@ -143,10 +143,13 @@ pub fn compare_runs(base_dir: &Path, cand_dir: &Path) -> Result<Paired, String> 
                 }),
         );
     }
-    let rows = compare::compare(&conversations, &results, "baseline", "candidate", cand.3);
-    let label_b = format!("{} ({})", base.2, base_dir.display());
-    let label_c = format!("{} ({})", cand.2, cand_dir.display());
-    Ok((conversations, results, vec![(label_b, label_c, rows)]))
+    let ab = compare::AbComparison {
+        baseline: format!("{} ({})", base.2, base_dir.display()),
+        candidate: format!("{} ({})", cand.2, cand_dir.display()),
+        checks: compare::compare(&conversations, &results, "baseline", "candidate", cand.3),
+        metrics: compare::compare_metrics(&conversations, "baseline", "candidate", cand.3),
+    };
+    Ok((conversations, results, vec![ab]))
 }
 
 pub fn compare(args: CompareArgs) -> u8 {
@@ -160,6 +163,10 @@ pub fn compare(args: CompareArgs) -> u8 {
     let out = args.out.unwrap_or_else(|| args.candidate.clone());
     let md = reporting::summary::comparisons_markdown(&comparisons);
     if let Err(e) = crate::simulation::run::write_atomic(&out.join("compare.md"), md.as_bytes()) {
+        eprintln!("error: {e}");
+        return exit::RUN_ERROR;
+    }
+    if let Err(e) = reporting::write_comparison_files(&out, &comparisons) {
         eprintln!("error: {e}");
         return exit::RUN_ERROR;
     }

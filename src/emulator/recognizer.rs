@@ -130,20 +130,6 @@ mod tests {
     use super::*;
     use crate::audio::{Voice, VoiceSettings};
 
-    fn noisy(samples: &[i16], amplitude: f64, seed: u64) -> Vec<i16> {
-        let mut x = seed | 1;
-        samples
-            .iter()
-            .map(|&s| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let n = ((x % 2001) as f64 / 1000.0 - 1.0) * amplitude;
-                (s as f64 + n).clamp(-32768.0, 32767.0) as i16
-            })
-            .collect()
-    }
-
     #[test]
     fn recognises_what_was_said_and_nothing_else() {
         let voice = Voice::new(VoiceSettings {
@@ -194,11 +180,18 @@ mod tests {
         let ear = ClosedSetRecognizer::new();
         ear.remember("c", text, &audio);
         assert!(
-            ear.recognize("c", &noisy(&audio, 300.0, 3)).is_some(),
+            ear.recognize(
+                "c",
+                &crate::simulation::bridge::add_line_noise(&audio, 300.0 / 6500.0, 3)
+            )
+            .is_some(),
             "light noise is fine"
         );
         assert_eq!(
-            ear.recognize("c", &noisy(&audio, 6000.0, 3)),
+            ear.recognize(
+                "c",
+                &crate::simulation::bridge::add_line_noise(&audio, 6000.0 / 6500.0, 3)
+            ),
             None,
             "a drowned line is not"
         );

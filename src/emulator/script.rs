@@ -79,7 +79,7 @@ impl CompiledAgent {
 
 /// Lower-case, punctuation turned to spaces, single-spaced, padded with spaces
 /// so phrases match on word boundaries.
-fn normalise(text: &str) -> String {
+pub fn normalise(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| {
@@ -96,7 +96,7 @@ fn normalise(text: &str) -> String {
     )
 }
 
-fn contains_phrase(normalised_text: &str, phrase: &str) -> bool {
+pub fn contains_phrase(normalised_text: &str, phrase: &str) -> bool {
     normalised_text.contains(&normalise(phrase))
 }
 

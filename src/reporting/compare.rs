@@ -8,14 +8,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{bootstrap_mean_diff, discordant_pairs_needed, mcnemar_exact};
+use super::stats::{
+    bootstrap_interval, bootstrap_mean_diff, discordant_pairs_needed, mcnemar_exact,
+};
 use super::tables::{ConversationRow, ResultRow};
 
 pub const ALPHA: f64 = 0.05;
 
 /// Baseline and candidate outcome of each (scenario, repeat) pair.
 type Pairs = BTreeMap<(String, u32), (Option<bool>, Option<bool>)>;
-const RESAMPLES: usize = 2000;
+const RESAMPLES: usize = 4000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +85,122 @@ fn compare_pairs(check: &str, pairs: &[(bool, bool)], seed: u64) -> Comparison {
         change,
         needs_discordant_pairs: (change == Change::NotEnoughData).then_some(needed),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricChange {
+    Higher,
+    Lower,
+    NoSignificantChange,
+    NotEnoughData,
+}
+
+/// A numeric measure (latency, tone) compared over paired conversations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricComparison {
+    pub metric: String,
+    pub pairs: usize,
+    pub baseline_mean: f64,
+    pub candidate_mean: f64,
+    pub difference: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub change: MetricChange,
+}
+
+/// One candidate against one baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbComparison {
+    pub baseline: String,
+    pub candidate: String,
+    pub checks: Vec<Comparison>,
+    pub metrics: Vec<MetricComparison>,
+}
+
+/// Baseline and candidate value of a measure per (scenario, repeat) pair.
+type MetricPairs = BTreeMap<(String, u32), (Option<f64>, Option<f64>)>;
+
+/// Measures compared between variants.
+const COMPARED_METRICS: &[&str] = &["latency.", "tone.agent."];
+
+/// Paired bootstrap differences of every latency and agent-tone measure; a
+/// change is reported when the 95% interval excludes zero.
+pub fn compare_metrics(
+    conversations: &[ConversationRow],
+    baseline: &str,
+    candidate: &str,
+    seed: u64,
+) -> Vec<MetricComparison> {
+    let mut pairs: BTreeMap<String, MetricPairs> = BTreeMap::new();
+    for c in conversations {
+        let side = if c.variant == baseline {
+            0
+        } else if c.variant == candidate {
+            1
+        } else {
+            continue;
+        };
+        for (name, v) in c
+            .metrics
+            .iter()
+            .filter(|(k, _)| COMPARED_METRICS.iter().any(|p| k.starts_with(p)))
+        {
+            let slot = pairs
+                .entry(name.clone())
+                .or_default()
+                .entry((c.scenario.clone(), c.repeat))
+                .or_default();
+            if side == 0 {
+                slot.0 = Some(*v);
+            } else {
+                slot.1 = Some(*v);
+            }
+        }
+    }
+    let measures = pairs.len().max(1);
+    pairs
+        .into_iter()
+        .filter_map(|(metric, by_key)| {
+            let values: Vec<(f64, f64)> = by_key
+                .values()
+                .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+                .collect();
+            if values.is_empty() {
+                return None;
+            }
+            let n = values.len() as f64;
+            let (base, cand) = (
+                values.iter().map(|v| v.0).sum::<f64>() / n,
+                values.iter().map(|v| v.1).sum::<f64>() / n,
+            );
+            let (lo, hi) = bootstrap_mean_diff(&values, RESAMPLES, seed).unwrap_or((0.0, 0.0));
+            // Many measures are compared at once: decide on a Bonferroni-adjusted
+            // interval so that chance alone rarely flags any of them.
+            let (adj_lo, adj_hi) =
+                bootstrap_interval(&values, RESAMPLES, seed, ALPHA / measures as f64)
+                    .unwrap_or((0.0, 0.0));
+            let change = if (values.len() as u64) < discordant_pairs_needed() {
+                MetricChange::NotEnoughData
+            } else if adj_lo > 0.0 {
+                MetricChange::Higher
+            } else if adj_hi < 0.0 {
+                MetricChange::Lower
+            } else {
+                MetricChange::NoSignificantChange
+            };
+            Some(MetricComparison {
+                metric,
+                pairs: values.len(),
+                baseline_mean: base,
+                candidate_mean: cand,
+                difference: cand - base,
+                ci_low: lo,
+                ci_high: hi,
+                change,
+            })
+        })
+        .collect()
 }
 
 /// Compares `candidate` against `baseline`: overall (conversation verdict)

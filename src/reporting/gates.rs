@@ -105,8 +105,10 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
             });
         }
         if rule.no_significant_regression {
-            for (base, cand, rows) in &report.comparisons {
-                for c in rows
+            for ab in &report.comparisons {
+                let (base, cand) = (&ab.baseline, &ab.candidate);
+                for c in ab
+                    .checks
                     .iter()
                     .filter(|c| rule.check.as_ref().is_none_or(|want| &c.check == want))
                 {

@@ -11,7 +11,7 @@ use minijinja::{AutoEscape, Environment, context};
 use serde_json::{Value, json};
 
 use super::Report;
-use super::compare::Change;
+use super::compare::{AbComparison, Change, MetricChange};
 use super::junit::escape;
 use crate::simulation::recorder::{TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, read_jsonl};
 
@@ -169,6 +169,38 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
     svg
 }
 
+fn comparison_values(all: &[AbComparison]) -> Vec<Value> {
+    all.iter()
+        .map(|ab| {
+            json!({"baseline": ab.baseline, "candidate": ab.candidate, "rows": ab.checks.iter().map(|r| json!({
+                "check": r.check, "pairs": r.pairs, "base": pct(Some(r.baseline_pass_rate)), "cand": pct(Some(r.candidate_pass_rate)),
+                "diff": format!("{:+.0} pts [{:+.0}, {:+.0}]", r.difference * 100.0, r.ci_low * 100.0, r.ci_high * 100.0),
+                "p": format!("{:.3}", r.p_value),
+                "class": match r.change { Change::Regressed => "fail", Change::Improved => "pass", _ => "muted" },
+                "verdict": match r.change { Change::Regressed => "regressed".to_string(), Change::Improved => "improved".to_string(),
+                    Change::NoSignificantChange => "no significant change".to_string(),
+                    Change::NotEnoughData => format!("not enough data (≥ {} pairs)", r.needs_discordant_pairs.unwrap_or(0)) }
+            })).collect::<Vec<_>>(),
+            "metrics": ab.metrics.iter().map(|m| json!({
+                "metric": m.metric, "pairs": m.pairs, "base": format!("{:.2}", m.baseline_mean), "cand": format!("{:.2}", m.candidate_mean),
+                "diff": format!("{:+.2} [{:+.2}, {:+.2}]", m.difference, m.ci_low, m.ci_high),
+                "change": match m.change { MetricChange::Higher => "higher", MetricChange::Lower => "lower",
+                    MetricChange::NoSignificantChange => "no significant change", MetricChange::NotEnoughData => "not enough data" }
+            })).collect::<Vec<_>>()})
+        })
+        .collect()
+}
+
+/// `compare.html`: the A/B tables on their own, self-contained.
+pub fn render_comparisons(all: &[AbComparison]) -> Result<String, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("compare.html", include_str!("templates/compare.html"))?;
+    env.get_template("compare.html")?
+        .render(context! { comparisons => minijinja::Value::from(minijinja::value::Serde(&comparison_values(all))) })
+}
+
 pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Error> {
     let variants: Vec<Value> = report
         .variants
@@ -215,21 +247,7 @@ pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Erro
             latency.entry(c.variant.clone()).or_default().push(v);
         }
     }
-    let comparisons: Vec<Value> = report
-        .comparisons
-        .iter()
-        .map(|(base, cand, rows)| {
-            json!({"baseline": base, "candidate": cand, "rows": rows.iter().map(|r| json!({
-                "check": r.check, "pairs": r.pairs, "base": pct(Some(r.baseline_pass_rate)), "cand": pct(Some(r.candidate_pass_rate)),
-                "diff": format!("{:+.0} pts [{:+.0}, {:+.0}]", r.difference * 100.0, r.ci_low * 100.0, r.ci_high * 100.0),
-                "p": format!("{:.3}", r.p_value),
-                "class": match r.change { Change::Regressed => "fail", Change::Improved => "pass", _ => "muted" },
-                "verdict": match r.change { Change::Regressed => "regressed".to_string(), Change::Improved => "improved".to_string(),
-                    Change::NoSignificantChange => "no significant change".to_string(),
-                    Change::NotEnoughData => format!("not enough data (≥ {} pairs)", r.needs_discordant_pairs.unwrap_or(0)) }
-            })).collect::<Vec<_>>()})
-        })
-        .collect();
+    let comparisons = comparison_values(&report.comparisons);
     let mut scenarios: ScenarioRows = BTreeMap::new();
     for c in &report.conversations {
         let e = scenarios

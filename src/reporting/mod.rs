@@ -17,7 +17,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::simulation::run::{MANIFEST, Manifest, write_atomic};
-use compare::Comparison;
+use compare::AbComparison;
 use tables::{ConversationRow, ResultRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ pub struct Report {
     pub variants: Vec<VariantAggregate>,
     pub checks: Vec<CheckAggregate>,
     /// Candidate variants against the first (baseline) one.
-    pub comparisons: Vec<(String, String, Vec<Comparison>)>,
+    pub comparisons: Vec<AbComparison>,
     pub conversations: Vec<ConversationRow>,
     pub results: Vec<ResultRow>,
 }
@@ -202,12 +202,11 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
     let comparisons = match manifest.variants.split_first() {
         Some((baseline, rest)) => rest
             .iter()
-            .map(|cand| {
-                (
-                    baseline.clone(),
-                    cand.clone(),
-                    compare::compare(&conversations, &results, baseline, cand, manifest.seed),
-                )
+            .map(|cand| AbComparison {
+                baseline: baseline.clone(),
+                candidate: cand.clone(),
+                checks: compare::compare(&conversations, &results, baseline, cand, manifest.seed),
+                metrics: compare::compare_metrics(&conversations, baseline, cand, manifest.seed),
             })
             .collect(),
         None => vec![],
@@ -231,10 +230,83 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
         .map_err(|e| std::io::Error::other(format!("report.html: {e}")))?;
     write_atomic(&run_dir.join("report.html"), html.as_bytes())?;
     if !report.comparisons.is_empty() {
+        write_comparison_files(run_dir, &report.comparisons)?;
         write_atomic(
             &run_dir.join("compare.md"),
             summary::comparisons_markdown(&report.comparisons).as_bytes(),
         )?;
     }
     Ok(report)
+}
+
+/// `compare.csv` (a row per check and per measure) and `compare.html`.
+/// One line of `compare.csv`.
+struct CompareLine<'a> {
+    baseline: &'a str,
+    candidate: &'a str,
+    kind: &'static str,
+    name: &'a str,
+    pairs: u32,
+    baseline_value: f64,
+    candidate_value: f64,
+    difference: f64,
+    ci: (f64, f64),
+    p_value: Option<f64>,
+    change: String,
+}
+
+/// `compare.csv` (a row per check and per measure) and `compare.html`.
+pub fn write_comparison_files(dir: &Path, comparisons: &[AbComparison]) -> Result<(), ReportError> {
+    let mut rows: Vec<CompareLine> = Vec::new();
+    for ab in comparisons {
+        for c in &ab.checks {
+            rows.push(CompareLine {
+                baseline: &ab.baseline,
+                candidate: &ab.candidate,
+                kind: "check",
+                name: &c.check,
+                pairs: c.pairs as u32,
+                baseline_value: c.baseline_pass_rate,
+                candidate_value: c.candidate_pass_rate,
+                difference: c.difference,
+                ci: (c.ci_low, c.ci_high),
+                p_value: Some(c.p_value),
+                change: format!("{:?}", c.change),
+            });
+        }
+        for m in &ab.metrics {
+            rows.push(CompareLine {
+                baseline: &ab.baseline,
+                candidate: &ab.candidate,
+                kind: "metric",
+                name: &m.metric,
+                pairs: m.pairs as u32,
+                baseline_value: m.baseline_mean,
+                candidate_value: m.candidate_mean,
+                difference: m.difference,
+                ci: (m.ci_low, m.ci_high),
+                p_value: None,
+                change: format!("{:?}", m.change),
+            });
+        }
+    }
+    let mut df = df!(
+        "baseline" => rows.iter().map(|r| r.baseline).collect::<Vec<_>>(),
+        "candidate" => rows.iter().map(|r| r.candidate).collect::<Vec<_>>(),
+        "kind" => rows.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        "name" => rows.iter().map(|r| r.name).collect::<Vec<_>>(),
+        "pairs" => rows.iter().map(|r| r.pairs).collect::<Vec<_>>(),
+        "baseline_value" => rows.iter().map(|r| r.baseline_value).collect::<Vec<_>>(),
+        "candidate_value" => rows.iter().map(|r| r.candidate_value).collect::<Vec<_>>(),
+        "difference" => rows.iter().map(|r| r.difference).collect::<Vec<_>>(),
+        "ci_low" => rows.iter().map(|r| r.ci.0).collect::<Vec<_>>(),
+        "ci_high" => rows.iter().map(|r| r.ci.1).collect::<Vec<_>>(),
+        "p_value" => rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
+        "change" => rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(),
+    )?;
+    CsvWriter::new(std::fs::File::create(dir.join("compare.csv"))?).finish(&mut df)?;
+    let html = html::render_comparisons(comparisons)
+        .map_err(|e| std::io::Error::other(format!("compare.html: {e}")))?;
+    write_atomic(&dir.join("compare.html"), html.as_bytes())?;
+    Ok(())
 }

@@ -62,6 +62,16 @@ pub fn bootstrap_mean_diff(
     resamples: usize,
     seed: u64,
 ) -> Option<(f64, f64)> {
+    bootstrap_interval(pairs, resamples, seed, 0.05)
+}
+
+/// Paired bootstrap percentile interval at level `1 - alpha`.
+pub fn bootstrap_interval(
+    pairs: &[(f64, f64)],
+    resamples: usize,
+    seed: u64,
+    alpha: f64,
+) -> Option<(f64, f64)> {
     if pairs.is_empty() {
         return None;
     }
@@ -77,7 +87,7 @@ pub fn bootstrap_mean_diff(
         .collect();
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
-    Some((at(0.025), at(0.975)))
+    Some((at(alpha / 2.0), at(1.0 - alpha / 2.0)))
 }
 
 /// Discordant pairs needed for McNemar to reach p < 0.05 if every discordant

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use super::compare::{Change, Comparison};
+use super::compare::{AbComparison, Change, MetricChange};
 
 fn pct(v: Option<f64>) -> String {
     v.map(|x| format!("{:.0}%", x * 100.0))
@@ -90,16 +90,21 @@ pub fn markdown(r: &Report) -> String {
     out
 }
 
-pub fn comparisons_markdown(all: &[(String, String, Vec<Comparison>)]) -> String {
+pub fn comparisons_markdown(all: &[AbComparison]) -> String {
     let mut out = String::new();
-    for (base, cand, rows) in all {
-        let _ = writeln!(out, "## {} vs {} (baseline)\n", cell(cand), cell(base));
+    for ab in all {
+        let _ = writeln!(
+            out,
+            "## {} vs {} (baseline)\n",
+            cell(&ab.candidate),
+            cell(&ab.baseline)
+        );
         let _ = writeln!(
             out,
             "| check | pairs | baseline | candidate | difference [95% CI] | p (McNemar exact) | verdict |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        for c in rows {
+        for c in &ab.checks {
             let verdict = match c.change {
                 Change::Regressed => "**regressed**".to_string(),
                 Change::Improved => "improved".to_string(),
@@ -121,6 +126,32 @@ pub fn comparisons_markdown(all: &[(String, String, Vec<Comparison>)]) -> String
                 c.ci_high * 100.0,
                 c.p_value
             );
+        }
+        if !ab.metrics.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| measure | pairs | baseline mean | candidate mean | difference [95% CI] | change |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            for m in &ab.metrics {
+                let change = match m.change {
+                    MetricChange::Higher => "higher",
+                    MetricChange::Lower => "lower",
+                    MetricChange::NoSignificantChange => "no significant change",
+                    MetricChange::NotEnoughData => "not enough data",
+                };
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {:.2} | {:.2} | {:+.2} [{:+.2}, {:+.2}] | {change} |",
+                    cell(&m.metric),
+                    m.pairs,
+                    m.baseline_mean,
+                    m.candidate_mean,
+                    m.difference,
+                    m.ci_low,
+                    m.ci_high
+                );
+            }
         }
         out.push('\n');
     }

@@ -31,6 +31,9 @@ pub struct ConversationRow {
     pub tool_calls: u32,
     pub cost_usd: Option<f64>,
     pub score: Option<f64>,
+    /// Latency and tone measures from `scores.json` (not a table column).
+    #[serde(default)]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// One row of `results.{parquet,csv}`.
@@ -125,6 +128,10 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
             tool_calls: outcome.as_ref().map(|o| o.tool_calls).unwrap_or(0),
             cost_usd: outcome.as_ref().and_then(cost),
             score: sheet.as_ref().and_then(|s| s.score),
+            metrics: sheet
+                .as_ref()
+                .map(|s| s.metrics.clone())
+                .unwrap_or_default(),
         });
         for check in sheet.iter().flat_map(|s| s.checks.iter()) {
             results.push(ResultRow {

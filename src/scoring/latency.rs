@@ -8,19 +8,9 @@ use serde_json::json;
 
 use super::check::{Check, CheckKind};
 use super::recorded::Recorded;
+use crate::audio::tone::percentile;
 use crate::config::scenario::Expectations;
 use crate::simulation::recorder::Speaker;
-
-pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = p * (v.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(v[lo] + (v[hi] - v[lo]) * (rank - lo as f64))
-}
 
 pub fn score(
     rec: &Recorded,

@@ -113,6 +113,27 @@ pub struct UsageTotals {
     pub output_audio_tokens: u64,
 }
 
+impl ConversationOutcome {
+    /// A call that has not finished (yet): status error, artifacts partial.
+    /// Finishing it fills in status, reason and counts.
+    pub fn not_finished() -> Self {
+        ConversationOutcome {
+            status: Status::Error,
+            error: None,
+            end_reason: None,
+            goal_met: false,
+            agent_turns: 0,
+            customer_turns: 0,
+            interruptions: 0,
+            tool_calls: 0,
+            duration_ms: 0.0,
+            partial: true,
+            usage: UsageTotals::default(),
+            protocol_errors: Vec::new(),
+        }
+    }
+}
+
 impl UsageTotals {
     pub(super) fn add(&mut self, u: &Usage) {
         self.responses += 1;
@@ -177,20 +198,7 @@ pub async fn run_conversation(
     spec: &ConversationSpec,
     caller: &mut dyn TextCaller,
 ) -> ConversationOutcome {
-    let mut outcome = ConversationOutcome {
-        status: Status::Error,
-        error: None,
-        end_reason: None,
-        goal_met: false,
-        agent_turns: 0,
-        customer_turns: 0,
-        interruptions: 0,
-        tool_calls: 0,
-        duration_ms: 0.0,
-        partial: true,
-        usage: UsageTotals::default(),
-        protocol_errors: Vec::new(),
-    };
+    let mut outcome = ConversationOutcome::not_finished();
     let rec = match Recorder::create(&spec.dir) {
         Ok(r) => r,
         Err(e) => {

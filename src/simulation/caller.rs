@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::{CallerScript, ScenarioFile};
+use crate::emulator::script::{contains_phrase as mentions, normalise};
 use crate::realtime::Secret;
 
 /// What the caller does after hearing the agent.
@@ -39,28 +40,6 @@ pub trait TextCaller: Send {
     fn goal_met(&self) -> bool;
     /// Why the caller hung up, once it has.
     fn end_reason(&self) -> Option<&'static str>;
-}
-
-/// Lower-case words separated by single spaces, padded for phrase search.
-fn normalise(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c.to_ascii_lowercase()
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    format!(
-        " {} ",
-        cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
-}
-
-fn mentions(normalised: &str, phrase: &str) -> bool {
-    normalised.contains(&normalise(phrase))
 }
 
 const NOT_UNDERSTOOD: &[&str] = &[

@@ -55,20 +55,7 @@ pub async fn run_relayed(
     persona_path: &Path,
     provider_file: &str,
 ) -> ConversationOutcome {
-    let mut outcome = ConversationOutcome {
-        status: Status::Error,
-        error: None,
-        end_reason: None,
-        goal_met: false,
-        agent_turns: 0,
-        customer_turns: 0,
-        interruptions: 0,
-        tool_calls: 0,
-        duration_ms: 0.0,
-        partial: true,
-        usage: UsageTotals::default(),
-        protocol_errors: vec![],
-    };
+    let mut outcome = ConversationOutcome::not_finished();
     let provider_path = persona_path
         .parent()
         .unwrap_or(Path::new("."))
@@ -122,18 +109,9 @@ async fn caller_endpoint(
     let url = format!(
         "{}?model=caller&rehearse_conversation={}",
         handle.url(),
-        encode(&spec.key)
+        super::run::url_encode(&spec.key)
     );
     Ok((Endpoint::local(&url, Dialect::Ga), Some(handle)))
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn relay(

@@ -784,22 +784,13 @@ async fn converse(
 fn setup_failure(spec: &ConversationSpec, error: String) -> ConversationOutcome {
     let _ = std::fs::create_dir_all(&spec.dir);
     ConversationOutcome {
-        status: Status::Error,
         error: Some(error),
-        end_reason: None,
-        goal_met: false,
-        agent_turns: 0,
-        customer_turns: 0,
-        interruptions: 0,
-        tool_calls: 0,
-        duration_ms: 0.0,
-        partial: true,
-        usage: Default::default(),
-        protocol_errors: vec![],
+        ..ConversationOutcome::not_finished()
     }
 }
 
-fn url_encode(s: &str) -> String {
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -115,4 +115,18 @@ pub fn shape(events: &[TimedEvent]) -> Vec<String> {
     }
     out
 }
+/// Copies a fixture project into a temp dir so a test can change it.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 pub mod http;
