@@ -1,4 +1,4 @@
-"""Reads a run's junit.xml with junitparser (its xunit2 model follows the
+"""Validates a run's junit.xml against the JUnit schema, reads it with junitparser (its xunit2 model follows the
 Jenkins junit-10 schema CI systems render) and checks it against the run's
 own tables: one test case per scenario x variant x repeat, failures where
 verdicts failed, errors where conversations errored.
@@ -11,18 +11,23 @@ import csv
 import os
 import sys
 
+import xmlschema
 from junitparser.xunit2 import JUnitXml
 
 
 def main():
     run = sys.argv[1]
-    xml = JUnitXml.fromfile(os.path.join(run, "junit.xml"))
+    path = os.path.join(run, "junit.xml")
+    schema = xmlschema.XMLSchema(os.path.join(os.path.dirname(os.path.abspath(__file__)), "junit.xsd"))
+    errors = [str(e.reason) for e in schema.iter_errors(path)]
+    xml = JUnitXml.fromfile(path)
     rows = list(csv.DictReader(open(os.path.join(run, "conversations.csv"))))
     results = []
 
     def record(name, ok, detail=""):
         results.append((name, ok, detail))
 
+    record("valid against the JUnit schema (tests/reference/junit.xsd)", not errors, "; ".join(errors[:3]))
     cases = {}
     for suite in xml:
         for case in suite:
