@@ -117,16 +117,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 print!("{p}");
                 exit::OK
             }
-            Err(RunError::Config(errors)) => {
-                for e in &errors {
-                    eprintln!("error: {e}");
-                }
-                exit::CONFIG_ERROR
-            }
-            Err(RunError::Setup(e)) => {
-                eprintln!("error: {e}");
-                exit::CONFIG_ERROR
-            }
+            Err(e) => report_error(e, exit::CONFIG_ERROR),
         };
     }
     let display: Arc<dyn Progress> = Arc::from(progress::for_terminal());
@@ -170,15 +161,22 @@ pub async fn run(args: RunArgs) -> u8 {
                 (None, _) => exit::RUN_ERROR,
             }
         }
-        Err(RunError::Config(errors)) => {
+        Err(e) => report_error(e, exit::RUN_ERROR),
+    }
+}
+
+/// Prints a run error; config errors exit 2, setup errors `setup_code`.
+fn report_error(e: RunError, setup_code: u8) -> u8 {
+    match e {
+        RunError::Config(errors) => {
             for e in &errors {
                 eprintln!("error: {e}");
             }
             exit::CONFIG_ERROR
         }
-        Err(RunError::Setup(e)) => {
+        RunError::Setup(e) => {
             eprintln!("error: {e}");
-            exit::RUN_ERROR
+            setup_code
         }
     }
 }

@@ -114,6 +114,18 @@ impl RunOptions {
         }
     }
 
+    /// The agents to test: those given, else `agents/support.yaml`.
+    pub fn agent_refs(&self) -> Vec<AgentRef> {
+        if self.agents.is_empty() {
+            vec![AgentRef {
+                path: PathBuf::from("agents/support.yaml"),
+                variant: None,
+            }]
+        } else {
+            self.agents.clone()
+        }
+    }
+
     /// The transcription endpoint for scoring, if one is configured.
     pub fn transcriber(&self) -> Option<Arc<dyn Transcriber>> {
         let url = self.transcription_url.as_ref()?;
@@ -355,28 +367,30 @@ impl std::fmt::Display for PlanSummary {
     }
 }
 
+/// An agent file with its variant applied; the path it was read from.
+fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), RunError> {
+    let path = if r.path.is_absolute() {
+        r.path.clone()
+    } else {
+        root.join(&r.path)
+    };
+    let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
+    let file = match &r.variant {
+        Some(v) => base
+            .with_variant(v)
+            .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
+        None => base,
+    };
+    Ok((path, file))
+}
+
 /// The plan of a run, without running it.
 pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
     let project = Project::load(&opts.root).map_err(RunError::Config)?;
-    let refs = if opts.agents.is_empty() {
-        vec![AgentRef {
-            path: PathBuf::from("agents/support.yaml"),
-            variant: None,
-        }]
-    } else {
-        opts.agents.clone()
-    };
     let scenarios = select(&project, &opts.scenarios, &opts.tags);
     let mut files = Vec::new();
-    for r in &refs {
-        let path = opts.root.join(&r.path);
-        let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
-        files.push(match &r.variant {
-            Some(v) => base
-                .with_variant(v)
-                .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
-            None => base,
-        });
+    for r in &opts.agent_refs() {
+        files.push(load_agent(&opts.root, r)?.1);
     }
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
     let plan = plan_conversations(&names, &scenarios, opts)?;
@@ -410,14 +424,6 @@ pub struct RunResult {
 
 pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunResult, RunError> {
     let project = Project::load(&opts.root).map_err(RunError::Config)?;
-    let agent_refs = if opts.agents.is_empty() {
-        vec![AgentRef {
-            path: PathBuf::from("agents/support.yaml"),
-            variant: None,
-        }]
-    } else {
-        opts.agents.clone()
-    };
     let scenarios = select(&project, &opts.scenarios, &opts.tags);
     if scenarios.is_empty() {
         return Err(RunError::Setup("no scenario matches the selection".into()));
@@ -425,19 +431,8 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
 
     let mut emulators: Vec<EmulatorHandle> = Vec::new();
     let mut targets = Vec::new();
-    for r in &agent_refs {
-        let path = if r.path.is_absolute() {
-            r.path.clone()
-        } else {
-            opts.root.join(&r.path)
-        };
-        let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
-        let file = match &r.variant {
-            Some(v) => base
-                .with_variant(v)
-                .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
-            None => base,
-        };
+    for r in &opts.agent_refs() {
+        let (path, file) = load_agent(&opts.root, r)?;
         let instructions = file
             .render_instructions(&path)
             .map_err(|e| RunError::Config(vec![e]))?;
