@@ -34,6 +34,8 @@ pub struct RunArgs {
     /// `vad`: stream audio and let server VAD end turns; `manual`: commit turns.
     #[arg(long, value_enum, default_value = "vad")]
     turns: TurnsArg,
+    /// Seed for the plan order and every conversation's randomness (the same
+    /// seed gives the same calls; A/B variants share it).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Run directory (default reports/<run-id>).
