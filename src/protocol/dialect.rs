@@ -65,11 +65,16 @@ impl Dialect {
     }
 
     pub fn encode_client(self, message: &ClientMessage) -> String {
+        self.client_value(message).to_string()
+    }
+
+    /// A client event as JSON in this dialect (for callers that also trace it).
+    pub fn client_value(self, message: &ClientMessage) -> Value {
         let mut value = serde_json::to_value(message).unwrap_or(Value::Null);
         if self == Dialect::Beta {
             to_beta(&mut value);
         }
-        value.to_string()
+        value
     }
 }
 

@@ -174,7 +174,9 @@ pub fn parse_server(text: &str) -> Result<ReceivedEvent, serde_json::Error> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let event = match serde_json::from_value::<ServerMessage>(raw.clone()) {
+    // Deserialize from a borrow: the raw value is kept, and cloning it (audio
+    // deltas included) for every event would be wasted.
+    let event = match ServerMessage::deserialize(&raw) {
         Ok(m) => m.event,
         // A known type with a malformed body is still carried, as Unknown,
         // rather than dropping the frame or the connection.

@@ -124,16 +124,28 @@ impl ClientSender {
     /// Sends an event in this connection's dialect; returns when it was sent.
     pub async fn send(&mut self, event: impl Into<ClientMessage>) -> Result<Duration, ClientError> {
         let message: ClientMessage = event.into();
-        let text = self.dialect.encode_client(&message);
-        self.send_raw(text).await
+        let value = self.dialect.client_value(&message);
+        let text = value.to_string();
+        // Trace from the value we already have: re-parsing our own frame on
+        // every audio chunk would be wasted work.
+        self.send_text(text, Some(value)).await
     }
 
     /// Sends a frame as is (tests of malformed input, extensions).
     pub async fn send_raw(&mut self, text: String) -> Result<Duration, ClientError> {
+        self.send_text(text, None).await
+    }
+
+    async fn send_text(
+        &mut self,
+        text: String,
+        value: Option<serde_json::Value>,
+    ) -> Result<Duration, ClientError> {
         let at = self.clock.elapsed();
         if let Some(trace) = &self.trace {
-            let value: serde_json::Value =
-                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
+            let value = value.unwrap_or_else(|| {
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()))
+            });
             let event_type = value
                 .get("type")
                 .and_then(|t| t.as_str())
