@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::exit;
 use crate::config::agent::{AudioPacing, LatencySpec};
-use crate::emulator::{self, AgentRegistry, EmulatorConfig, HttpTranscriber};
+use crate::emulator::{self, AgentRegistry, EmulatorConfig, FaultSpec, HttpTranscriber};
 
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
@@ -46,6 +46,15 @@ pub struct EmulatorArgs {
     /// Session lifetime in seconds (the real service: 3600).
     #[arg(long, default_value_t = 3600)]
     max_session_secs: u64,
+    /// Inject provider faults, e.g. `drop=0.05,rate_limit=0.05,garbage=0.01`.
+    /// Kinds: drop, delay:<duration>, stall, rate_limit, garbage, truncated,
+    /// close:<code>, expire. Probabilities are per session.
+    #[arg(long, value_parser = parse_faults)]
+    faults: Option<FaultSpec>,
+}
+
+pub fn parse_faults(s: &str) -> Result<FaultSpec, String> {
+    FaultSpec::parse(s)
 }
 
 pub async fn run(args: EmulatorArgs) -> u8 {
@@ -69,6 +78,7 @@ pub async fn run(args: EmulatorArgs) -> u8 {
     config.seed = args.seed;
     config.max_sessions = args.max_sessions;
     config.max_session = Duration::from_secs(args.max_session_secs);
+    config.faults = args.faults.unwrap_or_default();
     if let Some(var) = &args.require_key_env {
         match std::env::var(var) {
             Ok(k) if !k.is_empty() => config.api_key = Some(k),

@@ -5,6 +5,7 @@
 //! connection runs a `session` (protocol state, input audio, server VAD), and
 //! each response is produced by a `responder` task that the session can cancel.
 
+pub mod faults;
 mod ids;
 pub mod recognizer;
 mod responder;
@@ -16,6 +17,7 @@ pub mod transcribe;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use faults::{Fault, FaultSpec};
 pub use recognizer::ClosedSetRecognizer;
 pub use script::{AgentRegistry, CompiledAgent};
 pub use server::{EmulatorHandle, serve, spawn};
@@ -43,6 +45,8 @@ pub struct EmulatorConfig {
     /// Sessions end with `session_expired` after this long, as the real one
     /// does after 60 minutes.
     pub max_session: Duration,
+    /// Injected faults (none by default).
+    pub faults: FaultSpec,
 }
 
 impl EmulatorConfig {
@@ -58,6 +62,7 @@ impl EmulatorConfig {
             max_sessions: 1000,
             api_key: None,
             max_session: Duration::from_secs(3600),
+            faults: FaultSpec::default(),
         }
     }
 }

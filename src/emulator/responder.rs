@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, mpsc, watch};
 
 use super::EmulatorConfig;
+use super::faults::{Fault, rate_limit_message};
 use super::ids::IdGen;
 use super::script::{Reply, ScriptState, TurnInput};
 use super::session::{Heard, Internal, Outbox};
@@ -142,6 +143,9 @@ pub struct Responder {
     pub previous_item_id: Option<String>,
     pub audio_out_ms: u64,
     pub conversation: Option<String>,
+    /// A fault injected into this response (delay or rate limit).
+    pub fault: Option<Fault>,
+    pub model: String,
 }
 
 /// Why emission stopped early.
@@ -161,18 +165,33 @@ impl Responder {
                 extra: Default::default(),
             })
             .await;
-        let result = self.produce(started).await;
-        let (status, output, reason) = match result {
-            Ok(output) => (ResponseStatus::Completed, output, None),
-            Err((Cancelled(reason), output)) => (ResponseStatus::Cancelled, output, Some(reason)),
+        if let Some(Fault::Delay(d)) = self.fault {
+            self.plan.delay += d;
+        }
+        let (status, output, reason) = if self.fault == Some(Fault::RateLimit) {
+            (ResponseStatus::Failed, vec![], None)
+        } else {
+            match self.produce(started).await {
+                Ok(output) => (ResponseStatus::Completed, output, None),
+                Err((Cancelled(reason), output)) => {
+                    (ResponseStatus::Cancelled, output, Some(reason))
+                }
+            }
         };
         let usage = self.usage(&output);
+        let mut response = self
+            .plan
+            .response(status, output, Some(usage.clone()), reason);
+        if status == ResponseStatus::Failed {
+            response.status_details = Some(serde_json::json!({
+                "type": "failed",
+                "error": {"type": "tokens", "code": "rate_limit_exceeded",
+                          "message": rate_limit_message(&self.model)},
+            }));
+        }
         self.out
             .send(ServerEvent::ResponseDone {
-                response: Box::new(
-                    self.plan
-                        .response(status, output, Some(usage.clone()), reason),
-                ),
+                response: Box::new(response),
                 extra: Default::default(),
             })
             .await;
@@ -185,6 +204,7 @@ impl Responder {
                 } else {
                     self.plan.input_tokens
                 },
+                failed: status == ResponseStatus::Failed,
             })
             .await;
         let used = usage.total_tokens;

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::EmulatorConfig;
+use super::faults::{Fault, ScheduledFault};
 use super::ids::IdGen;
 use super::responder::{Responder, ResponsePlan, Turn};
 use super::script::ScriptState;
@@ -68,6 +69,7 @@ pub enum Internal {
     ResponseFinished {
         response_id: String,
         input_tokens: u64,
+        failed: bool,
     },
 }
 
@@ -80,6 +82,8 @@ pub struct Outbox {
 pub enum Outgoing {
     Event(ServerEvent),
     Close(u16, String),
+    /// Strike with this fault at the next output delta (or `response.done`).
+    Arm(Fault),
 }
 
 impl Outbox {
@@ -89,6 +93,10 @@ impl Outbox {
 
     pub async fn error(&self, error: ProtocolError) {
         self.send(ServerEvent::error(error)).await;
+    }
+
+    async fn arm(&self, fault: Fault) {
+        let _ = self.tx.send(Outgoing::Arm(fault)).await;
     }
 
     async fn close(&self, code: u16, reason: &str) {
@@ -128,6 +136,9 @@ struct Session {
     vad: Option<EnergyVad>,
     speech: Option<(String, u64)>,
     last_input_tokens: u64,
+    /// The fault this session meets (fault injection), until it strikes.
+    fault: Option<ScheduledFault>,
+    responses_started: u32,
 }
 
 pub async fn run_session(
@@ -143,34 +154,82 @@ pub async fn run_session(
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
     let dialect = info.dialect;
     let writer_ids = ids.clone();
+    // The writer tells the session loop when a fault has cut the connection.
+    let (cut_tx, mut cut_rx) = watch::channel(false);
+    let model = info.model.clone();
     let writer = tokio::spawn(async move {
+        let mut armed: Option<Fault> = None;
+        let mut stalled = false;
         while let Some(out) = out_rx.recv().await {
-            match out {
-                Outgoing::Event(event) => {
-                    if !dialect.carries(&event) {
-                        continue;
-                    }
-                    let message = ServerMessage {
-                        event_id: writer_ids.make("event"),
-                        event,
-                    };
-                    if sink
-                        .send(Message::text(dialect.encode_server(&message)))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
+            let event = match out {
+                Outgoing::Arm(fault) => {
+                    armed = Some(fault);
+                    continue;
                 }
                 Outgoing::Close(code, reason) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    if !stalled {
+                        let _ = sink.send(close_frame(code, reason)).await;
+                    }
                     break;
                 }
+                Outgoing::Event(_) if stalled => continue,
+                Outgoing::Event(event) => event,
+            };
+            if !dialect.carries(&event) {
+                continue;
+            }
+            let message = ServerMessage {
+                event_id: writer_ids.make("event"),
+                event,
+            };
+            let mut text = dialect.encode_server(&message);
+            if let Some(fault) = armed.filter(|_| strikes_here(&message.event)) {
+                armed = None;
+                match fault {
+                    Fault::Drop => {
+                        let _ = cut_tx.send(true);
+                        break;
+                    }
+                    Fault::Stall => {
+                        stalled = true;
+                        continue;
+                    }
+                    Fault::Garbage => {
+                        let _ = sink.send(Message::text("<html>502 Bad Gateway</html>")).await;
+                    }
+                    Fault::Truncated => {
+                        let mut cut = text.len() / 2;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                    }
+                    Fault::Close(code) => {
+                        let _ = sink.send(close_frame(code, "server_error".into())).await;
+                        let _ = cut_tx.send(true);
+                        break;
+                    }
+                    Fault::Expire => {
+                        let expired = ServerMessage {
+                            event_id: writer_ids.make("event"),
+                            event: ServerEvent::error(ProtocolError::new(
+                                "session_expired",
+                                &format!("Your session for {model} hit the maximum duration of 60 minutes."),
+                                None,
+                            )),
+                        };
+                        let _ = sink.send(Message::text(dialect.encode_server(&expired))).await;
+                        let _ = sink
+                            .send(close_frame(1001, "invalid_request_error.session_expired".into()))
+                            .await;
+                        let _ = cut_tx.send(true);
+                        break;
+                    }
+                    Fault::Delay(_) | Fault::RateLimit => {}
+                }
+            }
+            if sink.send(Message::text(text)).await.is_err() {
+                break;
             }
         }
     });
@@ -207,6 +266,8 @@ pub async fn run_session(
         odd_byte: None,
         speech: None,
         last_input_tokens: 0,
+        fault: config.faults.schedule(config.seed, info.session_no),
+        responses_started: 0,
     };
     s.out
         .send(ServerEvent::SessionCreated {
@@ -252,6 +313,7 @@ pub async fn run_session(
                 s.out.close(1001, "server shutting down").await;
                 break;
             }
+            _ = cut_rx.changed() => break,
         }
     }
     if let Some(active) = s.active.take() {
@@ -260,6 +322,25 @@ pub async fn run_session(
     drop(s);
     let _ = writer.await;
     Ok(())
+}
+
+fn close_frame(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }))
+}
+
+/// Wire faults strike mid-response: at the first piece of output.
+fn strikes_here(event: &ServerEvent) -> bool {
+    matches!(
+        event,
+        ServerEvent::ResponseOutputAudioDelta { .. }
+            | ServerEvent::ResponseOutputAudioTranscriptDelta { .. }
+            | ServerEvent::ResponseOutputTextDelta { .. }
+            | ServerEvent::ResponseFunctionCallArgumentsDelta { .. }
+            | ServerEvent::ResponseDone { .. }
+    )
 }
 
 impl Session {
@@ -295,9 +376,13 @@ impl Session {
             Internal::ResponseFinished {
                 response_id,
                 input_tokens,
+                failed,
             } => {
-                if self.active.as_ref().is_some_and(|a| a.id == response_id) {
-                    self.active = None;
+                if let Some(active) = self.active.take_if(|a| a.id == response_id)
+                    && failed
+                {
+                    // A failed response answered nothing: the turn is still open.
+                    self.unanswered_from = self.unanswered_from.min(active.took_from);
                 }
                 self.last_input_tokens = input_tokens;
             }
@@ -906,6 +991,15 @@ impl Session {
             ));
         }
         let response_id = self.ids.make("resp");
+        self.responses_started += 1;
+        let mut fault = None;
+        if let Some(f) = self.fault.take_if(|f| f.response == self.responses_started) {
+            if f.fault.on_the_wire() {
+                self.out.arm(f.fault).await;
+            } else {
+                fault = Some(f.fault);
+            }
+        }
         let latency = self
             .config
             .latency
@@ -958,6 +1052,8 @@ impl Session {
                 .and_then(|s| s.item.id().map(str::to_string)),
             audio_out_ms: 0,
             conversation: self.conversation.clone(),
+            fault,
+            model: self.session.model.clone(),
         };
         tokio::spawn(responder.run());
         Ok(())
