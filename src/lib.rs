@@ -8,6 +8,8 @@
 //! - [`audio`]: formats, codecs, resampling, offline speech, VAD, WAV.
 //! - [`config`]: the YAML files users edit.
 //! - [`simulation`]: synthetic calls between a simulated caller and the agent.
+//! - [`scoring`] and [`reporting`]: checks on recorded calls, then tables and reports.
+//! - [`retry`]: one policy for everything a provider can fail transiently.
 //! - [`cli`]: argument parsing and dispatch only.
 
 // Protocol errors carry the fields the wire needs (type, code, message, param,
@@ -21,5 +23,6 @@ pub mod emulator;
 pub mod protocol;
 pub mod realtime;
 pub mod reporting;
+pub mod retry;
 pub mod scoring;
 pub mod simulation;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::SinkExt;
+use sha2::Digest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -97,6 +98,8 @@ struct Handshake {
     /// rehearse's own key for the call this session belongs to (ignored by
     /// real services, which ignore unknown query parameters).
     conversation: Option<String>,
+    /// Which try of that call this is (rehearse retries failed calls).
+    attempt: Option<String>,
 }
 
 fn inspect(req: &Request) -> Handshake {
@@ -140,6 +143,7 @@ fn inspect(req: &Request) -> Handshake {
         key,
         realtime_subprotocol: protocols.iter().any(|p| p == "realtime"),
         conversation: q("rehearse_conversation"),
+        attempt: q("rehearse_attempt"),
     }
 }
 
@@ -285,10 +289,20 @@ async fn handle_connection(
     }
 
     active.fetch_add(1, Ordering::SeqCst);
+    // A call rehearse names draws its randomness (latency, faults) from its
+    // own name, so it behaves the same whatever order sessions connect in.
+    let stream = match &seen.conversation {
+        Some(key) => {
+            let named = format!("{key}#{}", seen.attempt.as_deref().unwrap_or("1"));
+            let digest = sha2::Sha256::digest(named.as_bytes());
+            u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+        }
+        None => session_no,
+    };
     let info = ConnectInfo {
         dialect,
         model: seen.model.unwrap_or_default(),
-        session_no,
+        stream,
         conversation: seen.conversation,
     };
     let result = run_session(ws, config, info, shutdown).await;

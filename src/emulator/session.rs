@@ -32,7 +32,9 @@ const SAMPLES_PER_MS: usize = (crate::audio::SESSION_RATE / 1000) as usize;
 pub struct ConnectInfo {
     pub dialect: Dialect,
     pub model: String,
-    pub session_no: u64,
+    /// Seeds this session's randomness: the session number, or a hash of
+    /// the call's name and attempt when the client gives one.
+    pub stream: u64,
     pub conversation: Option<String>,
 }
 
@@ -149,7 +151,7 @@ pub async fn run_session(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let (mut sink, mut stream) = ws.split();
     let ids = Arc::new(IdGen::new(
-        config.seed ^ info.session_no.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        config.seed ^ info.stream.wrapping_mul(0x9e37_79b9_7f4a_7c15),
     ));
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
     let dialect = info.dialect;
@@ -246,7 +248,7 @@ pub async fn run_session(
     let (internal_tx, mut internal_rx) = mpsc::channel::<Internal>(64);
     let mut s = Session {
         script: Arc::new(Mutex::new(ScriptState::new(config.agent.clone()))),
-        rng: StdRng::seed_from_u64(config.seed.wrapping_add(info.session_no)),
+        rng: StdRng::seed_from_u64(config.seed.wrapping_add(info.stream)),
         vad: session_config
             .turn_detection
             .as_ref()
@@ -266,7 +268,7 @@ pub async fn run_session(
         odd_byte: None,
         speech: None,
         last_input_tokens: 0,
-        fault: config.faults.schedule(config.seed, info.session_no),
+        fault: config.faults.schedule(config.seed, info.stream),
         responses_started: 0,
     };
     s.out

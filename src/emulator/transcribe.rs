@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::audio::{SESSION_RATE, wav};
+use crate::retry::{RetryPolicy, send_with_retries};
 
 /// Turns a caller's utterance (24 kHz mono PCM) into words.
 pub trait Transcriber: Send + Sync {
@@ -52,29 +53,32 @@ impl Transcriber for HttpTranscriber {
     ) -> BoxFuture<'_, Result<Option<String>, String>> {
         Box::pin(async move {
             let bytes = wav::to_bytes(&audio, SESSION_RATE).map_err(|e| e.to_string())?;
-            let part = reqwest::multipart::Part::bytes(bytes)
-                .file_name("speech.wav")
-                .mime_str("audio/wav")
+            // A multipart form is consumed by sending, so each try builds its own.
+            let build = || {
+                let part = reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name("speech.wav")
+                    .mime_str("audio/wav")
+                    .unwrap_or_else(|_| reqwest::multipart::Part::bytes(bytes.clone()));
+                let form = reqwest::multipart::Form::new()
+                    .text("model", self.model.clone())
+                    .text("response_format", "json")
+                    .part("file", part);
+                let req = self.client.post(&self.url).multipart(form);
+                match &self.api_key {
+                    Some(key) => req.bearer_auth(key),
+                    None => req,
+                }
+            };
+            let parse = |b: &[u8]| {
+                let body: serde_json::Value = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                body.get("text")
+                    .and_then(|t| t.as_str())
+                    .map(|t| t.trim().to_string())
+                    .ok_or_else(|| "the reply has no text".to_string())
+            };
+            let text = send_with_retries(&RetryPolicy::HTTP, "the transcription endpoint", build, parse)
+                .await
                 .map_err(|e| e.to_string())?;
-            let form = reqwest::multipart::Form::new()
-                .text("model", self.model.clone())
-                .text("response_format", "json")
-                .part("file", part);
-            let mut req = self.client.post(&self.url).multipart(form);
-            if let Some(key) = &self.api_key {
-                req = req.bearer_auth(key);
-            }
-            let resp = req.send().await.map_err(|e| e.without_url().to_string())?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(format!("transcription endpoint answered {status}"));
-            }
-            let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
-            let text = body
-                .get("text")
-                .and_then(|t| t.as_str())
-                .map(str::trim)
-                .unwrap_or("");
             Ok((!text.is_empty()).then(|| text.to_string()))
         })
     }

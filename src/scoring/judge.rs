@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use crate::retry::{RetryPolicy, send_with_retries};
 use sha2::{Digest, Sha256};
 
 use super::check::{Check, CheckKind};
@@ -18,7 +19,6 @@ use crate::config::rubric::{Criterion, JudgeInput, JudgeSettings, RubricFile, Sc
 use crate::config::scenario::ScenarioFile;
 use crate::simulation::recorder::Speaker;
 
-const ATTEMPTS: u32 = 4;
 
 fn mmss(ms: f64) -> String {
     let s = (ms / 1000.0).max(0.0) as u64;
@@ -189,8 +189,7 @@ async fn ask(
     })
 }
 
-/// POST with retries: 408/409/429/5xx and transport errors, honouring
-/// `retry-after-ms` / `retry-after`, else 0.5 s·2ⁿ with jitter, at most 4 tries.
+/// POST with the shared retry policy (see [`crate::retry`]).
 async fn post(
     client: &reqwest::Client,
     judge: &JudgeSettings,
@@ -201,52 +200,17 @@ async fn post(
         .api_key_env
         .as_ref()
         .and_then(|v| std::env::var(v).ok());
-    let mut last = String::new();
-    for attempt in 0..ATTEMPTS {
-        let mut req = client.post(&url).json(body);
-        if let Some(k) = &key {
-            req = req.bearer_auth(k);
+    let build = || {
+        let req = client.post(&url).json(body);
+        match &key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
         }
-        let wait = match req.send().await {
-            Ok(resp) if resp.status().is_success() => {
-                return resp
-                    .json::<Value>()
-                    .await
-                    .map_err(|e| format!("judge reply: {e}"));
-            }
-            Ok(resp) => {
-                let status = resp.status();
-                last = format!("judge endpoint answered {status}");
-                if !(status.as_u16() == 408
-                    || status.as_u16() == 409
-                    || status.as_u16() == 429
-                    || status.is_server_error())
-                {
-                    return Err(last);
-                }
-                let h = |n: &str| {
-                    resp.headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<f64>().ok())
-                };
-                h("retry-after-ms")
-                    .map(|ms| ms / 1000.0)
-                    .or_else(|| h("retry-after"))
-            }
-            Err(e) => {
-                last = format!("judge request failed: {}", e.without_url());
-                None
-            }
-        };
-        if attempt + 1 < ATTEMPTS {
-            let backoff = 0.5 * 2f64.powi(attempt as i32);
-            let jitter = 1.0 + (attempt as f64 * 0.37).fract() * 0.25;
-            let secs = wait.unwrap_or(backoff * jitter).min(20.0);
-            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-        }
-    }
-    Err(last)
+    };
+    let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).map_err(|e| e.to_string());
+    send_with_retries(&RetryPolicy::HTTP, "the judge endpoint", build, parse)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Scores one judge criterion.

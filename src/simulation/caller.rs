@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use crate::retry::{RetryPolicy, send_with_retries};
 use serde_json::{Value, json};
 
 use crate::config::persona::PersonaFile;
@@ -276,43 +277,23 @@ impl ChatCaller {
         if let Some(t) = self.temperature {
             body["temperature"] = json!(t);
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self.client.post(&self.url).json(&body);
-            if let Some(k) = &self.key {
-                req = req.bearer_auth(k.expose());
+        let build = || {
+            let req = self.client.post(&self.url).json(&body);
+            match &self.key {
+                Some(k) => req.bearer_auth(k.expose()),
+                None => req,
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| CallerError::Backend(e.without_url().to_string()))?;
-            let status = resp.status();
-            if status.is_success() {
-                let v: Value = resp
-                    .json()
-                    .await
-                    .map_err(|e| CallerError::Backend(e.to_string()))?;
-                return v["choices"][0]["message"]["content"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| CallerError::Backend("reply has no message content".into()));
-            }
-            let retryable = status.as_u16() == 429 || status.is_server_error();
-            if !retryable || attempt >= 3 {
-                return Err(CallerError::Backend(format!(
-                    "chat endpoint answered {status}"
-                )));
-            }
-            let wait = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.5 * 2f64.powi(attempt - 1))
-                .min(10.0);
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-        }
+        };
+        let parse = |b: &[u8]| {
+            let v: Value = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "the reply has no message content".to_string())
+        };
+        send_with_retries(&RetryPolicy::HTTP, "the chat endpoint", build, parse)
+            .await
+            .map_err(|e| CallerError::Backend(e.to_string()))
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::audio::{AudioFormat, Voice};
 use crate::realtime::Secret;
+use crate::retry::{RetryPolicy, send_with_retries};
 
 pub enum CallerVoice {
     Offline(Voice),
@@ -49,15 +50,23 @@ impl CallerVoice {
                 key,
             } => {
                 let body = serde_json::json!({"model": model, "input": text, "voice": voice, "response_format": "pcm"});
-                let mut req = client.post(url).json(&body);
-                if let Some(k) = key {
-                    req = req.bearer_auth(k.expose());
-                }
-                let resp = req.send().await.map_err(|e| e.without_url().to_string())?;
-                if !resp.status().is_success() {
-                    return Err(format!("speech endpoint answered {}", resp.status()));
-                }
-                let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+                let build = || {
+                    let req = client.post(url).json(&body);
+                    match key {
+                        Some(k) => req.bearer_auth(k.expose()),
+                        None => req,
+                    }
+                };
+                let parse = |b: &[u8]| {
+                    if b.len() % 2 == 1 {
+                        Err("the audio has an odd number of bytes, so it is not 16-bit PCM".to_string())
+                    } else {
+                        Ok(b.to_vec())
+                    }
+                };
+                let bytes = send_with_retries(&RetryPolicy::HTTP, "the speech endpoint", build, parse)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(AudioFormat::Pcm16.decode(&bytes))
             }
         }
