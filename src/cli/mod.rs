@@ -20,6 +20,8 @@ pub mod exit {
     pub const GATE_FAILED: u8 = 1;
     pub const CONFIG_ERROR: u8 = 2;
     pub const RUN_ERROR: u8 = 3;
+    /// Stopped by Ctrl-C / SIGTERM (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser, Debug)]

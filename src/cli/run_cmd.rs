@@ -57,6 +57,26 @@ pub struct RunArgs {
     /// Stop starting conversations once the estimated spend reaches this (USD).
     #[arg(long)]
     max_cost: Option<f64>,
+    /// Tries after the first for a call the provider failed transiently
+    /// (dropped socket, rate limit, server error, stall).
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Stop starting calls after this many in a row failed; 0 never stops.
+    #[arg(long, default_value_t = 5)]
+    circuit_breaker: u32,
+    /// Longest wait for any event from a provider (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    idle_timeout: std::time::Duration,
+    /// Wall-clock limit per call (default: 3 × the scenario's max_duration_s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    conversation_timeout: Option<std::time::Duration>,
+    /// Most audio accepted from the agent in one call, in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    max_audio_minutes: f64,
+    /// Make the embedded emulator misbehave, to test failure handling
+    /// (same spec as `rehearse emulator --faults`).
+    #[arg(long, value_parser = super::emulator_cmd::parse_faults)]
+    emulator_faults: Option<crate::emulator::FaultSpec>,
     /// Gate file: exit 1 when a gate fails (see the README).
     #[arg(long)]
     gate: Option<PathBuf>,
@@ -113,6 +133,12 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.shard = args.shard;
     opts.resume = args.resume;
     opts.max_cost_usd = args.max_cost;
+    opts.retries = args.retries;
+    opts.circuit_breaker = args.circuit_breaker;
+    opts.idle_timeout = args.idle_timeout;
+    opts.conversation_timeout = args.conversation_timeout;
+    opts.max_audio_minutes = args.max_audio_minutes;
+    opts.emulator_faults = args.emulator_faults;
     if args.dry_run {
         return match crate::simulation::run::plan(&opts) {
             Ok(p) => {
@@ -123,6 +149,8 @@ pub async fn run(args: RunArgs) -> u8 {
         };
     }
     let display: Arc<dyn Progress> = Arc::from(progress::for_terminal());
+    let stop = crate::simulation::supervisor::stop_on_signals();
+    opts.stop = Some(stop.clone());
     match crate::simulation::run(opts, display).await {
         Ok(result) => {
             println!("{}", result.dir.display());
@@ -147,6 +175,13 @@ pub async fn run(args: RunArgs) -> u8 {
                         return exit::CONFIG_ERROR;
                     }
                 }
+            }
+            if *stop.borrow() {
+                eprintln!(
+                    "stopped: finished calls are on disk; continue with --resume --out {}",
+                    result.dir.display()
+                );
+                return exit::INTERRUPTED;
             }
             let errors = result
                 .manifest

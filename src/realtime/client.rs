@@ -16,20 +16,29 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::provider::Endpoint;
 use super::trace::{Direction, TraceRecord, redact_audio};
-use crate::protocol::{ClientEvent, ClientMessage, Dialect, ReceivedEvent, parse_server};
+use serde::Deserialize;
+
+use crate::protocol::{
+    ClientEvent, ClientMessage, Dialect, ReceivedEvent, ServerEvent, ServerMessage, parse_server,
+};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("could not connect to {url}: {reason}")]
-    Connect { url: String, reason: String },
+    Connect {
+        url: String,
+        reason: String,
+        /// The HTTP status of a refused handshake.
+        status: Option<u16>,
+        /// The wait the server asked for (`retry-after`).
+        retry_after: Option<Duration>,
+    },
     #[error("connection closed by the server (code {code}: {reason})")]
     Closed { code: u16, reason: String },
     #[error("websocket error: {0}")]
     Socket(String),
-    #[error("the server sent a frame that is not JSON: {0}")]
-    NotJson(String),
     #[error("timed out after {0:?} waiting for the server")]
     Timeout(Duration),
 }
@@ -74,6 +83,8 @@ impl RealtimeClient {
         let connect_err = |reason: String| ClientError::Connect {
             url: endpoint.url.clone(),
             reason,
+            status: None,
+            retry_after: None,
         };
         let mut request = endpoint
             .url
@@ -97,8 +108,17 @@ impl RealtimeClient {
         let (ws, _response) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
-            // The error text can carry the URL but never headers, so no key.
-            .map_err(|e| connect_err(e.to_string()))?;
+            .map_err(|e| match e {
+                // A refused upgrade: keep the status and the wait it asks for.
+                tokio_tungstenite::tungstenite::Error::Http(resp) => ClientError::Connect {
+                    url: endpoint.url.clone(),
+                    reason: format!("the server answered HTTP {}", resp.status()),
+                    status: Some(resp.status().as_u16()),
+                    retry_after: crate::retry::retry_after(resp.headers()),
+                },
+                // The error text can carry the URL but never headers, so no key.
+                other => connect_err(other.to_string()),
+            })?;
         let (sink, stream) = ws.split();
         Ok(RealtimeClient {
             sender: ClientSender {
@@ -181,22 +201,15 @@ impl ClientReceiver {
         loop {
             let frame = self.stream.next().await?;
             let at = self.clock.elapsed();
-            match frame {
-                Ok(Message::Text(text)) => {
-                    let received = match parse_server(text.as_str()) {
-                        Ok(r) => r,
-                        Err(e) => return Some(Err(ClientError::NotJson(e.to_string()))),
-                    };
-                    if let Some(trace) = &self.trace {
-                        let _ = trace.send(TraceRecord {
-                            t_ms: at.as_secs_f64() * 1000.0,
-                            direction: Direction::Received,
-                            event_type: received.event_type.clone(),
-                            event: redact_audio(&received.event_type, received.raw.clone()),
-                        });
-                    }
-                    return Some(Ok(TimedEvent { at, received }));
-                }
+            let received = match frame {
+                // A frame that is not an event (garbage, cut off, binary) is
+                // kept as a protocol `error` event and the call goes on.
+                Ok(Message::Text(text)) => parse_server(text.as_str())
+                    .unwrap_or_else(|e| unreadable_frame(text.as_str(), &e.to_string())),
+                Ok(Message::Binary(b)) => unreadable_frame(
+                    &format!("<{} bytes of binary>", b.len()),
+                    "the Realtime API sends text frames only",
+                ),
                 Ok(Message::Close(frame)) => {
                     let (code, reason) = frame
                         .map(|f| (u16::from(f.code), f.reason.to_string()))
@@ -206,12 +219,18 @@ impl ClientReceiver {
                     }
                     return Some(Err(ClientError::Closed { code, reason }));
                 }
-                Ok(Message::Binary(_)) => {
-                    return Some(Err(ClientError::NotJson("binary frame".into())));
-                }
                 Ok(_) => continue,
                 Err(e) => return Some(Err(ClientError::Socket(e.to_string()))),
+            };
+            if let Some(trace) = &self.trace {
+                let _ = trace.send(TraceRecord {
+                    t_ms: at.as_secs_f64() * 1000.0,
+                    direction: Direction::Received,
+                    event_type: received.event_type.clone(),
+                    event: redact_audio(&received.event_type, received.raw.clone()),
+                });
             }
+            return Some(Ok(TimedEvent { at, received }));
         }
     }
 
@@ -224,5 +243,35 @@ impl ClientReceiver {
             Ok(r) => r,
             Err(_) => Some(Err(ClientError::Timeout(limit))),
         }
+    }
+}
+
+/// Longest excerpt of an unreadable frame kept in the record.
+const FRAME_EXCERPT: usize = 200;
+
+/// An `error` event standing for a frame that could not be read, marked as
+/// written by rehearse (`"source": "rehearse"`), with the start of the frame.
+fn unreadable_frame(text: &str, why: &str) -> ReceivedEvent {
+    let mut end = text.len().min(FRAME_EXCERPT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let value = serde_json::json!({
+        "type": "error",
+        "source": "rehearse",
+        "error": {
+            "type": "invalid_server_frame",
+            "code": "unreadable_frame",
+            "message": format!("the server sent a frame that is not a Realtime event ({why})"),
+            "frame_excerpt": &text[..end],
+        }
+    });
+    let event = ServerMessage::deserialize(&value)
+        .map(|m| m.event)
+        .unwrap_or(ServerEvent::Unknown);
+    ReceivedEvent {
+        event_type: "error".into(),
+        event,
+        raw: value,
     }
 }

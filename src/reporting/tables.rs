@@ -107,6 +107,7 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
             repeat: c.repeat,
             status: match outcome.as_ref().map(|o| o.status) {
                 Some(Status::Completed) => "completed".into(),
+                Some(Status::Interrupted) => "interrupted".into(),
                 _ => "error".into(),
             },
             passed: match verdict {

@@ -60,9 +60,27 @@ pub struct ConversationSpec {
     pub recognizer: Option<ClosedSetRecognizer>,
     /// Longest wait for any event from the agent.
     pub idle_timeout: Duration,
+    /// Longest the whole call may take in wall-clock time.
+    pub wall_limit: Duration,
+    /// Most agent audio accepted in one call, in seconds.
+    pub max_audio_s: f64,
+    /// Which try of the call this is (1-based).
+    pub attempt: u32,
     /// A speech endpoint for the caller's voice (`chat` driver); the offline
     /// voice when absent.
     pub speech: Option<SpeechEndpoint>,
+}
+
+impl ConversationSpec {
+    /// Fails the call once more than `max_audio_s` of audio has arrived.
+    pub fn check_audio(&self, samples_so_far: usize) -> Result<(), BridgeError> {
+        if samples_so_far as f64 > self.max_audio_s * SESSION_RATE as f64 {
+            return Err(BridgeError::TooMuchAudio {
+                limit_s: self.max_audio_s,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +96,8 @@ pub struct SpeechEndpoint {
 pub enum Status {
     Completed,
     Error,
+    /// Stopped by Ctrl-C / SIGTERM before it finished; `--resume` runs it again.
+    Interrupted,
 }
 
 /// `conversation.json`: how a call went, beside its artifacts.
@@ -100,6 +120,20 @@ pub struct ConversationOutcome {
     pub partial: bool,
     pub usage: UsageTotals,
     pub protocol_errors: Vec<Value>,
+    /// Tries it took (a transient provider failure is tried again).
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// Why earlier tries failed; their artifacts are under `attempts/<n>/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
+    /// The provider failed in a way that trying again may fix, and how long
+    /// it asked to wait (not written: it only steers retries).
+    #[serde(skip)]
+    pub transient: Option<Option<Duration>>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,7 +164,17 @@ impl ConversationOutcome {
             partial: true,
             usage: UsageTotals::default(),
             protocol_errors: Vec::new(),
+            attempts: 1,
+            failed_attempts: Vec::new(),
+            transient: None,
         }
+    }
+
+    /// Records why the call failed, and whether it is worth another try.
+    pub fn fail(&mut self, error: &BridgeError) {
+        self.status = Status::Error;
+        self.error = Some(error.to_string());
+        self.transient = error.is_transient().then(|| error.retry_after());
     }
 }
 
@@ -163,6 +207,41 @@ pub enum BridgeError {
     Speech(String),
     #[error("the call hit its wall-clock limit of {0:?}")]
     WallClock(Duration),
+    #[error(
+        "the agent sent more than {limit_s:.0} s of audio in one call (limit: --max-audio-minutes)"
+    )]
+    TooMuchAudio { limit_s: f64 },
+}
+
+impl BridgeError {
+    /// Whether the provider failed in a way another try may not meet:
+    /// refused or dropped connections, server-side closes, rate limits,
+    /// server errors and stalls. Rejected configs, caller and disk failures
+    /// are not: they would fail again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BridgeError::Client(ClientError::Connect { status, .. }) => {
+                status.is_none_or(crate::retry::retryable_status)
+            }
+            BridgeError::Client(ClientError::Closed { code, .. }) => {
+                matches!(code, 1001 | 1006 | 1011..=1014)
+            }
+            BridgeError::Client(ClientError::Socket(_) | ClientError::Timeout(_)) => true,
+            BridgeError::ResponseFailed(code) => {
+                code.contains("rate_limit_exceeded") || code.contains("server_error")
+            }
+            _ => false,
+        }
+    }
+
+    /// The wait the provider asked for, if it named one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            BridgeError::Client(ClientError::Connect { retry_after, .. }) => *retry_after,
+            BridgeError::ResponseFailed(why) => crate::retry::retry_after_in_message(why),
+            _ => None,
+        }
+    }
 }
 
 /// One stretch of agent speech (one assistant item).
@@ -189,7 +268,15 @@ struct Bridge<'a> {
     /// The caller's last line and how often in a row it was said: asked to
     /// repeat, people speak more clearly.
     last_line: Option<(String, u32)>,
+    /// Rate-limited responses asked again so far.
+    rate_limited: u32,
+    /// Agent audio received so far, in samples, against the call's limit.
+    audio_samples: usize,
 }
+
+/// Rate-limited responses are asked again this often per call before the
+/// call fails (and is tried again as a whole).
+const RATE_LIMIT_RETRIES_PER_CALL: u32 = 3;
 
 /// Runs one conversation to its end and writes its artifacts under
 /// `spec.dir`. Never panics on provider behaviour: failures come back as an
@@ -218,7 +305,7 @@ pub async fn run_conversation(
     let client = match client {
         Ok(c) => c,
         Err(e) => {
-            outcome.error = Some(e.to_string());
+            outcome.fail(&BridgeError::Client(e));
             let _ = rec.finish();
             return outcome;
         }
@@ -243,8 +330,10 @@ pub async fn run_conversation(
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
+        rate_limited: 0,
+        audio_samples: 0,
     };
-    let wall_limit = Duration::from_secs_f64((spec.scenario.end.max_duration_s * 3.0).max(60.0));
+    let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, bridge.drive(caller)).await {
         Ok(r) => r,
         Err(_) => Err(BridgeError::WallClock(wall_limit)),
@@ -259,7 +348,7 @@ pub async fn run_conversation(
             outcome.partial = false;
             outcome.end_reason = Some(reason);
         }
-        Err(e) => outcome.error = Some(e.to_string()),
+        Err(e) => outcome.fail(&e),
     }
     outcome.goal_met = caller.goal_met();
     match bridge.rec.finish() {
@@ -498,6 +587,8 @@ impl Bridge<'_> {
                         .decode(delta)
                         .unwrap_or_default();
                     let samples = AudioFormat::Pcm16.decode(&bytes);
+                    self.audio_samples += samples.len();
+                    self.spec.check_audio(self.audio_samples)?;
                     match speeches
                         .last_mut()
                         .filter(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
@@ -545,16 +636,34 @@ impl Bridge<'_> {
                         self.outcome.usage.add(u);
                     }
                     if response.status == crate::protocol::ResponseStatus::Failed {
-                        let why = response
-                            .status_details
-                            .as_ref()
-                            .and_then(|d| {
-                                d.pointer("/error/code")
-                                    .or_else(|| d.pointer("/error/message"))
-                            })
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown")
-                            .to_string();
+                        let detail = |p: &str| {
+                            response
+                                .status_details
+                                .as_ref()
+                                .and_then(|d| d.pointer(p))
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        let (code, message) = (detail("/error/code"), detail("/error/message"));
+                        self.agent.errors.push(raw);
+                        if code == "rate_limit_exceeded"
+                            && self.rate_limited < RATE_LIMIT_RETRIES_PER_CALL
+                        {
+                            // Wait as asked and ask again: the turn is still open.
+                            self.rate_limited += 1;
+                            let asked = crate::retry::retry_after_in_message(&message);
+                            let wait = crate::retry::RetryPolicy::HTTP.wait(self.rate_limited, asked);
+                            tokio::time::sleep(wait).await;
+                            self.agent.request_response().await?;
+                            continue;
+                        }
+                        let why = match (code.is_empty(), message.is_empty()) {
+                            (true, true) => "unknown".to_string(),
+                            (false, true) => code,
+                            (true, false) => message,
+                            (false, false) => format!("{code}: {message}"),
+                        };
                         return Err(BridgeError::ResponseFailed(why));
                     }
                     if calls.is_empty() {

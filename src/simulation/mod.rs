@@ -17,6 +17,7 @@ pub mod recorder;
 pub mod relay;
 pub mod run;
 pub mod side;
+pub mod supervisor;
 pub mod voice;
 
 pub use bridge::{ConversationOutcome, Status, TurnMode};

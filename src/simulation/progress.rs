@@ -48,6 +48,7 @@ fn describe(c: &PlannedConversation, o: &ConversationOutcome, verdict: Option<Ve
             o.duration_ms / 1000.0
         ),
         Status::Error => format!("{what}: ERROR {}", o.error.as_deref().unwrap_or("unknown")),
+        Status::Interrupted => format!("{what}: INTERRUPTED"),
     }
 }
 
@@ -83,10 +84,7 @@ impl Progress for Lines {
     }
 
     fn finish(&self, counts: &Counts) {
-        eprintln!(
-            "rehearse: {} completed, {} error, of {} planned",
-            counts.completed, counts.error, counts.planned
-        );
+        eprintln!("rehearse: {counts}");
     }
 }
 
@@ -158,10 +156,7 @@ impl Progress for Bar {
     fn finish(&self, counts: &Counts) {
         self.bar.finish_and_clear();
         eprintln!(
-            "rehearse: {} completed, {} error, of {} planned in {:.1} s",
-            counts.completed,
-            counts.error,
-            counts.planned,
+            "rehearse: {counts} in {:.1} s",
             self.started.elapsed().as_secs_f64()
         );
     }

@@ -46,6 +46,8 @@ struct Relay<'a> {
     caller_turns: u32,
     tool_calls: u32,
     calls: Vec<(String, String, String, f64)>,
+    /// Audio received from both sessions so far, in samples.
+    audio_samples: usize,
 }
 
 /// Runs one conversation whose caller is the Realtime session described by
@@ -78,7 +80,7 @@ pub async fn run_relayed(
             outcome.partial = false;
             outcome.end_reason = Some(reason);
         }
-        Err(e) => outcome.error = Some(e.to_string()),
+        Err(e) => outcome.fail(&e),
     }
     outcome
 }
@@ -149,8 +151,9 @@ async fn relay(
         caller_turns: 0,
         tool_calls: 0,
         calls: Vec::new(),
+        audio_samples: 0,
     };
-    let wall_limit = Duration::from_secs_f64((spec.scenario.end.max_duration_s * 3.0).max(60.0));
+    let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, r.run()).await {
         Ok(x) => x,
         Err(_) => Err(BridgeError::WallClock(wall_limit)),
@@ -230,6 +233,8 @@ impl Relay<'_> {
             .decode(delta)
             .unwrap_or_default();
         let samples = AudioFormat::Pcm16.decode(&bytes);
+        self.audio_samples += samples.len();
+        self.spec.check_audio(self.audio_samples)?;
         let speaking = match speaker {
             Speaker::Agent => &mut self.agent_speaking,
             Speaker::Customer => &mut self.caller_speaking,

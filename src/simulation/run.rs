@@ -20,6 +20,8 @@ use super::bridge::{
 use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
 use super::clock::Pace;
 use super::progress::Progress;
+use super::supervisor::{self, CircuitBreaker};
+use crate::retry::RetryPolicy;
 use crate::config::ConfigError;
 use crate::config::agent::{AgentFile, LatencySpec, ProviderKind};
 use crate::config::persona::{Driver, PersonaFile};
@@ -89,6 +91,20 @@ pub struct RunOptions {
     pub resume: bool,
     /// Stop starting conversations once this much has been spent (USD).
     pub max_cost_usd: Option<f64>,
+    /// Tries after the first for a call that failed transiently.
+    pub retries: u32,
+    /// Stop starting calls after this many in a row failed (0: never).
+    pub circuit_breaker: u32,
+    /// Longest wait for any event from a provider.
+    pub idle_timeout: Duration,
+    /// Wall-clock limit per call (default: 3 × the scenario's max_duration_s).
+    pub conversation_timeout: Option<Duration>,
+    /// Most audio accepted from the agent in one call, in minutes.
+    pub max_audio_minutes: f64,
+    /// Faults for the embedded emulator to inject (testing the harness).
+    pub emulator_faults: Option<crate::emulator::FaultSpec>,
+    /// Turns true to stop the run (Ctrl-C); see [`supervisor::stop_on_signals`].
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl RunOptions {
@@ -111,6 +127,13 @@ impl RunOptions {
             shard: None,
             resume: false,
             max_cost_usd: None,
+            retries: 2,
+            circuit_breaker: 5,
+                idle_timeout: Duration::from_secs(30),
+            conversation_timeout: None,
+            max_audio_minutes: 30.0,
+            emulator_faults: None,
+            stop: None,
         }
     }
 
@@ -168,6 +191,9 @@ pub struct PlannedConversation {
     /// Why it was not started (e.g. the cost budget was spent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_started: Option<String>,
+    /// Tries it took, when more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// `run.json`.
@@ -198,9 +224,25 @@ pub struct Counts {
     pub planned: usize,
     pub completed: usize,
     pub error: usize,
-    /// Not started (cost budget spent).
+    /// Not started (cost budget spent, circuit breaker open, run stopped).
     #[serde(default)]
     pub not_started: usize,
+    /// Cut short by a stop (Ctrl-C); `--resume` runs them again.
+    #[serde(default)]
+    pub interrupted: usize,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} completed, {} error", self.completed, self.error)?;
+        if self.interrupted > 0 {
+            write!(f, ", {} interrupted", self.interrupted)?;
+        }
+        if self.not_started > 0 {
+            write!(f, ", {} not started", self.not_started)?;
+        }
+        write!(f, ", of {} planned", self.planned)
+    }
 }
 
 /// Where a variant's agent is reached.
@@ -314,6 +356,7 @@ fn plan_conversations(
                     end_reason: None,
                     verdict: None,
                     not_started: None,
+                    attempts: None,
                 });
             }
         }
@@ -477,15 +520,17 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         .unwrap_or_else(|| opts.root.join("reports").join(&run_id));
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Setup(format!("cannot create {}: {e}", dir.display())))?;
-    // Resuming: conversations that finished (their outcome is on disk) are kept.
-    let previous: Option<Manifest> = if opts.resume {
-        let m: Manifest = std::fs::read(dir.join(MANIFEST))
+    // Resuming: conversations that finished (their outcome is on disk) are
+    // kept. A run killed before it wrote run.json has nothing to keep.
+    let manifest_path = dir.join(MANIFEST);
+    let previous: Option<Manifest> = if opts.resume && manifest_path.exists() {
+        let m: Manifest = std::fs::read(&manifest_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
                 RunError::Setup(format!(
-                    "--resume: no readable run.json in {}",
-                    dir.display()
+                    "--resume: {} is not a readable run manifest",
+                    manifest_path.display()
                 ))
             })?;
         if m.seed != opts.seed {
@@ -496,6 +541,9 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         }
         Some(m)
     } else {
+        if opts.resume {
+            tracing::warn!(dir = %dir.display(), "--resume: no run.json yet, starting the run");
+        }
         None
     };
     let mut plan = plan;
@@ -503,14 +551,21 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         let done = previous
             .as_ref()
             .and_then(|m| m.conversations.iter().find(|c| c.dir == p.dir))
-            .filter(|c| c.status.is_some() && dir.join(&c.dir).join(OUTCOME).exists());
+            .filter(|c| matches!(c.status, Some(Status::Completed | Status::Error)))
+            .filter(|c| dir.join(&c.dir).join(OUTCOME).exists());
         if let Some(done) = done {
             p.status = done.status;
             p.error = done.error.clone();
             p.end_reason = done.end_reason.clone();
             p.verdict = done.verdict;
+            p.attempts = done.attempts;
         }
     }
+    // A resumed run keeps its identity.
+    let (run_id, started_at) = match &previous {
+        Some(m) => (m.run_id.clone(), m.started_at.clone()),
+        None => (run_id, started_at),
+    };
     let mut config_hashes = BTreeMap::new();
     let files = targets
         .iter()
@@ -567,6 +622,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     let transcriber = opts.transcriber();
     let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let spent = Arc::new(Mutex::new(0.0f64));
+    let breaker = Arc::new(Mutex::new(CircuitBreaker::new(opts.circuit_breaker)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, planned) in plan.into_iter().enumerate() {
         if planned.status.is_some() {
@@ -582,65 +638,72 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         let (Some(scenario), Some((persona_path, persona))) = (scenario, persona) else {
             continue;
         };
+        let shared = Shared {
+            manifest: manifest.clone(),
+            dir: dir.clone(),
+            spent: spent.clone(),
+            breaker: breaker.clone(),
+        };
         let semaphore = semaphore.clone();
-        let manifest = manifest.clone();
         let progress = progress.clone();
-        let dir = dir.clone();
         let opts = opts.clone();
         let rubrics = rubrics.clone();
         let transcriber = transcriber.clone();
-        let spent = spent.clone();
         tasks.spawn(async move {
-            let Ok(_permit) = semaphore.acquire_owned().await else {
-                return;
+            let permit = tokio::select! {
+                p = semaphore.acquire_owned() => p,
+                _ = supervisor::stopped(opts.stop.clone()) => {
+                    return shared.not_started(index, "the run was stopped before this call started").await;
+                }
             };
-            if let Some(budget) = opts.max_cost_usd
-                && *spent.lock().await >= budget
-            {
-                let mut m = manifest.lock().await;
-                m.conversations[index].not_started =
-                    Some(format!("--max-cost ${budget} was spent"));
-                m.counts.not_started += 1;
-                save_manifest(&dir, &m);
-                return;
+            let Ok(_permit) = permit else { return };
+            if let Some(why) = shared.why_not_start(&opts).await {
+                return shared.not_started(index, &why).await;
             }
             progress.conversation_started(&planned);
-            let conv_dir = dir.join(&planned.dir);
-            let outcome = converse(
-                &target,
-                &scenario,
-                &persona,
-                &persona_path,
-                &planned,
-                &conv_dir,
-                &opts,
-            )
-            .await;
+            let conv_dir = shared.dir.join(&planned.dir);
+            // Left by a run that was killed mid-call: that try is void.
+            if conv_dir.exists() {
+                let _ = std::fs::remove_dir_all(&conv_dir);
+            }
+            let policy = RetryPolicy::conversations(opts.retries);
+            let call = supervisor::with_retries(&policy, &conv_dir, |attempt| {
+                converse(
+                    &target,
+                    &scenario,
+                    &persona,
+                    &persona_path,
+                    &planned,
+                    &conv_dir,
+                    &opts,
+                    attempt,
+                )
+            });
+            let outcome = tokio::select! {
+                o = call => o,
+                _ = supervisor::stopped(opts.stop.clone()) => supervisor::interrupted(),
+            };
             if let Ok(json) = serde_json::to_vec_pretty(&outcome) {
+                let _ = std::fs::create_dir_all(&conv_dir);
                 let _ = write_atomic(&conv_dir.join(OUTCOME), &json);
             }
-            *spent.lock().await += crate::reporting::tables::cost(&outcome).unwrap_or(0.0);
-            let inputs = ScoringInputs {
-                scenario: &scenario,
-                agent: &target.file,
-                persona: &persona,
-                rubrics: &rubrics,
-                cache_dir: dir.join(JUDGE_CACHE),
-                transcriber: transcriber.clone(),
+            *shared.spent.lock().await += crate::reporting::tables::cost(&outcome).unwrap_or(0.0);
+            let verdict = if outcome.status == Status::Interrupted {
+                None
+            } else {
+                let inputs = ScoringInputs {
+                    scenario: &scenario,
+                    agent: &target.file,
+                    persona: &persona,
+                    rubrics: &rubrics,
+                    cache_dir: shared.dir.join(JUDGE_CACHE),
+                    transcriber: transcriber.clone(),
+                };
+                Some(scoring::score_and_save(&conv_dir, &planned, &inputs).await.verdict)
             };
-            let sheet = scoring::score_and_save(&conv_dir, &planned, &inputs).await;
-            progress.conversation_finished(&planned, &outcome, Some(sheet.verdict));
-            let mut m = manifest.lock().await;
-            let entry = &mut m.conversations[index];
-            entry.status = Some(outcome.status);
-            entry.error = outcome.error.clone();
-            entry.end_reason = outcome.end_reason.clone();
-            entry.verdict = Some(sheet.verdict);
-            match outcome.status {
-                Status::Completed => m.counts.completed += 1,
-                Status::Error => m.counts.error += 1,
-            }
-            save_manifest(&dir, &m);
+            progress.conversation_finished(&planned, &outcome, verdict);
+            shared.breaker.lock().await.record(&outcome);
+            shared.finished(index, &outcome, verdict).await;
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -652,6 +715,53 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     save_manifest(&dir, &m);
     progress.finish(&m.counts);
     Ok(RunResult { dir, manifest: m })
+}
+
+/// What every call's task shares with the run.
+struct Shared {
+    manifest: Arc<Mutex<Manifest>>,
+    dir: PathBuf,
+    spent: Arc<Mutex<f64>>,
+    breaker: Arc<Mutex<CircuitBreaker>>,
+}
+
+impl Shared {
+    /// Why a call must not start now: budget spent or breaker open.
+    async fn why_not_start(&self, opts: &RunOptions) -> Option<String> {
+        if let Some(budget) = opts.max_cost_usd
+            && *self.spent.lock().await >= budget
+        {
+            return Some(format!("--max-cost ${budget} was spent"));
+        }
+        if supervisor::is_stopped(&opts.stop) {
+            return Some("the run was stopped before this call started".into());
+        }
+        self.breaker.lock().await.open().map(str::to_string)
+    }
+
+    async fn not_started(&self, index: usize, why: &str) {
+        let mut m = self.manifest.lock().await;
+        m.conversations[index].not_started = Some(why.to_string());
+        m.counts.not_started += 1;
+        save_manifest(&self.dir, &m);
+    }
+
+    /// Records a finished (or interrupted) call in `run.json`, at once.
+    async fn finished(&self, index: usize, outcome: &ConversationOutcome, verdict: Option<Verdict>) {
+        let mut m = self.manifest.lock().await;
+        let entry = &mut m.conversations[index];
+        entry.status = Some(outcome.status);
+        entry.error = outcome.error.clone();
+        entry.end_reason = outcome.end_reason.clone();
+        entry.verdict = verdict;
+        entry.attempts = (outcome.attempts > 1).then_some(outcome.attempts);
+        match outcome.status {
+            Status::Completed => m.counts.completed += 1,
+            Status::Error => m.counts.error += 1,
+            Status::Interrupted => m.counts.interrupted += 1,
+        }
+        save_manifest(&self.dir, &m);
+    }
 }
 
 pub fn save_manifest(dir: &Path, m: &Manifest) {
@@ -681,6 +791,7 @@ async fn start_emulator(
     config.transcriber = Some(Arc::new(ear.clone()));
     config.recognizer = Some(ear.clone());
     config.max_sessions = usize::MAX;
+    config.faults = opts.emulator_faults.clone().unwrap_or_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| RunError::Setup(format!("cannot start the local emulator: {e}")))?;
@@ -696,6 +807,7 @@ async fn converse(
     planned: &PlannedConversation,
     dir: &Path,
     opts: &RunOptions,
+    attempt: u32,
 ) -> ConversationOutcome {
     let key = format!(
         "{}/{}/{}",
@@ -704,7 +816,7 @@ async fn converse(
     let mut endpoint = target.endpoint.clone();
     if target.recognizer.is_some() {
         endpoint.url = format!(
-            "{}&rehearse_conversation={}",
+            "{}&rehearse_conversation={}&rehearse_attempt={attempt}",
             endpoint.url,
             url_encode(&key)
         );
@@ -722,7 +834,12 @@ async fn converse(
         turns: opts.turns,
         dir: dir.to_path_buf(),
         recognizer: target.recognizer.clone(),
-        idle_timeout: Duration::from_secs(30),
+        idle_timeout: opts.idle_timeout,
+        wall_limit: opts
+            .conversation_timeout
+            .unwrap_or_else(|| supervisor::default_wall_limit(scenario.end.max_duration_s)),
+        max_audio_s: opts.max_audio_minutes * 60.0,
+        attempt,
         speech: match &persona.driver {
             Driver::Chat {
                 speech_url: Some(url),

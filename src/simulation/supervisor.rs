@@ -1,0 +1,265 @@
+//! Keeping a run honest when providers misbehave or the user stops it:
+//! conversations are tried again after transient provider failures, a
+//! run-wide circuit breaker stops starting new ones while the provider is
+//! down, and Ctrl-C / SIGTERM stop the run cleanly.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::bridge::{ConversationOutcome, Status};
+use crate::retry::RetryPolicy;
+
+/// Where the artifacts of a failed try are kept, inside the call's folder.
+pub const ATTEMPTS_DIR: &str = "attempts";
+
+/// Runs `attempt(n)` (n from 1) until it completes, fails for a reason
+/// another try would not fix, or the policy's tries are spent. Before each
+/// new try the failed one's artifacts move to `attempts/<n>/`, so nothing is
+/// lost and the call's folder always holds one whole try.
+pub async fn with_retries<F, Fut>(
+    policy: &RetryPolicy,
+    dir: &Path,
+    mut attempt: F,
+) -> ConversationOutcome
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = ConversationOutcome>,
+{
+    let mut failed = Vec::new();
+    let mut n = 1;
+    loop {
+        let mut outcome = attempt(n).await;
+        let retry = match outcome.transient {
+            Some(asked) if outcome.status == Status::Error && n < policy.attempts => asked,
+            _ => {
+                outcome.attempts = n;
+                outcome.failed_attempts = failed;
+                return outcome;
+            }
+        };
+        let why = outcome.error.clone().unwrap_or_else(|| "unknown".into());
+        tracing::info!(dir = %dir.display(), attempt = n, error = %why, "retrying a call");
+        failed.push(why);
+        if let Err(e) = set_aside(dir, n) {
+            // Without a clean folder another try would mix two calls' files.
+            outcome.attempts = n;
+            outcome.failed_attempts = failed;
+            outcome.error = Some(format!(
+                "{} (not tried again: cannot move its artifacts aside: {e})",
+                outcome.error.unwrap_or_default()
+            ));
+            return outcome;
+        }
+        tokio::time::sleep(policy.wait(n, retry)).await;
+        n += 1;
+    }
+}
+
+/// Moves everything in `dir` except earlier tries into `attempts/<n>/`.
+fn set_aside(dir: &Path, n: u32) -> std::io::Result<()> {
+    let target = dir.join(ATTEMPTS_DIR).join(n.to_string());
+    std::fs::create_dir_all(&target)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == ATTEMPTS_DIR {
+            continue;
+        }
+        std::fs::rename(entry.path(), target.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// Opens after `threshold` calls in a row fail on the provider (after their
+/// retries): the provider is down or the key is bad, and starting the rest
+/// would only burn time and money. Any completed call closes it again.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    threshold: u32,
+    consecutive: u32,
+    last_error: String,
+    open: Option<String>,
+}
+
+impl CircuitBreaker {
+    /// `threshold` 0 never opens.
+    pub fn new(threshold: u32) -> Self {
+        CircuitBreaker {
+            threshold,
+            consecutive: 0,
+            last_error: String::new(),
+            open: None,
+        }
+    }
+
+    pub fn record(&mut self, outcome: &ConversationOutcome) {
+        match outcome.status {
+            Status::Completed => self.consecutive = 0,
+            Status::Error => {
+                self.consecutive += 1;
+                self.last_error = outcome.error.clone().unwrap_or_default();
+                if self.threshold > 0 && self.consecutive >= self.threshold && self.open.is_none()
+                {
+                    self.open = Some(format!(
+                        "not started: the circuit breaker opened after {} calls in a row failed (last: {})",
+                        self.consecutive, self.last_error
+                    ));
+                }
+            }
+            Status::Interrupted => {}
+        }
+    }
+
+    /// Why new calls must not start, once open.
+    pub fn open(&self) -> Option<&str> {
+        self.open.as_deref()
+    }
+}
+
+/// Turns true on the first Ctrl-C or SIGTERM. A second signal exits at
+/// once (status 130), for a user who does not want to wait for the cleanup.
+pub fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "stopping: finishing the record of calls in progress (press Ctrl-C again to quit at once)"
+        );
+        let _ = tx.send(true);
+        if wait_for_signal().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    rx
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// Resolves once `stop` turns true (never, without a receiver).
+pub async fn stopped(stop: Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(mut rx) => {
+            let _ = rx.wait_for(|s| *s).await;
+            // A dropped sender without a stop means "never".
+            if !*rx.borrow() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+pub fn is_stopped(stop: &Option<watch::Receiver<bool>>) -> bool {
+    stop.as_ref().is_some_and(|rx| *rx.borrow())
+}
+
+/// The outcome written for a call the user's stop cut short.
+pub fn interrupted() -> ConversationOutcome {
+    ConversationOutcome {
+        status: Status::Interrupted,
+        error: Some("the run was stopped (Ctrl-C or SIGTERM) during this call".into()),
+        ..ConversationOutcome::not_finished()
+    }
+}
+
+/// Default wall-clock limit of a call: three times its scenario's longest
+/// call time, at least a minute.
+pub fn default_wall_limit(max_duration_s: f64) -> Duration {
+    Duration::from_secs_f64((max_duration_s * 3.0).max(60.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(transient: bool) -> ConversationOutcome {
+        ConversationOutcome {
+            error: Some("connection reset".into()),
+            transient: transient.then_some(Some(Duration::from_millis(1))),
+            ..ConversationOutcome::not_finished()
+        }
+    }
+
+    fn completed() -> ConversationOutcome {
+        ConversationOutcome {
+            status: Status::Completed,
+            partial: false,
+            ..ConversationOutcome::not_finished()
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_tried_again_and_their_artifacts_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = RetryPolicy::conversations(2);
+        let out = with_retries(&policy, dir.path(), |n| {
+            let path = dir.path().join("events.jsonl");
+            async move {
+                std::fs::write(path, format!("try {n}")).unwrap();
+                if n < 3 { failed(true) } else { completed() }
+            }
+        })
+        .await;
+        assert_eq!(out.status, Status::Completed);
+        assert_eq!(out.attempts, 3);
+        assert_eq!(out.failed_attempts.len(), 2);
+        let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+        assert_eq!(read("events.jsonl"), "try 3");
+        assert_eq!(read("attempts/1/events.jsonl"), "try 1");
+        assert_eq!(read("attempts/2/events.jsonl"), "try 2");
+    }
+
+    #[tokio::test]
+    async fn lasting_failures_are_not_tried_again_and_tries_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = RetryPolicy::conversations(2);
+        let mut calls = 0;
+        let out = with_retries(&policy, dir.path(), |_| {
+            calls += 1;
+            async { failed(false) }
+        })
+        .await;
+        assert_eq!((calls, out.attempts, out.status), (1, 1, Status::Error));
+        let mut calls = 0;
+        let out = with_retries(&policy, dir.path(), |_| {
+            calls += 1;
+            async { failed(true) }
+        })
+        .await;
+        assert_eq!((calls, out.attempts), (3, 3));
+        assert_eq!(out.error.as_deref(), Some("connection reset"));
+    }
+
+    #[test]
+    fn the_breaker_opens_on_a_streak_of_failures_only() {
+        let mut b = CircuitBreaker::new(3);
+        for o in [failed(true), failed(true), completed(), failed(true), failed(true)] {
+            b.record(&o);
+        }
+        assert!(b.open().is_none());
+        b.record(&failed(true));
+        assert!(b.open().unwrap().contains("3 calls in a row failed (last: connection reset)"));
+        let mut never = CircuitBreaker::new(0);
+        for _ in 0..100 {
+            never.record(&failed(true));
+        }
+        assert!(never.open().is_none());
+    }
+}
