@@ -60,7 +60,9 @@ fn jitter_unit() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut x = nanos ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) ^ u64::from(std::process::id());
+    let mut x = nanos
+        ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+        ^ u64::from(std::process::id());
     // splitmix64 finaliser
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -201,12 +203,24 @@ mod tests {
         for retry in 1..=8u32 {
             let exp = (0.5 * 2f64.powi(retry as i32 - 1)).min(8.0);
             let w = p.wait(retry, None).as_secs_f64();
-            assert!(w >= exp * 0.5 - 1e-9 && w <= exp + 1e-9, "retry {retry}: {w}");
+            assert!(
+                w >= exp * 0.5 - 1e-9 && w <= exp + 1e-9,
+                "retry {retry}: {w}"
+            );
         }
         let waits: Vec<Duration> = (0..20).map(|_| p.wait(3, None)).collect();
-        assert!(waits.iter().any(|w| *w != waits[0]), "jitter must spread retries");
-        assert_eq!(p.wait(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(p.wait(1, Some(Duration::from_secs(900))), Duration::from_secs(120));
+        assert!(
+            waits.iter().any(|w| *w != waits[0]),
+            "jitter must spread retries"
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(900))),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]
@@ -217,11 +231,22 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         let msg = |s: &str| retry_after_in_message(s);
-        assert_eq!(msg("Limit 40000. Please try again in 20ms."), Some(Duration::from_millis(20)));
-        assert_eq!(msg("Please try again in 2.5s. Visit"), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            msg("Limit 40000. Please try again in 20ms."),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(
+            msg("Please try again in 2.5s. Visit"),
+            Some(Duration::from_millis(2500))
+        );
         assert_eq!(msg("try again in 1m3s"), Some(Duration::from_secs(63)));
         assert_eq!(msg("Rate limit reached."), None);
         assert_eq!(msg("try again in soon"), None);
-        assert!(retryable_status(429) && retryable_status(503) && !retryable_status(400) && !retryable_status(401));
+        assert!(
+            retryable_status(429)
+                && retryable_status(503)
+                && !retryable_status(400)
+                && !retryable_status(401)
+        );
     }
 }

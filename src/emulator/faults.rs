@@ -43,7 +43,8 @@ impl Fault {
     }
 }
 
-const KINDS: &str = "drop, delay:<duration>, stall, rate_limit, garbage, truncated, close:<code>, expire";
+const KINDS: &str =
+    "drop, delay:<duration>, stall, rate_limit, garbage, truncated, close:<code>, expire";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FaultSpec {
@@ -148,7 +149,14 @@ mod tests {
         assert_eq!(s.mix.len(), 8);
         assert_eq!(s.mix[1].0, Fault::Delay(Duration::from_millis(1500)));
         assert_eq!(s.mix[6].0, Fault::Close(1013));
-        for bad in ["drop", "drop=2", "explode=0.1", "close:99=0.1", "delay=0.1", "drop=0.6,stall=0.6"] {
+        for bad in [
+            "drop",
+            "drop=2",
+            "explode=0.1",
+            "close:99=0.1",
+            "delay=0.1",
+            "drop=0.6,stall=0.6",
+        ] {
             assert!(FaultSpec::parse(bad).is_err(), "{bad}");
         }
         assert!(FaultSpec::parse("").unwrap().is_empty());
@@ -158,11 +166,24 @@ mod tests {
     fn sessions_meet_faults_at_the_configured_rate_reproducibly() {
         let s = FaultSpec::parse("drop=0.05,rate_limit=0.05,garbage=0.01").unwrap();
         let draws: Vec<_> = (0..20_000).map(|n| s.schedule(7, n)).collect();
-        let rate = |f: Fault| draws.iter().flatten().filter(|d| d.fault == f).count() as f64 / 20_000.0;
-        assert!((rate(Fault::Drop) - 0.05).abs() < 0.006, "{}", rate(Fault::Drop));
+        let rate =
+            |f: Fault| draws.iter().flatten().filter(|d| d.fault == f).count() as f64 / 20_000.0;
+        assert!(
+            (rate(Fault::Drop) - 0.05).abs() < 0.006,
+            "{}",
+            rate(Fault::Drop)
+        );
         assert!((rate(Fault::RateLimit) - 0.05).abs() < 0.006);
         assert!((rate(Fault::Garbage) - 0.01).abs() < 0.003);
-        assert!(draws.iter().flatten().all(|d| (1..=3).contains(&d.response)));
-        assert_eq!(draws[..50], (0..50).map(|n| s.schedule(7, n)).collect::<Vec<_>>()[..]);
+        assert!(
+            draws
+                .iter()
+                .flatten()
+                .all(|d| (1..=3).contains(&d.response))
+        );
+        assert_eq!(
+            draws[..50],
+            (0..50).map(|n| s.schedule(7, n)).collect::<Vec<_>>()[..]
+        );
     }
 }

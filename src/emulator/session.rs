@@ -197,7 +197,9 @@ pub async fn run_session(
                         continue;
                     }
                     Fault::Garbage => {
-                        let _ = sink.send(Message::text("<html>502 Bad Gateway</html>")).await;
+                        let _ = sink
+                            .send(Message::text("<html>502 Bad Gateway</html>"))
+                            .await;
                     }
                     Fault::Truncated => {
                         let mut cut = text.len() / 2;
@@ -216,13 +218,20 @@ pub async fn run_session(
                             event_id: writer_ids.make("event"),
                             event: ServerEvent::error(ProtocolError::new(
                                 "session_expired",
-                                &format!("Your session for {model} hit the maximum duration of 60 minutes."),
+                                &format!(
+                                    "Your session for {model} hit the maximum duration of 60 minutes."
+                                ),
                                 None,
                             )),
                         };
-                        let _ = sink.send(Message::text(dialect.encode_server(&expired))).await;
                         let _ = sink
-                            .send(close_frame(1001, "invalid_request_error.session_expired".into()))
+                            .send(Message::text(dialect.encode_server(&expired)))
+                            .await;
+                        let _ = sink
+                            .send(close_frame(
+                                1001,
+                                "invalid_request_error.session_expired".into(),
+                            ))
                             .await;
                         let _ = cut_tx.send(true);
                         break;

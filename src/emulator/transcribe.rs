@@ -70,15 +70,21 @@ impl Transcriber for HttpTranscriber {
                 }
             };
             let parse = |b: &[u8]| {
-                let body: serde_json::Value = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                let body: serde_json::Value =
+                    serde_json::from_slice(b).map_err(|e| e.to_string())?;
                 body.get("text")
                     .and_then(|t| t.as_str())
                     .map(|t| t.trim().to_string())
                     .ok_or_else(|| "the reply has no text".to_string())
             };
-            let text = send_with_retries(&RetryPolicy::HTTP, "the transcription endpoint", build, parse)
-                .await
-                .map_err(|e| e.to_string())?;
+            let text = send_with_retries(
+                &RetryPolicy::HTTP,
+                "the transcription endpoint",
+                build,
+                parse,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             Ok((!text.is_empty()).then(|| text.to_string()))
         })
     }

@@ -37,7 +37,7 @@ pub enum ClientError {
     },
     #[error("connection closed by the server (code {code}: {reason})")]
     Closed { code: u16, reason: String },
-    #[error("websocket error: {0}")]
+    #[error("the connection to the provider broke: {0}")]
     Socket(String),
     #[error("timed out after {0:?} waiting for the server")]
     Timeout(Duration),

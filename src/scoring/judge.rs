@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::retry::{RetryPolicy, send_with_retries};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use crate::retry::{RetryPolicy, send_with_retries};
 use sha2::{Digest, Sha256};
 
 use super::check::{Check, CheckKind};
@@ -18,7 +18,6 @@ use crate::config::persona::PersonaFile;
 use crate::config::rubric::{Criterion, JudgeInput, JudgeSettings, RubricFile, Scale};
 use crate::config::scenario::ScenarioFile;
 use crate::simulation::recorder::Speaker;
-
 
 fn mmss(ms: f64) -> String {
     let s = (ms / 1000.0).max(0.0) as u64;

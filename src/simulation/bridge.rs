@@ -653,7 +653,8 @@ impl Bridge<'_> {
                             // Wait as asked and ask again: the turn is still open.
                             self.rate_limited += 1;
                             let asked = crate::retry::retry_after_in_message(&message);
-                            let wait = crate::retry::RetryPolicy::HTTP.wait(self.rate_limited, asked);
+                            let wait =
+                                crate::retry::RetryPolicy::HTTP.wait(self.rate_limited, asked);
                             tokio::time::sleep(wait).await;
                             self.agent.request_response().await?;
                             continue;

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::retry::{RetryPolicy, send_with_retries};
 use futures_util::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use crate::retry::{RetryPolicy, send_with_retries};
 use serde_json::{Value, json};
 
 use crate::config::persona::PersonaFile;

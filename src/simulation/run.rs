@@ -21,7 +21,6 @@ use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions}
 use super::clock::Pace;
 use super::progress::Progress;
 use super::supervisor::{self, CircuitBreaker};
-use crate::retry::RetryPolicy;
 use crate::config::ConfigError;
 use crate::config::agent::{AgentFile, LatencySpec, ProviderKind};
 use crate::config::persona::{Driver, PersonaFile};
@@ -34,6 +33,7 @@ use crate::emulator::{
 use crate::emulator::{HttpTranscriber, Transcriber};
 use crate::protocol::Dialect;
 use crate::realtime::{Endpoint, Secret};
+use crate::retry::RetryPolicy;
 use crate::scoring::{self, ScoringInputs, Verdict};
 
 pub const MANIFEST: &str = "run.json";
@@ -129,7 +129,7 @@ impl RunOptions {
             max_cost_usd: None,
             retries: 2,
             circuit_breaker: 5,
-                idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
             conversation_timeout: None,
             max_audio_minutes: 30.0,
             emulator_faults: None,
@@ -622,7 +622,13 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     let transcriber = opts.transcriber();
     let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let spent = Arc::new(Mutex::new(0.0f64));
-    let breaker = Arc::new(Mutex::new(CircuitBreaker::new(opts.circuit_breaker)));
+    // One breaker per agent: a provider that is down stops its own calls only.
+    let breakers = Arc::new(Mutex::new(
+        targets
+            .iter()
+            .map(|t| (t.name.clone(), CircuitBreaker::new(opts.circuit_breaker)))
+            .collect::<BTreeMap<_, _>>(),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, planned) in plan.into_iter().enumerate() {
         if planned.status.is_some() {
@@ -642,7 +648,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             manifest: manifest.clone(),
             dir: dir.clone(),
             spent: spent.clone(),
-            breaker: breaker.clone(),
+            breakers: breakers.clone(),
         };
         let semaphore = semaphore.clone();
         let progress = progress.clone();
@@ -657,7 +663,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
                 }
             };
             let Ok(_permit) = permit else { return };
-            if let Some(why) = shared.why_not_start(&opts).await {
+            if let Some(why) = shared.why_not_start(&opts, &planned.variant).await {
                 return shared.not_started(index, &why).await;
             }
             progress.conversation_started(&planned);
@@ -702,7 +708,9 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
                 Some(scoring::score_and_save(&conv_dir, &planned, &inputs).await.verdict)
             };
             progress.conversation_finished(&planned, &outcome, verdict);
-            shared.breaker.lock().await.record(&outcome);
+            if let Some(b) = shared.breakers.lock().await.get_mut(&planned.variant) {
+                b.record(&outcome);
+            }
             shared.finished(index, &outcome, verdict).await;
         });
     }
@@ -722,12 +730,13 @@ struct Shared {
     manifest: Arc<Mutex<Manifest>>,
     dir: PathBuf,
     spent: Arc<Mutex<f64>>,
-    breaker: Arc<Mutex<CircuitBreaker>>,
+    breakers: Arc<Mutex<BTreeMap<String, CircuitBreaker>>>,
 }
 
 impl Shared {
-    /// Why a call must not start now: budget spent or breaker open.
-    async fn why_not_start(&self, opts: &RunOptions) -> Option<String> {
+    /// Why a call must not start now: budget spent, run stopped, or the
+    /// agent's breaker open.
+    async fn why_not_start(&self, opts: &RunOptions, variant: &str) -> Option<String> {
         if let Some(budget) = opts.max_cost_usd
             && *self.spent.lock().await >= budget
         {
@@ -736,7 +745,8 @@ impl Shared {
         if supervisor::is_stopped(&opts.stop) {
             return Some("the run was stopped before this call started".into());
         }
-        self.breaker.lock().await.open().map(str::to_string)
+        let breakers = self.breakers.lock().await;
+        breakers.get(variant)?.open().map(str::to_string)
     }
 
     async fn not_started(&self, index: usize, why: &str) {
@@ -747,7 +757,12 @@ impl Shared {
     }
 
     /// Records a finished (or interrupted) call in `run.json`, at once.
-    async fn finished(&self, index: usize, outcome: &ConversationOutcome, verdict: Option<Verdict>) {
+    async fn finished(
+        &self,
+        index: usize,
+        outcome: &ConversationOutcome,
+        verdict: Option<Verdict>,
+    ) {
         let mut m = self.manifest.lock().await;
         let entry = &mut m.conversations[index];
         entry.status = Some(outcome.status);

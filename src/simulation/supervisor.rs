@@ -100,8 +100,7 @@ impl CircuitBreaker {
             Status::Error => {
                 self.consecutive += 1;
                 self.last_error = outcome.error.clone().unwrap_or_default();
-                if self.threshold > 0 && self.consecutive >= self.threshold && self.open.is_none()
-                {
+                if self.threshold > 0 && self.consecutive >= self.threshold && self.open.is_none() {
                     self.open = Some(format!(
                         "not started: the circuit breaker opened after {} calls in a row failed (last: {})",
                         self.consecutive, self.last_error
@@ -250,12 +249,22 @@ mod tests {
     #[test]
     fn the_breaker_opens_on_a_streak_of_failures_only() {
         let mut b = CircuitBreaker::new(3);
-        for o in [failed(true), failed(true), completed(), failed(true), failed(true)] {
+        for o in [
+            failed(true),
+            failed(true),
+            completed(),
+            failed(true),
+            failed(true),
+        ] {
             b.record(&o);
         }
         assert!(b.open().is_none());
         b.record(&failed(true));
-        assert!(b.open().unwrap().contains("3 calls in a row failed (last: connection reset)"));
+        assert!(
+            b.open()
+                .unwrap()
+                .contains("3 calls in a row failed (last: connection reset)")
+        );
         let mut never = CircuitBreaker::new(0);
         for _ in 0..100 {
             never.record(&failed(true));

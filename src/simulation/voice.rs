@@ -59,14 +59,18 @@ impl CallerVoice {
                 };
                 let parse = |b: &[u8]| {
                     if b.len() % 2 == 1 {
-                        Err("the audio has an odd number of bytes, so it is not 16-bit PCM".to_string())
+                        Err(
+                            "the audio has an odd number of bytes, so it is not 16-bit PCM"
+                                .to_string(),
+                        )
                     } else {
                         Ok(b.to_vec())
                     }
                 };
-                let bytes = send_with_retries(&RetryPolicy::HTTP, "the speech endpoint", build, parse)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let bytes =
+                    send_with_retries(&RetryPolicy::HTTP, "the speech endpoint", build, parse)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 Ok(AudioFormat::Pcm16.decode(&bytes))
             }
         }
