@@ -62,6 +62,28 @@ enum Command {
     Schema(schema_cmd::SchemaArgs),
 }
 
+/// The transcription endpoint behind the audio-vs-transcript check.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TranscriptionArgs {
+    /// OpenAI-compatible API base (`http://host:port/v1`) for the
+    /// audio-vs-transcript check; without it that check is skipped.
+    #[arg(long)]
+    transcription_url: Option<String>,
+    #[arg(long, default_value = "gpt-4o-mini-transcribe")]
+    transcription_model: String,
+    /// Environment variable holding the transcription endpoint's API key.
+    #[arg(long)]
+    transcription_key_env: Option<String>,
+}
+
+impl TranscriptionArgs {
+    fn apply(self, opts: &mut crate::simulation::RunOptions) {
+        opts.transcription_url = self.transcription_url;
+        opts.transcription_model = self.transcription_model;
+        opts.transcription_key_env = self.transcription_key_env;
+    }
+}
+
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();

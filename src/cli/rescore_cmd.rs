@@ -20,9 +20,8 @@ pub struct RescoreArgs {
     run: PathBuf,
     #[arg(long, default_value = ".")]
     project: PathBuf,
-    /// OpenAI-compatible API base for the audio-vs-transcript check.
-    #[arg(long)]
-    transcription_url: Option<String>,
+    #[command(flatten)]
+    transcription: super::TranscriptionArgs,
 }
 
 pub async fn run(args: RescoreArgs) -> u8 {
@@ -46,7 +45,7 @@ pub async fn run(args: RescoreArgs) -> u8 {
         }
     };
     let mut opts = RunOptions::new(&args.project);
-    opts.transcription_url = args.transcription_url;
+    args.transcription.apply(&mut opts);
     let transcriber = opts.transcriber();
     let rubrics: Vec<_> = project.rubrics.iter().map(|(_, r)| r.clone()).collect();
     let (mut changed, mut same, mut missing) = (0, 0, 0);

@@ -77,6 +77,8 @@ pub struct RunArgs {
     /// (same spec as `rehearse emulator --faults`).
     #[arg(long, value_parser = super::emulator_cmd::parse_faults)]
     emulator_faults: Option<crate::emulator::FaultSpec>,
+    #[command(flatten)]
+    transcription: super::TranscriptionArgs,
     /// Gate file: exit 1 when a gate fails (see the README).
     #[arg(long)]
     gate: Option<PathBuf>,
@@ -139,6 +141,7 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.conversation_timeout = args.conversation_timeout;
     opts.max_audio_minutes = args.max_audio_minutes;
     opts.emulator_faults = args.emulator_faults;
+    args.transcription.apply(&mut opts);
     if args.dry_run {
         return match crate::simulation::run::plan(&opts) {
             Ok(p) => {

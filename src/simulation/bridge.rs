@@ -197,6 +197,8 @@ pub enum BridgeError {
     Client(#[from] ClientError),
     #[error("the provider rejected the session config: {0}")]
     SessionRejected(String),
+    #[error("the provider refused the session: {0}")]
+    SessionRefused(String),
     #[error("the provider failed a response: {0}")]
     ResponseFailed(String),
     #[error("{0}")]
@@ -227,9 +229,13 @@ impl BridgeError {
                 matches!(code, 1001 | 1006 | 1011..=1014)
             }
             BridgeError::Client(ClientError::Socket(_) | ClientError::Timeout(_)) => true,
-            BridgeError::ResponseFailed(code) => {
-                code.contains("rate_limit_exceeded") || code.contains("server_error")
-            }
+            BridgeError::ResponseFailed(why) | BridgeError::SessionRefused(why) => [
+                "rate_limit_exceeded",
+                "server_error",
+                "session_limit_reached",
+            ]
+            .iter()
+            .any(|code| why.starts_with(code)),
             _ => false,
         }
     }

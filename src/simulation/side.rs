@@ -105,7 +105,17 @@ impl Side {
         loop {
             let (event, raw, _) = self.next_event(clock).await?;
             if let ServerEvent::Error { error, .. } = event {
-                return Err(BridgeError::SessionRejected(error.message));
+                let why = match &error.code {
+                    Some(code) => format!("{code}: {}", error.message),
+                    None => error.message,
+                };
+                // Before `session.created` the connection itself was refused
+                // (key, model, capacity); after it, the settings were.
+                return Err(if wanted == "session.created" {
+                    BridgeError::SessionRefused(why)
+                } else {
+                    BridgeError::SessionRejected(why)
+                });
             }
             if raw.get("type").and_then(Value::as_str) == Some(wanted) {
                 return Ok(());

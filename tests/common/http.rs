@@ -44,7 +44,33 @@ impl Response {
             body: value.to_string().into_bytes(),
         }
     }
+
+    /// A reply that misbehaves on the wire instead of answering.
+    pub fn fault(fault: HttpFault) -> Response {
+        let name = match fault {
+            HttpFault::Drop => "drop",
+            HttpFault::Stall => "stall",
+            HttpFault::Truncate => "truncate",
+        };
+        let mut r = Response::json(200, serde_json::json!({"text": "cut off here"}));
+        r.headers.push((FAULT_HEADER.into(), name.into()));
+        r
+    }
 }
+
+/// Ways the server misbehaves, as providers and proxies do.
+#[derive(Debug, Clone, Copy)]
+pub enum HttpFault {
+    /// Close the connection without answering.
+    Drop,
+    /// Never answer (the connection stays open).
+    Stall,
+    /// Announce the whole body, send half, close.
+    Truncate,
+}
+
+/// Carries a fault from a handler to the server loop; never sent.
+const FAULT_HEADER: &str = "x-test-fault";
 
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
@@ -115,6 +141,29 @@ pub async fn serve(handler: Handler) -> TestServer {
                     };
                     let response = handler(&request);
                     seen.lock().unwrap().push(request);
+                    let fault = response
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k == FAULT_HEADER)
+                        .map(|(_, v)| v.clone());
+                    match fault.as_deref() {
+                        Some("drop") => return,
+                        Some("stall") => {
+                            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                            return;
+                        }
+                        Some(_) => {
+                            let half = &response.body[..response.body.len() / 2];
+                            let head = format!(
+                                "HTTP/1.1 200 X\r\ncontent-length: {}\r\n\r\n",
+                                response.body.len()
+                            );
+                            let _ = write.write_all(head.as_bytes()).await;
+                            let _ = write.write_all(half).await;
+                            return;
+                        }
+                        None => {}
+                    }
                     let mut out = format!(
                         "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
                         response.status,
