@@ -210,6 +210,7 @@ pub async fn run_session(
                     }
                     Fault::Close(code) => {
                         let _ = sink.send(close_frame(code, "server_error".into())).await;
+                        linger(&mut out_rx).await;
                         let _ = cut_tx.send(true);
                         break;
                     }
@@ -233,6 +234,7 @@ pub async fn run_session(
                                 "invalid_request_error.session_expired".into(),
                             ))
                             .await;
+                        linger(&mut out_rx).await;
                         let _ = cut_tx.send(true);
                         break;
                     }
@@ -333,6 +335,20 @@ pub async fn run_session(
     drop(s);
     let _ = writer.await;
     Ok(())
+}
+
+/// After a close frame, gives the client a moment to read it and answer
+/// before the socket goes (as a server does with the closing handshake),
+/// discarding whatever the session still tries to send.
+async fn linger(out_rx: &mut mpsc::Receiver<Outgoing>) {
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(1));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return,
+            msg = out_rx.recv() => if msg.is_none() { return },
+        }
+    }
 }
 
 fn close_frame(code: u16, reason: String) -> Message {

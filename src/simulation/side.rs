@@ -58,6 +58,26 @@ impl Side {
         }
     }
 
+    /// After a broken connection: reads what the server sent before it went
+    /// (briefly), and returns its close code if it sent one, else `broke`.
+    pub async fn cause_of_break(&mut self, broke: ClientError) -> ClientError {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        // Bounded: a few events at most arrive after a break.
+        for _ in 0..64 {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.rx.recv_within(left).await {
+                Some(Ok(e)) => {
+                    if e.received.event_type == "error" {
+                        self.errors.push(e.received.raw);
+                    }
+                }
+                Some(Err(closed @ ClientError::Closed { .. })) => return closed,
+                _ => break,
+            }
+        }
+        broke
+    }
+
     /// Waits for `session.created`, sends the settings, waits for `session.updated`.
     pub async fn configure(
         &mut self,
