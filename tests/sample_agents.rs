@@ -69,3 +69,116 @@ fn config_errors_name_file_line_column_and_a_fix() {
         "{err}"
     );
 }
+
+/// One mistake in a copy of the mini project: (file, find, replace with).
+struct Mistake {
+    what: &'static str,
+    file: &'static str,
+    find: &'static str,
+    replace: &'static str,
+    /// What the message must contain (file:line:column and the problem).
+    expect: &'static [&'static str],
+}
+
+#[test]
+fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
+    let mistakes = [
+        Mistake {
+            what: "YAML syntax",
+            file: "personas/quick.yaml",
+            find: "traits: { patience: 0.5,",
+            replace: "traits: { patience: 0.5,,",
+            expect: &["personas/quick.yaml:3:"],
+        },
+        Mistake {
+            what: "unknown key",
+            file: "scenarios/quick.yaml",
+            find: "goal:",
+            replace: "gaol:",
+            expect: &[
+                "scenarios/quick.yaml:4:1: unknown key `gaol`",
+                "did you mean `goal`?",
+            ],
+        },
+        Mistake {
+            what: "wrong type",
+            file: "personas/quick.yaml",
+            find: "think_ms: 200",
+            replace: "think_ms: soon",
+            expect: &["personas/quick.yaml:3:", "think_ms"],
+        },
+        Mistake {
+            what: "missing reference",
+            file: "scenarios/quick.yaml",
+            find: "persona: quick",
+            replace: "persona: quik",
+            expect: &["scenarios/quick.yaml", "quik", "did you mean `quick`?"],
+        },
+        Mistake {
+            what: "invalid template",
+            file: "scenarios/quick.yaml",
+            find: "say: \"It's {{ facts.order_spoken }}.\"",
+            replace: "say: \"It's {{ facts.order_spoken \"",
+            expect: &["scenarios/quick.yaml", "script.rules[0].say"],
+        },
+        Mistake {
+            what: "invalid regex",
+            file: "agents/desk.yaml",
+            find: "pattern: '(?i)",
+            replace: "pattern: '((?i)",
+            expect: &["agents/desk.yaml", "slot `order_id`: invalid regex"],
+        },
+        Mistake {
+            what: "path outside the project",
+            file: "agents/desk.yaml",
+            find: "provider: emulator",
+            replace: "provider: emulator\ninstructions_template: ../../../../../../etc/hostname",
+            expect: &[
+                "agents/desk.yaml:4:24: `instructions_template: ../../../../../../etc/hostname`",
+            ],
+        },
+    ];
+    for m in mistakes {
+        let project = tempfile::tempdir().unwrap();
+        common::copy_dir(&common::repo().join("tests/fixtures/mini"), project.path());
+        let path = project.path().join(m.file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(m.find), "{}: fixture changed", m.what);
+        std::fs::write(&path, text.replacen(m.find, m.replace, 1)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+            .args(["validate", "--project", project.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", m.what);
+        for want in m.expect {
+            assert!(
+                stderr.contains(want),
+                "{}: wanted {want:?} in\n{stderr}",
+                m.what
+            );
+        }
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{}: {stderr}",
+            m.what
+        );
+    }
+
+    // An audio file that is not audio: a clear error, not a crash.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("call.wav");
+    std::fs::write(&fake, b"RIFF\x10\x00\x00\x00WAVEnot really").unwrap();
+    for file in [fake.clone(), dir.path().join("missing.wav")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+            .args(["tone", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: cannot read {} as WAV", file.display())),
+            "{stderr}"
+        );
+    }
+}

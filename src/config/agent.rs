@@ -310,6 +310,8 @@ impl AgentFile {
             return Err(ConfigError::new(path, "provider `custom` needs `url`")
                 .with_hint("set `url: ws://host:port/v1/realtime`"));
         }
+        // The prompt template must exist, stay in the project and render.
+        self.render_instructions(path)?;
         let env = minijinja::Environment::new();
         let all = self
             .stages
@@ -425,7 +427,8 @@ impl AgentFile {
         let Some(rel) = &self.instructions_template else {
             return Ok(self.instructions.clone().unwrap_or_default());
         };
-        let template_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+        let template_path =
+            super::load::resolve_inside(path, "instructions_template", &rel.to_string_lossy())?;
         let source = std::fs::read_to_string(&template_path)
             .map_err(|e| ConfigError::new(&template_path, format!("cannot read template: {e}")))?;
         let mut env = minijinja::Environment::new();

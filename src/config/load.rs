@@ -53,6 +53,56 @@ impl ConfigError {
         self.column = Some(column);
         self
     }
+
+    /// Points at the value of the first `key:` in the file, when it is found
+    /// (for errors found after parsing, which has no positions left).
+    pub fn at_key(self, key: &str) -> Self {
+        let Ok(text) = std::fs::read_to_string(&self.file) else {
+            return self;
+        };
+        let needle = format!("{key}:");
+        for (i, line) in text.lines().enumerate() {
+            if let Some(at) = line.find(&needle) {
+                let value =
+                    line[at + needle.len()..].len() - line[at + needle.len()..].trim_start().len();
+                return self.at(i as u64 + 1, (at + needle.len() + value) as u64 + 1);
+            }
+        }
+        self
+    }
+}
+
+/// A path a config file names (`key: rel`), resolved against the file's
+/// folder. It must exist and stay inside the project (the folder above the
+/// config file's folder): a config is not a way to read arbitrary files.
+pub fn resolve_inside(config_file: &Path, key: &str, rel: &str) -> Result<PathBuf, ConfigError> {
+    let folder = config_file.parent().unwrap_or(Path::new("."));
+    let project = folder.parent().unwrap_or(folder);
+    let joined = folder.join(rel);
+    let fail = |message: String, hint: &str| {
+        Err(ConfigError::new(config_file, message)
+            .at_key(key)
+            .with_hint(hint.to_string()))
+    };
+    let (Ok(full), Ok(root)) = (joined.canonicalize(), project.canonicalize()) else {
+        return fail(
+            format!(
+                "`{key}: {rel}` names a file that cannot be read ({} not found)",
+                joined.display()
+            ),
+            "paths are relative to this file's folder",
+        );
+    };
+    if !full.starts_with(&root) {
+        return fail(
+            format!(
+                "`{key}: {rel}` points outside the project ({})",
+                root.display()
+            ),
+            "keep prompts and provider files inside the project folder",
+        );
+    }
+    Ok(full)
 }
 
 /// The closest candidate to `got`, if any is close enough to be a likely typo
@@ -71,7 +121,7 @@ pub fn did_you_mean<'a>(
 }
 
 pub fn parse_yaml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| yaml_error(file, &e))
+    serde_saphyr::from_str::<T>(text).map_err(|e| yaml_error(file, text, &e))
 }
 
 pub fn load_yaml_file<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError> {
@@ -82,7 +132,7 @@ pub fn load_yaml_file<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError
     parse_yaml(file, &text)
 }
 
-fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> ConfigError {
     let inner = e.without_snippet();
     let (message, hint) = match inner {
         serde_saphyr::Error::SerdeUnknownField {
@@ -98,7 +148,17 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
             format!("missing required key `{field}`"),
             Some(format!("add `{field}:` to this mapping")),
         ),
-        other => (first_line(&other.to_string()), None),
+        other => {
+            let message = first_line(&other.to_string());
+            // A value error names the key it is under, when one is in sight.
+            let key = e
+                .location()
+                .and_then(|l| key_before(text, l.line(), l.column()));
+            match key {
+                Some(key) => (format!("`{key}`: {message}"), None),
+                None => (message, None),
+            }
+        }
     };
     let mut err = ConfigError::new(file, message);
     err.hint = hint;
@@ -108,9 +168,32 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
     err
 }
 
-/// Our messages carry their own location; drop the library's duplicate prefix.
+/// The nearest `key:` left of a position on its line (1-based), if any.
+fn key_before(text: &str, line: u64, column: u64) -> Option<String> {
+    let line = text.lines().nth(line.checked_sub(1)? as usize)?;
+    let upto: String = line
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .collect();
+    let colon = upto
+        .rfind(": ")
+        .or_else(|| upto.trim_end().strip_suffix(':').map(|s| s.len()))?;
+    let head = &upto[..colon];
+    let start = head
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |i| i + 1);
+    let key = &head[start..];
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// Our messages carry their own location; drop the library's duplicate
+/// prefix and its trailing "at line L, column C".
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+    let line = s.lines().next().unwrap_or(s).trim();
+    match line.rfind(" at line ") {
+        Some(i) if line[i..].contains(", column ") => line[..i].to_string(),
+        _ => line.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -150,15 +150,9 @@ impl Project {
         }
         for (name, (path, p)) in &self.personas {
             if let Driver::Realtime { provider, .. } = &p.driver {
-                let file = path.parent().unwrap_or(Path::new(".")).join(provider);
-                if !file.exists() {
-                    errors.push(ConfigError::new(
-                        path,
-                        format!(
-                            "persona `{name}`: driver provider file {} not found",
-                            file.display()
-                        ),
-                    ));
+                if let Err(mut e) = super::load::resolve_inside(path, "provider", provider) {
+                    e.message = format!("persona `{name}`: driver {}", e.message);
+                    errors.push(e);
                 }
             }
         }
