@@ -222,6 +222,15 @@ fn report_rebuilds_outputs_and_gates_use_documented_exit_codes() {
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "report.html loads nothing from the network"
     );
+    // Tool results the agent repeats are data, never templates or attributes.
+    assert!(
+        html.contains("{{ 7 * 7 }}"),
+        "shown as written, not evaluated"
+    );
+    assert!(
+        !html.contains("\" onmouseover="),
+        "quotes cannot open an attribute"
+    );
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     assert!(!junit.contains("<script>"));
     let summary = std::fs::read(run.join("summary.md")).unwrap();

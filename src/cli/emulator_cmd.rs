@@ -110,23 +110,8 @@ pub async fn run(args: EmulatorArgs) -> u8 {
     println!("rehearse emulator listening on ws://{addr}/v1/realtime");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(emulator::serve(listener, Arc::new(config), rx));
-    let _ = shutdown_signal().await;
+    let _ = crate::simulation::supervisor::wait_for_signal().await;
     let _ = tx.send(true);
     let _ = server.await;
     exit::OK
-}
-
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }

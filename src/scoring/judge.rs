@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::retry::{RetryPolicy, send_with_retries};
+use crate::simulation::recorder::{MAX_UNTRUSTED_TEXT, bounded};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -178,7 +179,10 @@ async fn ask(
             .or_else(|| verdict.parse().ok())
             .unwrap_or(0.0),
         verdict,
-        reasoning: parsed["reasoning"].as_str().unwrap_or("").to_string(),
+        reasoning: bounded(
+            parsed["reasoning"].as_str().unwrap_or("").to_string(),
+            MAX_UNTRUSTED_TEXT / 4,
+        ),
         evidence: parsed.get("evidence").cloned().unwrap_or(Value::Null),
         usage: (
             reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),

@@ -61,6 +61,27 @@ pub struct ToolCallRecord {
     pub latency_ms: f64,
 }
 
+/// Most bytes kept from one piece of untrusted text (an utterance, tool
+/// arguments, a tool result, a judge's reasoning): enough for any real turn,
+/// small enough that a runaway agent cannot bloat every report.
+pub const MAX_UNTRUSTED_TEXT: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes (on a character boundary), with a
+/// marker saying how much was cut.
+pub fn bounded(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("… [{cut} more bytes cut by rehearse]"));
+    text
+}
+
 /// One line of `events.jsonl`: a protocol event and which client saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -183,13 +204,17 @@ impl Recorder {
         }
     }
 
-    pub fn utterance(&mut self, u: Utterance) -> std::io::Result<()> {
+    pub fn utterance(&mut self, mut u: Utterance) -> std::io::Result<()> {
+        u.text = bounded(u.text, MAX_UNTRUSTED_TEXT);
+        u.full_text = u.full_text.map(|t| bounded(t, MAX_UNTRUSTED_TEXT));
         self.transcript.write(&u)?;
         self.utterances.push(u);
         Ok(())
     }
 
-    pub fn tool_call(&mut self, t: ToolCallRecord) -> std::io::Result<()> {
+    pub fn tool_call(&mut self, mut t: ToolCallRecord) -> std::io::Result<()> {
+        t.arguments = bounded(t.arguments, MAX_UNTRUSTED_TEXT);
+        t.output = t.output.map(|o| bounded(o, MAX_UNTRUSTED_TEXT));
         self.tools.write(&t)?;
         self.tool_calls.push(t);
         Ok(())
@@ -243,6 +268,17 @@ pub fn number(v: &Value, key: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_text_is_bounded_on_a_character_boundary() {
+        assert_eq!(bounded("short".into(), 10), "short");
+        let long = "é".repeat(20); // 40 bytes
+        let cut = bounded(long, 11);
+        assert!(
+            cut.starts_with(&"é".repeat(5)) && cut.ends_with("[30 more bytes cut by rehearse]"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn tracks_land_on_the_timeline_and_stereo_aligns_them() {

@@ -136,7 +136,8 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
     rx
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+/// The first Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() -> std::io::Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
