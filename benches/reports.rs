@@ -92,6 +92,7 @@ fn main() {
                     end_reason: None,
                     verdict: Some(verdict),
                     not_started: None,
+                    attempts: None,
                 });
             }
         }
@@ -114,8 +115,7 @@ fn main() {
         counts: Counts {
             planned: conversations.len(),
             completed: conversations.len(),
-            error: 0,
-            not_started: 0,
+            ..Default::default()
         },
         conversations,
     };

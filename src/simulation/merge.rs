@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::run::{JUDGE_CACHE, MANIFEST, Manifest, save_manifest};
-use crate::simulation::Status;
+use super::run::{Counts, JUDGE_CACHE, MANIFEST, Manifest, save_manifest};
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -69,22 +68,7 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, String> {
     }
     let mut m = merged.ok_or("give at least one shard directory")?;
     m.conversations.sort_by(|a, b| a.dir.cmp(&b.dir));
-    m.counts.planned = m.conversations.len();
-    m.counts.completed = m
-        .conversations
-        .iter()
-        .filter(|c| c.status == Some(Status::Completed))
-        .count();
-    m.counts.error = m
-        .conversations
-        .iter()
-        .filter(|c| c.status == Some(Status::Error))
-        .count();
-    m.counts.not_started = m
-        .conversations
-        .iter()
-        .filter(|c| c.not_started.is_some())
-        .count();
+    m.counts = Counts::of(&m.conversations);
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     save_manifest(out, &m);
     Ok(m)

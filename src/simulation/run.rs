@@ -232,6 +232,23 @@ pub struct Counts {
     pub interrupted: usize,
 }
 
+impl Counts {
+    /// The tallies of a run's conversations as recorded.
+    pub fn of(conversations: &[PlannedConversation]) -> Counts {
+        let with = |s: Status| conversations.iter().filter(|c| c.status == Some(s)).count();
+        Counts {
+            planned: conversations.len(),
+            completed: with(Status::Completed),
+            error: with(Status::Error),
+            interrupted: with(Status::Interrupted),
+            not_started: conversations
+                .iter()
+                .filter(|c| c.status.is_none() && c.not_started.is_some())
+                .count(),
+        }
+    }
+}
+
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} completed, {} error", self.completed, self.error)?;
@@ -600,18 +617,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             .map(|t| (t.name.clone(), t.source.clone()))
             .collect(),
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
-        counts: Counts {
-            planned: plan.len(),
-            completed: plan
-                .iter()
-                .filter(|p| p.status == Some(Status::Completed))
-                .count(),
-            error: plan
-                .iter()
-                .filter(|p| p.status == Some(Status::Error))
-                .count(),
-            ..Default::default()
-        },
+        counts: Counts::of(&plan),
         conversations: plan.clone(),
     }));
     save_manifest(&dir, &*manifest.lock().await);
