@@ -22,6 +22,8 @@ const FAST: RetryPolicy = RetryPolicy {
     max_retry_after: Duration::from_secs(5),
 };
 
+type MakeResponse = dyn Fn() -> Response + Send + Sync;
+
 fn ok() -> Response {
     Response::json(200, json!({"text": "my order number is N W 1 2 3"}))
 }
@@ -59,7 +61,7 @@ async fn post(server: &common::http::TestServer) -> Result<Value, rehearse::retr
 
 #[tokio::test]
 async fn wire_faults_are_retried_until_a_good_reply() {
-    let cases: Vec<(&str, Box<dyn Fn() -> Response + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Box<MakeResponse>)> = vec![
         (
             "dropped connection",
             Box::new(|| Response::fault(HttpFault::Drop)),

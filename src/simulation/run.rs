@@ -680,16 +680,15 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             }
             let policy = RetryPolicy::conversations(opts.retries);
             let call = supervisor::with_retries(&policy, &conv_dir, |attempt| {
-                converse(
-                    &target,
-                    &scenario,
-                    &persona,
-                    &persona_path,
-                    &planned,
-                    &conv_dir,
-                    &opts,
-                    attempt,
-                )
+                let call = Call {
+                    target: &target,
+                    scenario: &scenario,
+                    persona: &persona,
+                    persona_path: &persona_path,
+                    planned: &planned,
+                    dir: &conv_dir,
+                };
+                converse(call, &opts, attempt)
             });
             let outcome = tokio::select! {
                 o = call => o,
@@ -820,16 +819,26 @@ async fn start_emulator(
     Ok((handle, ear))
 }
 
-async fn converse(
-    target: &Target,
-    scenario: &ScenarioFile,
-    persona: &PersonaFile,
-    persona_path: &Path,
-    planned: &PlannedConversation,
-    dir: &Path,
-    opts: &RunOptions,
-    attempt: u32,
-) -> ConversationOutcome {
+/// What one call of the plan is made of.
+struct Call<'a> {
+    target: &'a Target,
+    scenario: &'a ScenarioFile,
+    persona: &'a PersonaFile,
+    persona_path: &'a Path,
+    planned: &'a PlannedConversation,
+    dir: &'a Path,
+}
+
+/// One try (`attempt`, from 1) of a call.
+async fn converse(call: Call<'_>, opts: &RunOptions, attempt: u32) -> ConversationOutcome {
+    let Call {
+        target,
+        scenario,
+        persona,
+        persona_path,
+        planned,
+        dir,
+    } = call;
     let key = format!(
         "{}/{}/{}",
         planned.variant, planned.scenario, planned.repeat
