@@ -304,7 +304,7 @@ pub fn write_comparison_files(dir: &Path, comparisons: &[AbComparison]) -> Resul
         "p_value" => rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
         "change" => rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(),
     )?;
-    CsvWriter::new(std::fs::File::create(dir.join("compare.csv"))?).finish(&mut df)?;
+    tables::write_csv(&mut df, &dir.join("compare.csv"))?;
     let html = html::render_comparisons(comparisons)
         .map_err(|e| std::io::Error::other(format!("compare.html: {e}")))?;
     write_atomic(&dir.join("compare.html"), html.as_bytes())?;

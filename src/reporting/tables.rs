@@ -2,13 +2,13 @@
 //! from the artifacts on disk, written as Parquet and CSV with polars, and
 //! aggregated with polars' lazy API.
 
-use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::scoring::{CheckStatus, SCORES, ScoreSheet, Verdict};
+use crate::simulation::manifest::write_atomic;
 use crate::simulation::run::{Manifest, OUTCOME};
 use crate::simulation::{ConversationOutcome, Status};
 
@@ -198,11 +198,19 @@ pub fn results_frame(rows: &[ResultRow]) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes `<stem>.parquet` and `<stem>.csv` in `dir`.
+/// Writes `<stem>.parquet` and `<stem>.csv` in `dir`, each atomically.
 pub fn write_both(df: &mut DataFrame, dir: &Path, stem: &str) -> PolarsResult<()> {
-    let parquet = dir.join(format!("{stem}.parquet"));
-    ParquetWriter::new(File::create(&parquet)?).finish(df)?;
-    CsvWriter::new(File::create(dir.join(format!("{stem}.csv")))?).finish(df)?;
+    let mut parquet = Vec::new();
+    ParquetWriter::new(&mut parquet).finish(df)?;
+    write_atomic(&dir.join(format!("{stem}.parquet")), &parquet)?;
+    write_csv(df, &dir.join(format!("{stem}.csv")))
+}
+
+/// Writes a table as CSV, atomically.
+pub fn write_csv(df: &mut DataFrame, path: &Path) -> PolarsResult<()> {
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).finish(df)?;
+    write_atomic(path, &csv)?;
     Ok(())
 }
 

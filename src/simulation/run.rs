@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -36,36 +32,12 @@ use crate::realtime::{Endpoint, Secret};
 use crate::retry::RetryPolicy;
 use crate::scoring::{self, ScoringInputs, Verdict};
 
-pub const MANIFEST: &str = "run.json";
-pub const OUTCOME: &str = "conversation.json";
-pub const MANIFEST_VERSION: u32 = 1;
-/// Judge replies, cached by request hash, shared by a run and its rescoring.
-pub const JUDGE_CACHE: &str = "judge-cache";
-
-/// An agent to test: a file, optionally one of its variants.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentRef {
-    pub path: PathBuf,
-    pub variant: Option<String>,
-}
-
-impl AgentRef {
-    /// `agents/x.yaml` or `agents/x.yaml:variant`.
-    pub fn parse(s: &str) -> AgentRef {
-        match s.rsplit_once(':') {
-            Some((path, variant)) if path.ends_with(".yaml") || path.ends_with(".yml") => {
-                AgentRef {
-                    path: PathBuf::from(path),
-                    variant: Some(variant.to_string()),
-                }
-            }
-            _ => AgentRef {
-                path: PathBuf::from(s),
-                variant: None,
-            },
-        }
-    }
-}
+pub use super::manifest::{
+    Counts, JUDGE_CACHE, MANIFEST, MANIFEST_VERSION, Manifest, OUTCOME, PlannedConversation,
+    save_manifest, write_atomic,
+};
+pub use super::plan::{AgentRef, ESTIMATED_CALL_MINUTES, PlanSummary, glob_match, plan};
+use super::plan::{plan_conversations, select};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -172,96 +144,6 @@ pub enum RunError {
     Setup(String),
 }
 
-/// One planned conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlannedConversation {
-    pub variant: String,
-    pub scenario: String,
-    pub persona: String,
-    pub repeat: u32,
-    /// Same for every variant of a scenario × repeat, so A/B pairs match.
-    pub seed: u64,
-    /// Relative to the run directory.
-    pub dir: PathBuf,
-    pub status: Option<Status>,
-    pub error: Option<String>,
-    pub end_reason: Option<String>,
-    #[serde(default)]
-    pub verdict: Option<Verdict>,
-    /// Why it was not started (e.g. the cost budget was spent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_started: Option<String>,
-    /// Tries it took, when more than one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
-}
-
-/// `run.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub version: u32,
-    pub run_id: String,
-    pub harness_version: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub seed: u64,
-    pub pace: Pace,
-    pub turns: TurnMode,
-    pub repeat: u32,
-    pub concurrency: usize,
-    /// sha256 of every config file the run read, by path.
-    pub config_hashes: BTreeMap<String, String>,
-    pub variants: Vec<String>,
-    /// Each variant's agent file (relative to the project), `FILE[:variant]`.
-    pub agents: BTreeMap<String, String>,
-    pub scenarios: Vec<String>,
-    pub conversations: Vec<PlannedConversation>,
-    pub counts: Counts,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counts {
-    pub planned: usize,
-    pub completed: usize,
-    pub error: usize,
-    /// Not started (cost budget spent, circuit breaker open, run stopped).
-    #[serde(default)]
-    pub not_started: usize,
-    /// Cut short by a stop (Ctrl-C); `--resume` runs them again.
-    #[serde(default)]
-    pub interrupted: usize,
-}
-
-impl Counts {
-    /// The tallies of a run's conversations as recorded.
-    pub fn of(conversations: &[PlannedConversation]) -> Counts {
-        let with = |s: Status| conversations.iter().filter(|c| c.status == Some(s)).count();
-        Counts {
-            planned: conversations.len(),
-            completed: with(Status::Completed),
-            error: with(Status::Error),
-            interrupted: with(Status::Interrupted),
-            not_started: conversations
-                .iter()
-                .filter(|c| c.status.is_none() && c.not_started.is_some())
-                .count(),
-        }
-    }
-}
-
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} completed, {} error", self.completed, self.error)?;
-        if self.interrupted > 0 {
-            write!(f, ", {} interrupted", self.interrupted)?;
-        }
-        if self.not_started > 0 {
-            write!(f, ", {} not started", self.not_started)?;
-        }
-        write!(f, ", of {} planned", self.planned)
-    }
-}
-
 /// Where a variant's agent is reached.
 struct Target {
     name: String,
@@ -288,147 +170,8 @@ fn sha256_file(path: &Path) -> Option<String> {
     )
 }
 
-/// Writes a file so that readers see the old or the new content, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// `*` and `?` wildcards, whole-string match.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
-}
-
-fn conversation_seed(seed: u64, scenario: &str, repeat: u32) -> u64 {
-    let digest = Sha256::digest(format!("{seed}/{scenario}/{repeat}").as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
-}
-
-/// Folder-safe form of a variant name (`support:v2` → `support~v2`).
-fn dir_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '~'
-            }
-        })
-        .collect()
-}
-
-/// Selects scenarios by id/file-stem globs and tags (all when none given).
-fn select<'a>(project: &'a Project, globs: &[String], tags: &[String]) -> Vec<&'a ScenarioFile> {
-    project
-        .scenarios
-        .iter()
-        .filter(|(path, s)| {
-            let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("");
-            let by_glob = globs.is_empty()
-                || globs
-                    .iter()
-                    .any(|g| glob_match(g, &s.id) || glob_match(g, stem));
-            let by_tag = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
-            by_glob && by_tag
-        })
-        .map(|(_, s)| s)
-        .collect()
-}
-
-/// Every conversation of a run, in its reproducible shuffled order; shards
-/// split the canonical (unshuffled) order, so every machine agrees.
-fn plan_conversations(
-    variants: &[String],
-    scenarios: &[&ScenarioFile],
-    opts: &RunOptions,
-) -> Result<Vec<PlannedConversation>, RunError> {
-    let mut plan = Vec::new();
-    for variant in variants {
-        for scenario in scenarios {
-            for repeat in 0..opts.repeat.max(1) {
-                plan.push(PlannedConversation {
-                    variant: variant.clone(),
-                    scenario: scenario.id.clone(),
-                    persona: scenario.persona.clone(),
-                    repeat,
-                    seed: conversation_seed(opts.seed, &scenario.id, repeat),
-                    dir: PathBuf::from("conversations")
-                        .join(dir_name(variant))
-                        .join(dir_name(&scenario.id))
-                        .join(repeat.to_string()),
-                    status: None,
-                    error: None,
-                    end_reason: None,
-                    verdict: None,
-                    not_started: None,
-                    attempts: None,
-                });
-            }
-        }
-    }
-    if let Some((i, n)) = opts.shard {
-        if n == 0 || i == 0 || i > n {
-            return Err(RunError::Setup(format!(
-                "--shard {i}/{n}: use i/n with 1 <= i <= n"
-            )));
-        }
-        plan = plan
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| (*k as u32) % n == i - 1)
-            .map(|(_, p)| p)
-            .collect();
-    }
-    plan.shuffle(&mut StdRng::seed_from_u64(opts.seed));
-    Ok(plan)
-}
-
-/// Minutes of call assumed per conversation for `--dry-run` estimates (the
-/// sample suite's calls average a little over a minute).
-pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
-
-/// What `--dry-run` prints: the plan and its estimated size and cost,
-/// computed without connecting to anything.
-pub struct PlanSummary {
-    pub conversations: usize,
-    pub per_variant: Vec<(String, usize, String, f64)>,
-}
-
-impl std::fmt::Display for PlanSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "plan: {} conversations, about {:.0} minutes of call audio",
-            self.conversations,
-            self.conversations as f64 * ESTIMATED_CALL_MINUTES
-        )?;
-        for (variant, n, provider, cost) in &self.per_variant {
-            writeln!(
-                f,
-                "  {variant}: {n} conversations on {provider}, estimated ${cost:.2}"
-            )?;
-        }
-        writeln!(
-            f,
-            "(estimates assume {ESTIMATED_CALL_MINUTES} min per call; see the README for the cost model)"
-        )
-    }
-}
-
 /// An agent file with its variant applied; the path it was read from.
-fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), RunError> {
+pub(super) fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), RunError> {
     let path = if r.path.is_absolute() {
         r.path.clone()
     } else {
@@ -442,39 +185,6 @@ fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), RunErro
         None => base,
     };
     Ok((path, file))
-}
-
-/// The plan of a run, without running it.
-pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
-    let project = Project::load(&opts.root).map_err(RunError::Config)?;
-    let scenarios = select(&project, &opts.scenarios, &opts.tags);
-    let mut files = Vec::new();
-    for r in &opts.agent_refs() {
-        files.push(load_agent(&opts.root, r)?.1);
-    }
-    let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let plan = plan_conversations(&names, &scenarios, opts)?;
-    let per_variant = files
-        .iter()
-        .map(|f| {
-            let n = plan.iter().filter(|p| p.variant == f.name).count();
-            let (provider, cost) = match f.provider {
-                ProviderKind::Emulator => ("the local emulator (free)".to_string(), 0.0),
-                _ => {
-                    let model = f.model.clone().unwrap_or_else(|| "gpt-realtime".into());
-                    let per_min = crate::reporting::pricing::per_call_minute(
-                        &crate::reporting::pricing::for_model(&model),
-                    );
-                    (model, n as f64 * ESTIMATED_CALL_MINUTES * per_min)
-                }
-            };
-            (f.name.clone(), n, provider, cost)
-        })
-        .collect();
-    Ok(PlanSummary {
-        conversations: plan.len(),
-        per_variant,
-    })
 }
 
 pub struct RunResult {
@@ -784,14 +494,6 @@ impl Shared {
     }
 }
 
-pub fn save_manifest(dir: &Path, m: &Manifest) {
-    if let Ok(json) = serde_json::to_vec_pretty(m)
-        && let Err(e) = write_atomic(&dir.join(MANIFEST), &json)
-    {
-        tracing::error!(error = %e, "cannot write run.json");
-    }
-}
-
 async fn start_emulator(
     path: &Path,
     file: &AgentFile,
@@ -941,29 +643,4 @@ pub fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_and_agent_refs() {
-        assert!(glob_match("angry-*", "angry-caller"));
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(!glob_match("angry-*", "happy-path"));
-        assert_eq!(
-            AgentRef::parse("agents/a.yaml:v2").variant.as_deref(),
-            Some("v2")
-        );
-        assert_eq!(AgentRef::parse("agents/a.yaml").variant, None);
-    }
-
-    #[test]
-    fn pairs_share_seeds_across_variants() {
-        assert_eq!(conversation_seed(1, "s", 0), conversation_seed(1, "s", 0));
-        assert_ne!(conversation_seed(1, "s", 0), conversation_seed(1, "s", 1));
-        assert_ne!(conversation_seed(1, "s", 0), conversation_seed(2, "s", 0));
-    }
 }
