@@ -223,16 +223,7 @@ fn transient_failures_are_tried_again_and_every_try_is_kept() {
 fn a_provider_that_is_down_trips_its_circuit_breaker_and_other_agents_go_on() {
     let project = tempfile::tempdir().unwrap();
     common::copy_dir(&mini(), project.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        project.path().join("agents/down.yaml"),
-        format!("name: down\nprovider: custom\nurl: ws://127.0.0.1:{port}/v1/realtime\n"),
-    )
-    .unwrap();
+    common::write_unreachable_agent(project.path(), "down");
     let run = project.path().join("run");
     let args = mini_args(
         project.path(),

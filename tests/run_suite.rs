@@ -575,17 +575,7 @@ fn assert_no_file_contains(dir: &Path, needle: &str) {
 fn an_unreachable_agent_is_an_error_not_a_failed_agent_and_the_run_goes_on() {
     let project = tempfile::tempdir().unwrap();
     common::copy_dir(&mini(), project.path());
-    // A port nothing listens on: bind, note it, drop it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        project.path().join("agents/down.yaml"),
-        format!("name: down\nprovider: custom\nurl: ws://127.0.0.1:{port}/v1/realtime\ntools:\n  - name: lookup_order\n"),
-    )
-    .unwrap();
+    common::write_unreachable_agent(project.path(), "down");
     let run = project.path().join("run");
     let out = rehearse(
         &common::repo(),

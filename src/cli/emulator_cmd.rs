@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::exit;
 use crate::config::agent::{AudioPacing, LatencySpec};
-use crate::emulator::{self, AgentRegistry, EmulatorConfig, FaultSpec, HttpTranscriber};
+use crate::emulator::{self, AgentRegistry, EmulatorConfig, FaultSpec};
 
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
@@ -28,15 +28,9 @@ pub struct EmulatorArgs {
     pacing: Option<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// OpenAI-compatible API base (`http://host:port/v1`) used to transcribe
-    /// caller audio that arrives without a transcript.
-    #[arg(long)]
-    transcription_url: Option<String>,
-    #[arg(long, default_value = "gpt-4o-mini-transcribe")]
-    transcription_model: String,
-    /// Environment variable with the transcription endpoint's API key.
-    #[arg(long)]
-    transcription_key_env: Option<String>,
+    /// Transcribes caller audio that arrives without a transcript.
+    #[command(flatten)]
+    transcription: super::TranscriptionArgs,
     /// Environment variable holding a key clients must present.
     #[arg(long)]
     require_key_env: Option<String>,
@@ -65,7 +59,6 @@ pub async fn run(args: EmulatorArgs) -> u8 {
             return exit::CONFIG_ERROR;
         }
     };
-    let env_value = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
     let mut config = EmulatorConfig::new(agent, registry);
     config.latency = args.latency_ms.map(|ms| LatencySpec {
         median_ms: ms,
@@ -88,12 +81,8 @@ pub async fn run(args: EmulatorArgs) -> u8 {
             }
         }
     }
-    if let Some(url) = &args.transcription_url {
-        config.transcriber = Some(Arc::new(HttpTranscriber::new(
-            url,
-            &args.transcription_model,
-            env_value(&args.transcription_key_env),
-        )));
+    if let Some(transcriber) = args.transcription.transcriber() {
+        config.transcriber = Some(Arc::new(transcriber));
     }
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,

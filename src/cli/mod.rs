@@ -62,11 +62,12 @@ enum Command {
     Schema(schema_cmd::SchemaArgs),
 }
 
-/// The transcription endpoint behind the audio-vs-transcript check.
+/// A transcription endpoint (`/audio/transcriptions`): the run's
+/// audio-vs-transcript check, or the emulator's ears for caller audio.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TranscriptionArgs {
-    /// OpenAI-compatible API base (`http://host:port/v1`) for the
-    /// audio-vs-transcript check; without it that check is skipped.
+    /// OpenAI-compatible API base (`http://host:port/v1`) for transcription;
+    /// without it, `run` skips the audio-vs-transcript check.
     #[arg(long)]
     transcription_url: Option<String>,
     #[arg(long, default_value = "gpt-4o-mini-transcribe")]
@@ -81,6 +82,15 @@ impl TranscriptionArgs {
         opts.transcription_url = self.transcription_url;
         opts.transcription_model = self.transcription_model;
         opts.transcription_key_env = self.transcription_key_env;
+    }
+
+    fn transcriber(&self) -> Option<crate::emulator::HttpTranscriber> {
+        let url = self.transcription_url.as_ref()?;
+        Some(crate::emulator::HttpTranscriber::with_key_from_env(
+            url,
+            &self.transcription_model,
+            self.transcription_key_env.as_deref(),
+        ))
     }
 }
 

@@ -30,6 +30,13 @@ pub struct HttpTranscriber {
 }
 
 impl HttpTranscriber {
+    /// As [`HttpTranscriber::new`], the key read from the environment
+    /// variable `key_env` names (none when unset).
+    pub fn with_key_from_env(base_url: &str, model: &str, key_env: Option<&str>) -> Self {
+        let key = key_env.and_then(|v| std::env::var(v).ok());
+        HttpTranscriber::new(base_url, model, key)
+    }
+
     /// `base_url` is the API base (`http://host:port/v1`); the key, if any,
     /// comes from the environment variable named by the caller.
     pub fn new(base_url: &str, model: &str, api_key: Option<String>) -> Self {

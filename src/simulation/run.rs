@@ -124,14 +124,10 @@ impl RunOptions {
     /// The transcription endpoint for scoring, if one is configured.
     pub fn transcriber(&self) -> Option<Arc<dyn Transcriber>> {
         let url = self.transcription_url.as_ref()?;
-        let key = self
-            .transcription_key_env
-            .as_ref()
-            .and_then(|v| std::env::var(v).ok());
-        Some(Arc::new(HttpTranscriber::new(
+        Some(Arc::new(HttpTranscriber::with_key_from_env(
             url,
             &self.transcription_model,
-            key,
+            self.transcription_key_env.as_deref(),
         )))
     }
 }

@@ -115,6 +115,21 @@ pub fn shape(events: &[TimedEvent]) -> Vec<String> {
     }
     out
 }
+/// Writes `agents/<name>.yaml` in `project`: a custom-provider agent on a
+/// loopback port nothing listens on (bound, noted, released).
+pub fn write_unreachable_agent(project: &std::path::Path, name: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        project.join(format!("agents/{name}.yaml")),
+        format!("name: {name}\nprovider: custom\nurl: ws://127.0.0.1:{port}/v1/realtime\ntools:\n  - name: lookup_order\n"),
+    )
+    .unwrap();
+}
+
 /// Copies a fixture project into a temp dir so a test can change it.
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
