@@ -539,3 +539,39 @@ fn a_run_killed_at_random_moments_resumes_to_the_tables_of_an_uninterrupted_run(
         "results differ after {kills} kills:\n{got_r}\n{want_r}"
     );
 }
+
+#[test]
+fn sigterm_stops_like_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let args = mini_args(
+        &mini(),
+        &run,
+        &["--scenario", "quick", "--pace", "realtime"],
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(common::repo())
+        .args(&args)
+        .env("CI", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the call is under way: its event log has lines.
+    let events = run.join("conversations/desk/quick/0/events.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&events).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the call never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status();
+    assert!(sent.unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let c = &conversations(&run)[0];
+    assert_eq!(c["status"], "interrupted", "{c:#}");
+    let counts = &read_json(&run.join("run.json"))["counts"];
+    assert_eq!(counts["interrupted"], 1);
+}
