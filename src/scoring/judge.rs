@@ -183,13 +183,23 @@ async fn ask(
             parsed["reasoning"].as_str().unwrap_or("").to_string(),
             MAX_UNTRUSTED_TEXT / 4,
         ),
-        evidence: parsed.get("evidence").cloned().unwrap_or(Value::Null),
+        evidence: bounded_json(parsed.get("evidence").cloned().unwrap_or(Value::Null)),
         usage: (
             reply["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
             reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
         ),
         cached,
     })
+}
+
+/// A judge's evidence as given, or as cut-off text when it is too large to
+/// keep in every score sheet.
+fn bounded_json(v: Value) -> Value {
+    let text = v.to_string();
+    if text.len() <= MAX_UNTRUSTED_TEXT / 4 {
+        return v;
+    }
+    Value::String(bounded(text, MAX_UNTRUSTED_TEXT / 4))
 }
 
 /// POST with the shared retry policy (see [`crate::retry`]).
@@ -380,5 +390,15 @@ mod tests {
             "Sure! ```json\n{\"verdict\": \"fail\", \"reasoning\": \"a } in text\"}\n``` done";
         assert_eq!(extract_json(fenced).unwrap()["verdict"], "fail");
         assert!(extract_json("no json here").is_none());
+    }
+
+    #[test]
+    fn oversized_evidence_is_kept_as_cut_text() {
+        let small = json!({"quote": "hello"});
+        assert_eq!(bounded_json(small.clone()), small);
+        let huge = json!({"quote": "x".repeat(100_000)});
+        let kept = bounded_json(huge);
+        let text = kept.as_str().unwrap();
+        assert!(text.len() < MAX_UNTRUSTED_TEXT / 4 + 64 && text.ends_with("cut by rehearse]"));
     }
 }

@@ -120,6 +120,9 @@ pub struct ConversationOutcome {
     pub partial: bool,
     pub usage: UsageTotals,
     pub protocol_errors: Vec<Value>,
+    /// Error events beyond those kept above (all are in `events.jsonl`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub protocol_errors_not_kept: u32,
     /// Tries it took (a transient provider failure is tried again).
     #[serde(default = "one")]
     pub attempts: u32,
@@ -134,6 +137,10 @@ pub struct ConversationOutcome {
 
 fn one() -> u32 {
     1
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -164,6 +171,7 @@ impl ConversationOutcome {
             partial: true,
             usage: UsageTotals::default(),
             protocol_errors: Vec::new(),
+            protocol_errors_not_kept: 0,
             attempts: 1,
             failed_attempts: Vec::new(),
             transient: None,
@@ -318,12 +326,7 @@ pub async fn run_conversation(
     };
     let mut bridge = Bridge {
         spec,
-        agent: Side {
-            tx: client.sender,
-            rx: client.receiver,
-            idle: spec.idle_timeout,
-            errors: Vec::new(),
-        },
+        agent: Side::new(client, spec.idle_timeout),
         clock,
         rec,
         trace: trace_rx,
@@ -355,6 +358,7 @@ pub async fn run_conversation(
     bridge.drain_trace();
     let mut outcome = bridge.outcome;
     outcome.protocol_errors.append(&mut bridge.agent.errors);
+    outcome.protocol_errors_not_kept += bridge.agent.errors_not_kept;
     match result {
         Ok(reason) => {
             outcome.status = Status::Completed;
@@ -659,7 +663,7 @@ impl Bridge<'_> {
                                 .to_string()
                         };
                         let (code, message) = (detail("/error/code"), detail("/error/message"));
-                        self.agent.errors.push(raw);
+                        self.agent.note_error(raw);
                         if code == "rate_limit_exceeded"
                             && self.rate_limited < RATE_LIMIT_RETRIES_PER_CALL
                         {
@@ -707,7 +711,7 @@ impl Bridge<'_> {
                 }
                 ServerEvent::Error { .. } => {
                     // Non-fatal unless the connection closes, which next_event reports.
-                    self.agent.errors.push(raw);
+                    self.agent.note_error(raw);
                 }
                 _ => {}
             }

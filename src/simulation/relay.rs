@@ -130,12 +130,7 @@ async fn relay(
         RealtimeClient::connect(&spec.endpoint, clock.origin(), Some(agent_trace), timeout).await?;
     let c = RealtimeClient::connect(caller_endpoint, clock.origin(), Some(caller_trace), timeout)
         .await?;
-    let side = |client: RealtimeClient| Side {
-        tx: client.sender,
-        rx: client.receiver,
-        idle: spec.idle_timeout,
-        errors: Vec::new(),
-    };
+    let side = |client: RealtimeClient| Side::new(client, spec.idle_timeout);
     let mut r = Relay {
         spec,
         agent: side(a),
@@ -172,6 +167,7 @@ async fn relay(
     outcome.usage = r.usage.clone();
     outcome.protocol_errors.append(&mut r.agent.errors);
     outcome.protocol_errors.append(&mut r.caller.errors);
+    outcome.protocol_errors_not_kept += r.agent.errors_not_kept + r.caller.errors_not_kept;
     outcome.duration_ms = r.rec.finish()?;
     result
 }
@@ -360,7 +356,7 @@ impl Relay<'_> {
                     return Ok(Some("agent_ended".into()));
                 }
             }
-            ServerEvent::Error { .. } => self.agent.errors.push(raw),
+            ServerEvent::Error { .. } => self.agent.note_error(raw),
             _ => {}
         }
         Ok(None)
@@ -391,7 +387,7 @@ impl Relay<'_> {
                     return Ok(Some("caller_hung_up".into()));
                 }
             }
-            ServerEvent::Error { .. } => self.caller.errors.push(raw),
+            ServerEvent::Error { .. } => self.caller.note_error(raw),
             _ => {}
         }
         Ok(None)

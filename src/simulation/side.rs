@@ -16,7 +16,7 @@ use crate::protocol::item::FunctionCallOutputItem;
 use crate::protocol::{
     ClientEvent, Dialect, Item, ServerEvent, SessionConfig, SessionPatch, ToolDef,
 };
-use crate::realtime::{ClientError, ClientReceiver, ClientSender};
+use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient};
 
 /// Silence the server VAD needs to close a turn (what we configure).
 pub const VAD_SILENCE_MS: u32 = 500;
@@ -25,9 +25,15 @@ pub struct Side {
     pub tx: ClientSender,
     pub rx: ClientReceiver,
     pub idle: Duration,
-    /// Error events that did not end the call, kept for the record.
+    /// Error events that did not end the call, kept for the record (the
+    /// first [`KEPT_ERRORS`]; the rest are counted).
     pub errors: Vec<Value>,
+    pub errors_not_kept: u32,
 }
+
+/// Error events kept per side: a provider stuck in a loop of errors must not
+/// bloat `conversation.json` (every one is still in `events.jsonl`).
+pub const KEPT_ERRORS: usize = 100;
 
 /// What a side's session is set up with.
 pub struct SessionSettings<'a> {
@@ -39,6 +45,25 @@ pub struct SessionSettings<'a> {
 }
 
 impl Side {
+    pub fn new(client: RealtimeClient, idle: Duration) -> Side {
+        Side {
+            tx: client.sender,
+            rx: client.receiver,
+            idle,
+            errors: Vec::new(),
+            errors_not_kept: 0,
+        }
+    }
+
+    /// Keeps an error event for the record, up to [`KEPT_ERRORS`].
+    pub fn note_error(&mut self, raw: Value) {
+        if self.errors.len() < KEPT_ERRORS {
+            self.errors.push(raw);
+        } else {
+            self.errors_not_kept += 1;
+        }
+    }
+
     /// The next event and its timeline position.
     pub async fn next_event(
         &mut self,
@@ -68,7 +93,7 @@ impl Side {
             match self.rx.recv_within(left).await {
                 Some(Ok(e)) => {
                     if e.received.event_type == "error" {
-                        self.errors.push(e.received.raw);
+                        self.note_error(e.received.raw);
                     }
                 }
                 Some(Err(closed @ ClientError::Closed { .. })) => return closed,
