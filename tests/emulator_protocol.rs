@@ -555,3 +555,113 @@ async fn declared_tools_decide_what_the_agent_can_call() {
         .expect("text output");
     assert!(text.contains("can't"), "{text}");
 }
+
+/// The first event and how the connection then ends, for a refused session.
+async fn refusal(
+    emulator: &Emulator,
+    key: Option<&str>,
+) -> (serde_json::Value, Option<rehearse::realtime::ClientError>) {
+    let mut endpoint = rehearse::realtime::Endpoint::local(&emulator.url(), Dialect::Ga);
+    if let Some(k) = key {
+        endpoint.headers.push((
+            "Authorization".into(),
+            rehearse::realtime::Secret::new(format!("Bearer {k}")),
+        ));
+    }
+    let mut c = rehearse::realtime::RealtimeClient::connect(
+        &endpoint,
+        std::time::Instant::now(),
+        None,
+        LIMIT,
+    )
+    .await
+    .expect("the upgrade itself succeeds, as with the real service");
+    let first = c.receiver.recv_within(LIMIT).await.unwrap().unwrap();
+    let then = c.receiver.recv_within(LIMIT).await.and_then(Result::err);
+    (first.received.raw, then)
+}
+
+#[tokio::test]
+async fn keys_and_the_session_limit_are_enforced_with_real_errors_and_close_codes() {
+    let emulator = Emulator::start_with_env(
+        &["--require-key-env", "EMU_KEY", "--max-sessions", "2"],
+        &[("EMU_KEY", "sk-emulator-test")],
+    );
+    let closed = |e: &Option<rehearse::realtime::ClientError>| match e {
+        Some(rehearse::realtime::ClientError::Closed { code, .. }) => *code,
+        other => panic!("expected a close frame, got {other:?}"),
+    };
+    let (event, end) = refusal(&emulator, None).await;
+    assert_eq!(event["type"], "error");
+    assert!(
+        event["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Missing bearer")
+    );
+    assert_eq!(closed(&end), 3000);
+    let (event, end) = refusal(&emulator, Some("sk-wrong")).await;
+    assert_eq!(event["error"]["code"], "invalid_api_key");
+    assert!(
+        !event.to_string().contains("sk-wrong"),
+        "the key is not echoed"
+    );
+    assert_eq!(closed(&end), 3000);
+
+    // Two sessions fit; the third is refused with a retryable code; capacity
+    // comes back when one closes.
+    let connect = || async {
+        let mut endpoint = rehearse::realtime::Endpoint::local(&emulator.url(), Dialect::Ga);
+        endpoint.headers.push((
+            "Authorization".into(),
+            rehearse::realtime::Secret::new("Bearer sk-emulator-test".into()),
+        ));
+        let mut c = rehearse::realtime::RealtimeClient::connect(
+            &endpoint,
+            std::time::Instant::now(),
+            None,
+            LIMIT,
+        )
+        .await
+        .unwrap();
+        let first = c.receiver.recv_within(LIMIT).await.unwrap().unwrap();
+        (c, first.received.event_type)
+    };
+    let (mut one, t1) = connect().await;
+    let (_two, t2) = connect().await;
+    assert_eq!(
+        (t1.as_str(), t2.as_str()),
+        ("session.created", "session.created")
+    );
+    let (mut three, t3) = connect().await;
+    assert_eq!(t3, "error");
+    let end = three
+        .receiver
+        .recv_within(LIMIT)
+        .await
+        .and_then(Result::err);
+    assert_eq!(closed(&end), 1013, "1013: try again later");
+    one.sender.close().await;
+    // Bounded wait for the server to notice the close.
+    let mut freed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_c, t) = connect().await;
+        if t == "session.created" {
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "a closed session frees its place");
+    drop(one);
+}
+
+#[test]
+fn the_emulator_listens_on_loopback_unless_told_otherwise() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .args(["emulator", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[default: 127.0.0.1:8765]"), "{help}");
+}

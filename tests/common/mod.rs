@@ -23,10 +23,15 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start(extra: &[&str]) -> Emulator {
+        Emulator::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Emulator {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
             .current_dir(repo())
             .args(["emulator", "--listen", "127.0.0.1:0", "--latency-ms", "0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
