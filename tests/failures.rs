@@ -276,6 +276,16 @@ fn a_provider_that_is_down_trips_its_circuit_breaker_and_other_agents_go_on() {
         (counts["error"].as_u64(), counts["not_started"].as_u64()),
         (Some(3), Some(5))
     );
+    assert!(
+        stderr(&out).contains("down: the circuit breaker opened"),
+        "said when it happens"
+    );
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## Not run")
+            && summary.contains("| down | 5 | the circuit breaker opened"),
+        "{summary}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

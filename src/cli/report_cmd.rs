@@ -178,6 +178,7 @@ pub fn compare(args: CompareArgs) -> u8 {
         comparisons,
         conversations,
         results,
+        not_run: vec![],
     };
     gate_exit(&report, args.gate.as_deref())
 }

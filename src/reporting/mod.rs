@@ -11,11 +11,13 @@ pub mod stats;
 pub mod summary;
 pub mod tables;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::simulation::Status;
 use crate::simulation::run::{MANIFEST, Manifest, write_atomic};
 use compare::AbComparison;
 use tables::{ConversationRow, ResultRow};
@@ -77,6 +79,40 @@ pub struct Report {
     pub comparisons: Vec<AbComparison>,
     pub conversations: Vec<ConversationRow>,
     pub results: Vec<ResultRow>,
+    /// Planned calls that did not run to an outcome, grouped by why.
+    pub not_run: Vec<NotRun>,
+}
+
+/// Calls of one variant that did not run, and why (budget, circuit
+/// breaker, a stop).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotRun {
+    pub variant: String,
+    pub conversations: usize,
+    pub why: String,
+}
+
+fn not_run(manifest: &Manifest) -> Vec<NotRun> {
+    let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for c in &manifest.conversations {
+        let why = match (c.status, &c.not_started) {
+            (Some(Status::Interrupted), _) => {
+                "interrupted by a stop (Ctrl-C or SIGTERM); `run --resume` runs it".to_string()
+            }
+            (None, Some(why)) => why.clone(),
+            (None, None) => "not run (the run ended before it started)".to_string(),
+            _ => continue,
+        };
+        *groups.entry((c.variant.clone(), why)).or_default() += 1;
+    }
+    groups
+        .into_iter()
+        .map(|((variant, why), conversations)| NotRun {
+            variant,
+            conversations,
+            why,
+        })
+        .collect()
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -218,6 +254,7 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
         comparisons,
         conversations,
         results,
+        not_run: not_run(&manifest),
     };
     write_atomic(
         &run_dir.join("summary.md"),

@@ -77,6 +77,20 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
+    if !r.not_run.is_empty() {
+        let _ = writeln!(out, "\n## Not run\n");
+        let _ = writeln!(out, "| variant | conversations | why |");
+        let _ = writeln!(out, "|---|---|---|");
+        for n in &r.not_run {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                cell(&n.variant),
+                n.conversations,
+                cell(&n.why)
+            );
+        }
+    }
     let skipped: u32 = r.checks.iter().map(|c| c.skipped).sum();
     let errors: u32 = r.checks.iter().map(|c| c.errors).sum();
     let _ = writeln!(

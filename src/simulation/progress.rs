@@ -22,6 +22,10 @@ pub trait Progress: Send + Sync {
         verdict: Option<Verdict>,
     );
     fn finish(&self, counts: &Counts);
+    /// Something the user should know now (a circuit breaker opened).
+    fn notice(&self, text: &str) {
+        eprintln!("rehearse: {text}");
+    }
 }
 
 /// The display for this terminal: a bar when stderr is a terminal outside
@@ -122,6 +126,10 @@ impl Bar {
 }
 
 impl Progress for Bar {
+    fn notice(&self, text: &str) {
+        self.bar.println(format!("rehearse: {text}"));
+    }
+
     fn start(&self, planned: usize) {
         self.bar.set_length(planned as u64);
         self.refresh();
@@ -176,4 +184,5 @@ impl Progress for Silent {
     ) {
     }
     fn finish(&self, _: &Counts) {}
+    fn notice(&self, _: &str) {}
 }

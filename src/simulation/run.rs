@@ -420,7 +420,14 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             };
             progress.conversation_finished(&planned, &outcome, verdict);
             if let Some(b) = shared.breakers.lock().await.get_mut(&planned.variant) {
+                let was_open = b.open().is_some();
                 b.record(&outcome);
+                if let Some(why) = b.open().filter(|_| !was_open) {
+                    progress.notice(&format!(
+                        "{}: {why}; its remaining calls will not start",
+                        planned.variant
+                    ));
+                }
             }
             shared.finished(index, &outcome, verdict).await;
         });

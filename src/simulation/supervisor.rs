@@ -102,7 +102,7 @@ impl CircuitBreaker {
                 self.last_error = outcome.error.clone().unwrap_or_default();
                 if self.threshold > 0 && self.consecutive >= self.threshold && self.open.is_none() {
                     self.open = Some(format!(
-                        "not started: the circuit breaker opened after {} calls in a row failed (last: {})",
+                        "the circuit breaker opened after {} calls in a row failed (last: {})",
                         self.consecutive, self.last_error
                     ));
                 }
