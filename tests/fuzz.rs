@@ -58,6 +58,7 @@ fn fragment() -> impl Strategy<Value = String> {
         Just("18446744073709551616".to_string()),
         Just("\u{0}".to_string()),
         Just("\u{feff}".to_string()),
+        Just("“☎".to_string()),
         Just("{{ unclosed".to_string()),
         Just("(?P<".to_string()),
         Just("../../../../etc/passwd".to_string()),

@@ -180,8 +180,10 @@ fn key_before(text: &str, line: u64, column: u64) -> Option<String> {
         .or_else(|| upto.trim_end().strip_suffix(':').map(|s| s.len()))?;
     let head = &upto[..colon];
     let start = head
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let key = &head[start..];
     (!key.is_empty()).then(|| key.to_string())
 }
@@ -207,6 +209,18 @@ mod tests {
     struct Sample {
         name: String,
         instructions: String,
+    }
+
+    #[test]
+    fn value_errors_name_the_key_before_them_whatever_the_characters() {
+        assert_eq!(key_before("a: { b: x }", 1, 9).as_deref(), Some("b"));
+        assert_eq!(
+            key_before("☎think_ms: soon", 1, 12).as_deref(),
+            Some("think_ms")
+        );
+        assert_eq!(key_before("“quoted”: x", 1, 11).as_deref(), None);
+        assert_eq!(key_before("no colon here", 1, 5), None);
+        assert_eq!(key_before("x", 9, 1), None);
     }
 
     #[test]
