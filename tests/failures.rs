@@ -584,4 +584,14 @@ fn sigterm_stops_like_ctrl_c() {
     assert_eq!(c["status"], "interrupted", "{c:#}");
     let counts = &read_json(&run.join("run.json"))["counts"];
     assert_eq!(counts["interrupted"], 1);
+    // Reported as not decided: neither a fail nor a provider error.
+    let csv = std::fs::read_to_string(run.join("conversations.csv")).unwrap();
+    assert!(csv.contains(",interrupted,,undecided,"), "{csv}");
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<skipped message=\"interrupted by a stop"),
+        "{junit}"
+    );
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(summary.contains("## Not run") && summary.contains("interrupted by a stop"));
 }

@@ -56,6 +56,13 @@ pub fn xml(r: &Report) -> String {
                 })
                 .collect();
             match (c.status.as_str(), c.verdict.as_str()) {
+                ("interrupted", _) => {
+                    s += 1;
+                    let _ = writeln!(
+                        cases,
+                        "      <skipped message=\"interrupted by a stop (Ctrl-C or SIGTERM); run --resume finishes it\"/>"
+                    );
+                }
                 ("error", _) | (_, "error") => {
                     e += 1;
                     let _ = writeln!(

@@ -97,7 +97,13 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
         let sheet: Option<ScoreSheet> = std::fs::read(dir.join(SCORES))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let verdict = sheet.as_ref().map(|s| s.verdict).unwrap_or(Verdict::Error);
+        // An interrupted call was never scored: nothing is decided about it.
+        let interrupted = outcome.as_ref().map(|o| o.status) == Some(Status::Interrupted);
+        let verdict = match (&sheet, interrupted) {
+            (Some(s), _) => s.verdict,
+            (None, true) => Verdict::Undecided,
+            (None, false) => Verdict::Error,
+        };
         let metric = |k: &str| sheet.as_ref().and_then(|s| s.metrics.get(k).copied());
         conversations.push(ConversationRow {
             run_id: manifest.run_id.clone(),
