@@ -61,7 +61,8 @@ pub struct RunArgs {
     /// (dropped socket, rate limit, server error, stall).
     #[arg(long, default_value_t = 2)]
     retries: u32,
-    /// Stop starting calls after this many in a row failed; 0 never stops.
+    /// Stop starting an agent's calls after this many of them in a row
+    /// failed (the provider is down); 0 never stops.
     #[arg(long, default_value_t = 5)]
     circuit_breaker: u32,
     /// Longest wait for any event from a provider (e.g. 30s).
