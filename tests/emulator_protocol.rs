@@ -556,11 +556,11 @@ async fn declared_tools_decide_what_the_agent_can_call() {
     assert!(text.contains("can't"), "{text}");
 }
 
-/// The first event and how the connection then ends, for a refused session.
-async fn refusal(
+/// A client that presents `key` (if any), and the first event it gets.
+async fn connect_with_key(
     emulator: &Emulator,
     key: Option<&str>,
-) -> (serde_json::Value, Option<rehearse::realtime::ClientError>) {
+) -> (rehearse::realtime::RealtimeClient, serde_json::Value) {
     let mut endpoint = rehearse::realtime::Endpoint::local(&emulator.url(), Dialect::Ga);
     if let Some(k) = key {
         endpoint.headers.push((
@@ -577,8 +577,17 @@ async fn refusal(
     .await
     .expect("the upgrade itself succeeds, as with the real service");
     let first = c.receiver.recv_within(LIMIT).await.unwrap().unwrap();
+    (c, first.received.raw)
+}
+
+/// The first event and how the connection then ends, for a refused session.
+async fn refusal(
+    emulator: &Emulator,
+    key: Option<&str>,
+) -> (serde_json::Value, Option<rehearse::realtime::ClientError>) {
+    let (mut c, first) = connect_with_key(emulator, key).await;
     let then = c.receiver.recv_within(LIMIT).await.and_then(Result::err);
-    (first.received.raw, then)
+    (first, then)
 }
 
 #[tokio::test]
@@ -611,21 +620,8 @@ async fn keys_and_the_session_limit_are_enforced_with_real_errors_and_close_code
     // Two sessions fit; the third is refused with a retryable code; capacity
     // comes back when one closes.
     let connect = || async {
-        let mut endpoint = rehearse::realtime::Endpoint::local(&emulator.url(), Dialect::Ga);
-        endpoint.headers.push((
-            "Authorization".into(),
-            rehearse::realtime::Secret::new("Bearer sk-emulator-test".into()),
-        ));
-        let mut c = rehearse::realtime::RealtimeClient::connect(
-            &endpoint,
-            std::time::Instant::now(),
-            None,
-            LIMIT,
-        )
-        .await
-        .unwrap();
-        let first = c.receiver.recv_within(LIMIT).await.unwrap().unwrap();
-        (c, first.received.event_type)
+        let (c, first) = connect_with_key(&emulator, Some("sk-emulator-test")).await;
+        (c, first["type"].as_str().unwrap_or("").to_string())
     };
     let (mut one, t1) = connect().await;
     let (_two, t2) = connect().await;

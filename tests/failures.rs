@@ -25,6 +25,18 @@ fn rehearse(args: &[String]) -> Output {
         .expect("run rehearse")
 }
 
+/// `rehearse ARGS` in the background, stdout discarded.
+fn spawn_run(args: &[String], stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(common::repo())
+        .args(args)
+        .env("CI", "1")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start rehearse")
+}
+
 fn mini() -> PathBuf {
     common::repo().join("tests/fixtures/mini")
 }
@@ -373,14 +385,7 @@ fn ctrl_c_stops_cleanly_and_resume_finishes_the_run() {
             "realtime",
         ],
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(&args)
-        .env("CI", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&args, Stdio::piped());
     // Wait (bounded) until one call has finished and others are under way.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -514,14 +519,7 @@ fn a_run_killed_at_random_moments_resumes_to_the_tables_of_an_uninterrupted_run(
     let mut kills = 0;
     // Bounded: at most 8 kills, then one run to the end.
     for _ in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
-            .current_dir(common::repo())
-            .args(&args)
-            .env("CI", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(&args, Stdio::null());
         std::thread::sleep(Duration::from_millis(rng.random_range(50..1500)));
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL: no cleanup of any kind
@@ -559,14 +557,7 @@ fn sigterm_stops_like_ctrl_c() {
         &run,
         &["--scenario", "quick", "--pace", "realtime"],
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(&args)
-        .env("CI", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&args, Stdio::piped());
     // Wait (bounded) until the call is under way: its event log has lines.
     let events = run.join("conversations/desk/quick/0/events.jsonl");
     let deadline = Instant::now() + Duration::from_secs(60);
