@@ -22,7 +22,7 @@ use super::caller::{CallerMove, TextCaller};
 use super::clock::{Clock, Pace};
 use super::fixtures::FixtureSet;
 use super::recorder::{Recorder, Speaker, Utterance};
-use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tool};
+use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools};
 use super::voice::CallerVoice;
 use crate::audio::{AudioFormat, SESSION_RATE, Voice};
 use crate::config::persona::PersonaFile;
@@ -282,15 +282,9 @@ struct Bridge<'a> {
     /// The caller's last line and how often in a row it was said: asked to
     /// repeat, people speak more clearly.
     last_line: Option<(String, u32)>,
-    /// Rate-limited responses asked again so far.
-    rate_limited: u32,
     /// Agent audio received so far, in samples, against the call's limit.
     audio_samples: usize,
 }
-
-/// Rate-limited responses are asked again this often per call before the
-/// call fails (and is tried again as a whole).
-const RATE_LIMIT_RETRIES_PER_CALL: u32 = 3;
 
 /// Runs one conversation to its end and writes its artifacts under
 /// `spec.dir`. Never panics on provider behaviour: failures come back as an
@@ -339,7 +333,6 @@ pub async fn run_conversation(
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
-        rate_limited: 0,
         audio_samples: 0,
     };
     let wall_limit = spec.wall_limit;
@@ -653,36 +646,9 @@ impl Bridge<'_> {
                         self.outcome.usage.add(u);
                     }
                     if response.status == crate::protocol::ResponseStatus::Failed {
-                        let detail = |p: &str| {
-                            response
-                                .status_details
-                                .as_ref()
-                                .and_then(|d| d.pointer(p))
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string()
-                        };
-                        let (code, message) = (detail("/error/code"), detail("/error/message"));
-                        self.agent.note_error(raw);
-                        if code == "rate_limit_exceeded"
-                            && self.rate_limited < RATE_LIMIT_RETRIES_PER_CALL
-                        {
-                            // Wait as asked and ask again: the turn is still open.
-                            self.rate_limited += 1;
-                            let asked = crate::retry::retry_after_in_message(&message);
-                            let wait =
-                                crate::retry::RetryPolicy::HTTP.wait(self.rate_limited, asked);
-                            tokio::time::sleep(wait).await;
-                            self.agent.request_response().await?;
-                            continue;
-                        }
-                        let why = match (code.is_empty(), message.is_empty()) {
-                            (true, true) => "unknown".to_string(),
-                            (false, true) => code,
-                            (true, false) => message,
-                            (false, false) => format!("{code}: {message}"),
-                        };
-                        return Err(BridgeError::ResponseFailed(why));
+                        // A rate limit is waited out and asked again.
+                        self.agent.recover_failed_response(&response, raw).await?;
+                        continue;
                     }
                     if calls.is_empty() {
                         if response.status == crate::protocol::ResponseStatus::Cancelled
@@ -694,20 +660,15 @@ impl Bridge<'_> {
                         }
                         return Ok(speeches);
                     }
-                    for call in std::mem::take(&mut calls) {
-                        self.outcome.tool_calls += 1;
-                        let timeout = self.spec.scenario.end.tool_timeout_ms;
-                        answer_tool(
-                            &mut self.agent,
-                            &mut self.clock,
-                            &mut self.fixtures,
-                            &mut self.rec,
-                            timeout,
-                            call,
-                        )
-                        .await?;
-                    }
-                    self.agent.request_response().await?;
+                    self.outcome.tool_calls += answer_tools(
+                        &mut self.agent,
+                        &mut self.clock,
+                        &mut self.fixtures,
+                        &mut self.rec,
+                        self.spec.scenario.end.tool_timeout_ms,
+                        std::mem::take(&mut calls),
+                    )
+                    .await?;
                 }
                 ServerEvent::Error { .. } => {
                     // Non-fatal unless the connection closes, which next_event reports.

@@ -14,7 +14,7 @@ use super::caller::caller_instructions;
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
 use super::recorder::{Recorder, Speaker, Utterance};
-use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tool};
+use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools};
 use crate::audio::AudioFormat;
 use crate::config::agent::{AgentFile, ProviderKind};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
@@ -321,26 +321,19 @@ impl Relay<'_> {
                     self.usage.add(u);
                 }
                 if response.status == ResponseStatus::Failed {
-                    return Err(BridgeError::ResponseFailed(format!(
-                        "{:?}",
-                        response.status_details
-                    )));
+                    self.agent.recover_failed_response(&response, raw).await?;
+                    return Ok(None);
                 }
                 if !self.calls.is_empty() {
-                    for call in std::mem::take(&mut self.calls) {
-                        self.tool_calls += 1;
-                        let timeout = self.spec.scenario.end.tool_timeout_ms;
-                        answer_tool(
-                            &mut self.agent,
-                            &mut self.clock,
-                            &mut self.fixtures,
-                            &mut self.rec,
-                            timeout,
-                            call,
-                        )
-                        .await?;
-                    }
-                    self.agent.request_response().await?;
+                    self.tool_calls += answer_tools(
+                        &mut self.agent,
+                        &mut self.clock,
+                        &mut self.fixtures,
+                        &mut self.rec,
+                        self.spec.scenario.end.tool_timeout_ms,
+                        std::mem::take(&mut self.calls),
+                    )
+                    .await?;
                     return Ok(None);
                 }
                 let said = self.agent_speaking.text.to_lowercase();

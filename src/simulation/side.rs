@@ -14,7 +14,7 @@ use super::recorder::{Recorder, ToolCallRecord};
 use crate::audio::AudioFormat;
 use crate::protocol::item::FunctionCallOutputItem;
 use crate::protocol::{
-    ClientEvent, Dialect, Item, ServerEvent, SessionConfig, SessionPatch, ToolDef,
+    ClientEvent, Dialect, Item, ResponseObject, ServerEvent, SessionConfig, SessionPatch, ToolDef,
 };
 use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient};
 
@@ -29,7 +29,13 @@ pub struct Side {
     /// first [`KEPT_ERRORS`]; the rest are counted).
     pub errors: Vec<Value>,
     pub errors_not_kept: u32,
+    /// Rate-limited responses asked again so far in this call.
+    rate_limited: u32,
 }
+
+/// Rate-limited responses are asked again this often per call before the
+/// call fails (and is tried again as a whole).
+const RATE_LIMIT_RETRIES_PER_CALL: u32 = 3;
 
 /// Error events kept per side: a provider stuck in a loop of errors must not
 /// bloat `conversation.json` (every one is still in `events.jsonl`).
@@ -52,7 +58,44 @@ impl Side {
             idle,
             errors: Vec::new(),
             errors_not_kept: 0,
+            rate_limited: 0,
         }
+    }
+
+    /// A `response.done` with status `failed`: kept for the record. A rate
+    /// limit is waited out (as long as the message asks) and the response
+    /// asked again, up to [`RATE_LIMIT_RETRIES_PER_CALL`] times a call, as a
+    /// production client would; anything else ends the call with its cause.
+    pub async fn recover_failed_response(
+        &mut self,
+        response: &ResponseObject,
+        raw: Value,
+    ) -> Result<(), BridgeError> {
+        let detail = |p: &str| {
+            response
+                .status_details
+                .as_ref()
+                .and_then(|d| d.pointer(p))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (code, message) = (detail("/error/code"), detail("/error/message"));
+        self.note_error(raw);
+        if code == "rate_limit_exceeded" && self.rate_limited < RATE_LIMIT_RETRIES_PER_CALL {
+            self.rate_limited += 1;
+            let asked = crate::retry::retry_after_in_message(&message);
+            tokio::time::sleep(crate::retry::RetryPolicy::HTTP.wait(self.rate_limited, asked))
+                .await;
+            return self.request_response().await;
+        }
+        let why = match (code.is_empty(), message.is_empty()) {
+            (true, true) => "unknown".to_string(),
+            (false, true) => code,
+            (true, false) => message,
+            (false, false) => format!("{code}: {message}"),
+        };
+        Err(BridgeError::ResponseFailed(why))
     }
 
     /// Keeps an error event for the record, up to [`KEPT_ERRORS`].
@@ -191,9 +234,27 @@ impl Side {
     }
 }
 
+/// Answers every tool call a response ended with, in order, then asks for
+/// the response that uses their outputs. Returns how many were answered.
+pub async fn answer_tools(
+    side: &mut Side,
+    clock: &mut Clock,
+    fixtures: &mut FixtureSet,
+    rec: &mut Recorder,
+    tool_timeout_ms: f64,
+    calls: Vec<(String, String, String, f64)>,
+) -> Result<u32, BridgeError> {
+    let answered = calls.len() as u32;
+    for call in calls {
+        answer_tool(side, clock, fixtures, rec, tool_timeout_ms, call).await?;
+    }
+    side.request_response().await?;
+    Ok(answered)
+}
+
 /// Answers one tool call from the fixtures after the backend's latency (on
 /// the timeline), sends the output and records the call.
-pub async fn answer_tool(
+async fn answer_tool(
     side: &mut Side,
     clock: &mut Clock,
     fixtures: &mut FixtureSet,
