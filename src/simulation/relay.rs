@@ -14,7 +14,7 @@ use super::caller::caller_instructions;
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
 use super::recorder::{Recorder, Speaker, Utterance};
-use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools};
+use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools, on_timeline};
 use crate::audio::AudioFormat;
 use crate::config::agent::{AgentFile, ProviderKind};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
@@ -209,8 +209,14 @@ impl Relay<'_> {
                 _ = tokio::time::sleep(idle) => return Err(ClientError::Timeout(idle).into()),
             };
             let finished = match from {
-                From::Agent(e) => self.on_agent(unwrap_event(e)?).await?,
-                From::Caller(e) => self.on_caller(unwrap_event(e)?).await?,
+                From::Agent(e) => {
+                    let event = on_timeline(e, &mut self.clock)?;
+                    self.on_agent(event).await?
+                }
+                From::Caller(e) => {
+                    let event = on_timeline(e, &mut self.clock)?;
+                    self.on_caller(event).await?
+                }
             };
             if let Some(reason) = finished {
                 return Ok(reason);
@@ -294,9 +300,6 @@ impl Relay<'_> {
         &mut self,
         (event, raw, at): (ServerEvent, serde_json::Value, f64),
     ) -> Result<Option<String>, BridgeError> {
-        let at = self
-            .clock
-            .at(self.clock.origin() + std::time::Duration::from_secs_f64(at / 1000.0));
         match event {
             ServerEvent::ResponseOutputAudioDelta {
                 at: part, delta, ..
@@ -359,9 +362,6 @@ impl Relay<'_> {
         &mut self,
         (event, raw, at): (ServerEvent, serde_json::Value, f64),
     ) -> Result<Option<String>, BridgeError> {
-        let at = self
-            .clock
-            .at(self.clock.origin() + std::time::Duration::from_secs_f64(at / 1000.0));
         match event {
             ServerEvent::ResponseOutputAudioDelta {
                 at: part, delta, ..
@@ -384,23 +384,5 @@ impl Relay<'_> {
             _ => {}
         }
         Ok(None)
-    }
-}
-
-fn unwrap_event(
-    e: Option<Result<TimedEvent, ClientError>>,
-) -> Result<(ServerEvent, serde_json::Value, f64), BridgeError> {
-    match e {
-        Some(Ok(t)) => Ok((
-            t.received.event,
-            t.received.raw,
-            t.at.as_secs_f64() * 1000.0,
-        )),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(ClientError::Closed {
-            code: 1000,
-            reason: "the peer closed the connection".into(),
-        }
-        .into()),
     }
 }

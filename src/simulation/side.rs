@@ -16,7 +16,7 @@ use crate::protocol::item::FunctionCallOutputItem;
 use crate::protocol::{
     ClientEvent, Dialect, Item, ResponseObject, ServerEvent, SessionConfig, SessionPatch, ToolDef,
 };
-use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient};
+use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient, TimedEvent};
 
 /// Silence the server VAD needs to close a turn (what we configure).
 pub const VAD_SILENCE_MS: u32 = 500;
@@ -112,18 +112,7 @@ impl Side {
         &mut self,
         clock: &mut Clock,
     ) -> Result<(ServerEvent, Value, f64), BridgeError> {
-        match self.rx.recv_within(self.idle).await {
-            Some(Ok(e)) => {
-                let at = clock.at(clock.origin() + e.at);
-                Ok((e.received.event, e.received.raw, at))
-            }
-            Some(Err(e)) => Err(e.into()),
-            None => Err(ClientError::Closed {
-                code: 1000,
-                reason: "the peer closed the connection".into(),
-            }
-            .into()),
-        }
+        on_timeline(self.rx.recv_within(self.idle).await, clock)
     }
 
     /// After a broken connection: reads what the server sent before it went
@@ -231,6 +220,26 @@ impl Side {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// A received event with its position on the call's timeline (ms); a
+/// closed connection is an error, since a call never ends by the peer going.
+pub fn on_timeline(
+    received: Option<Result<TimedEvent, ClientError>>,
+    clock: &mut Clock,
+) -> Result<(ServerEvent, Value, f64), BridgeError> {
+    match received {
+        Some(Ok(e)) => {
+            let at = clock.at(clock.origin() + e.at);
+            Ok((e.received.event, e.received.raw, at))
+        }
+        Some(Err(e)) => Err(e.into()),
+        None => Err(ClientError::Closed {
+            code: 1000,
+            reason: "the peer closed the connection".into(),
+        }
+        .into()),
     }
 }
 
