@@ -220,6 +220,11 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> PolarsResult<()> {
     Ok(())
 }
 
+/// How many rows a boolean expression is true in (nulls count as false).
+fn count(condition: Expr) -> Expr {
+    condition.cast(DataType::UInt32).sum()
+}
+
 /// Per variant × scenario × persona × check: decided count, passes, errors,
 /// skips, and mean / median / p95 of the check's value.
 pub fn check_aggregates(results: &DataFrame) -> PolarsResult<DataFrame> {
@@ -233,22 +238,10 @@ pub fn check_aggregates(results: &DataFrame) -> PolarsResult<DataFrame> {
             col("check"),
         ])
         .agg([
-            col("passed")
-                .is_not_null()
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("decided"),
-            col("passed").cast(DataType::UInt32).sum().alias("passes"),
-            col("status")
-                .eq(lit("error"))
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("errors"),
-            col("status")
-                .eq(lit("skipped"))
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("skipped"),
+            count(col("passed").is_not_null()).alias("decided"),
+            count(col("passed")).alias("passes"),
+            count(col("status").eq(lit("error"))).alias("errors"),
+            count(col("status").eq(lit("skipped"))).alias("skipped"),
             col("value").mean().alias("value_mean"),
             col("value").median().alias("value_p50"),
             col("value")
@@ -270,17 +263,9 @@ pub fn variant_aggregates(conversations: &DataFrame) -> PolarsResult<DataFrame> 
         .group_by_stable([col("variant")])
         .agg([
             col("scenario").count().alias("conversations"),
-            col("passed")
-                .is_not_null()
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("decided"),
-            col("passed").cast(DataType::UInt32).sum().alias("passes"),
-            col("status")
-                .eq(lit("error"))
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("errors"),
+            count(col("passed").is_not_null()).alias("decided"),
+            count(col("passed")).alias("passes"),
+            count(col("status").eq(lit("error"))).alias("errors"),
             col("agent_ttfa_p95_ms").mean().alias("ttfa_p95_mean_ms"),
             col("agent_ttfa_p50_ms")
                 .median()
@@ -300,7 +285,7 @@ pub fn task_passes(conversations: &DataFrame) -> PolarsResult<DataFrame> {
         .filter(col("passed").is_not_null())
         .group_by_stable([col("variant"), col("scenario")])
         .agg([
-            col("passed").cast(DataType::UInt32).sum().alias("passes"),
+            count(col("passed")).alias("passes"),
             col("passed").count().alias("repeats"),
         ])
         .sort(["variant", "scenario"], Default::default())
