@@ -3,19 +3,12 @@
 
 mod common;
 
+use common::rehearse;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn rehearse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(args)
-        .env("CI", "1")
-        .output()
-        .expect("run rehearse")
-}
 
 fn manifest(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{read_json, rehearse};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -15,15 +17,6 @@ use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::Value;
-
-fn rehearse(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(args)
-        .env("CI", "1")
-        .output()
-        .expect("run rehearse")
-}
 
 /// `rehearse ARGS` in the background, stdout discarded.
 fn spawn_run(args: &[String], stderr: Stdio) -> std::process::Child {
@@ -59,11 +52,6 @@ fn mini_args(project: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-fn read_json(path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn conversations(run: &Path) -> Vec<Value> {

@@ -6,21 +6,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::http::{Request, Response};
 use serde_json::{Value, json};
 
-fn rehearse(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(args)
-        .env("CI", "1")
-        .env("TEST_JUDGE_KEY", "sk-judge-SECRET-777")
-        .output()
-        .expect("run rehearse")
+fn rehearse(args: &[String]) -> std::process::Output {
+    common::rehearse_in(
+        &common::repo(),
+        args,
+        &[("TEST_JUDGE_KEY", "sk-judge-SECRET-777")],
+    )
 }
 
 fn reply(content: &str) -> Response {

@@ -4,26 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn rehearse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rehearse"))
-        .current_dir(common::repo())
-        .args(args)
-        .env("CI", "1")
-        .output()
-        .expect("run rehearse")
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(
-        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
+use common::{read_json, rehearse};
 
 // Two scenarios the regression affects and two it does not. None sets a
 // latency budget: a wall-clock check would make the overall verdict depend

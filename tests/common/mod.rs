@@ -15,6 +15,32 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `rehearse ARGS` from the repository root, as CI runs it (`CI` set).
+pub fn rehearse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    rehearse_in(&repo(), args, &[])
+}
+
+/// `rehearse ARGS` in `cwd` with extra environment variables.
+pub fn rehearse_in<S: AsRef<std::ffi::OsStr>>(
+    cwd: &std::path::Path,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(cwd)
+        .args(args)
+        .env("CI", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run rehearse")
+}
+
+/// A JSON file, or a test failure naming it.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A `rehearse emulator` process on 127.0.0.1, killed on drop.
 pub struct Emulator {
     child: Child,
