@@ -174,7 +174,7 @@ impl ClientSender {
             let _ = trace.send(TraceRecord {
                 t_ms: at.as_secs_f64() * 1000.0,
                 direction: Direction::Sent,
-                event: redact_audio(&event_type, value),
+                event: redact_audio(&event_type, &value),
                 event_type,
             });
         }
@@ -227,7 +227,7 @@ impl ClientReceiver {
                     t_ms: at.as_secs_f64() * 1000.0,
                     direction: Direction::Received,
                     event_type: received.event_type.clone(),
-                    event: redact_audio(&received.event_type, received.raw.clone()),
+                    event: redact_audio(&received.event_type, &received.raw),
                 });
             }
             return Some(Ok(TimedEvent { at, received }));

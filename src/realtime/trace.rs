@@ -24,24 +24,30 @@ pub struct TraceRecord {
 
 const AUDIO_FIELDS: &[&str] = &["audio", "delta"];
 
-/// Replaces base64 audio with `{"bytes": N}`; `delta` only on audio events.
-pub fn redact_audio(event_type: &str, mut event: Value) -> Value {
+/// A copy of `event` with base64 audio replaced by `{"bytes": N}` (`delta`
+/// only on audio events). Built from a borrow, field by field, so the audio
+/// itself (this runs on every chunk) is never copied.
+pub fn redact_audio(event_type: &str, event: &Value) -> Value {
+    let Some(obj) = event.as_object() else {
+        return event.clone();
+    };
     let is_audio_delta = event_type.ends_with("audio.delta");
-    if let Some(obj) = event.as_object_mut() {
-        for field in AUDIO_FIELDS {
-            if *field == "delta" && !is_audio_delta {
-                continue;
-            }
-            if let Some(Value::String(b64)) = obj.get(*field) {
-                let bytes = decoded_len(b64);
-                obj.insert(field.to_string(), json!({"bytes": bytes}));
-            }
-        }
-        if let Some(item) = obj.get_mut("item") {
-            redact_item_audio(item);
-        }
-    }
-    event
+    obj.iter()
+        .map(|(key, value)| {
+            let audio = AUDIO_FIELDS.contains(&key.as_str()) && (key != "delta" || is_audio_delta);
+            let kept = match value {
+                Value::String(b64) if audio => json!({"bytes": decoded_len(b64)}),
+                _ if key == "item" => {
+                    let mut item = value.clone();
+                    redact_item_audio(&mut item);
+                    item
+                }
+                _ => value.clone(),
+            };
+            (key.clone(), kept)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// Bytes a base64 string decodes to, from its length alone (this runs on
@@ -70,14 +76,14 @@ mod tests {
     fn audio_becomes_a_byte_count_and_text_deltas_stay() {
         let e = redact_audio(
             "response.output_audio.delta",
-            json!({"type": "x", "delta": "AAAA"}),
+            &json!({"type": "x", "delta": "AAAA"}),
         );
         assert_eq!(e["delta"], json!({"bytes": 3}));
-        let t = redact_audio("response.output_text.delta", json!({"delta": "hello"}));
+        let t = redact_audio("response.output_text.delta", &json!({"delta": "hello"}));
         assert_eq!(t["delta"], "hello");
         let i = redact_audio(
             "conversation.item.create",
-            json!({"item": {"content": [{"type": "input_audio", "audio": "AAAAAAAA", "transcript": "hi"}]}}),
+            &json!({"item": {"content": [{"type": "input_audio", "audio": "AAAAAAAA", "transcript": "hi"}]}}),
         );
         assert_eq!(i["item"]["content"][0]["audio"], json!({"bytes": 6}));
         assert_eq!(i["item"]["content"][0]["transcript"], "hi");
