@@ -470,7 +470,7 @@ impl Shared {
     async fn not_started(&self, index: usize, why: &str) {
         let mut m = self.manifest.lock().await;
         m.conversations[index].not_started = Some(why.to_string());
-        m.counts.not_started += 1;
+        m.counts = Counts::of(&m.conversations);
         save_manifest(&self.dir, &m);
     }
 
@@ -488,11 +488,7 @@ impl Shared {
         entry.end_reason = outcome.end_reason.clone();
         entry.verdict = verdict;
         entry.attempts = (outcome.attempts > 1).then_some(outcome.attempts);
-        match outcome.status {
-            Status::Completed => m.counts.completed += 1,
-            Status::Error => m.counts.error += 1,
-            Status::Interrupted => m.counts.interrupted += 1,
-        }
+        m.counts = Counts::of(&m.conversations);
         save_manifest(&self.dir, &m);
     }
 }
