@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -256,7 +255,7 @@ async fn judges_are_asked_cached_and_rescored() {
     });
     assert!(!wrapped_asked, "threshold edits reuse the cached verdict");
     // The judge key never lands on disk.
-    for entry in walk(&run) {
+    for entry in common::files_under(&run) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !bytes.windows(19).any(|w| w == b"sk-judge-SECRET-777"),
@@ -264,17 +263,4 @@ async fn judges_are_asked_cached_and_rescored() {
             entry.display()
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

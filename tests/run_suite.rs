@@ -542,18 +542,13 @@ async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
 }
 
 fn assert_no_file_contains(dir: &Path, needle: &str) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            assert_no_file_contains(&path, needle);
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-                "{} leaks the key",
-                path.display()
-            );
-        }
+    for path in common::files_under(dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{} leaks the key",
+            path.display()
+        );
     }
 }
 

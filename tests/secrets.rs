@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -15,19 +14,6 @@ use serde_json::json;
 const AGENT_KEY: &str = "sk-proj-FAKE-agent-7c1e5b9a";
 const WRONG_KEY: &str = "sk-proj-FAKE-wrong-44d0e2f3";
 const TRANSCRIBE_KEY: &str = "sk-proj-FAKE-stt-0b8a6d21";
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
 
 fn assert_absent(haystack: &[u8], what: &str) {
     for key in [AGENT_KEY, WRONG_KEY, TRANSCRIBE_KEY] {
@@ -120,7 +106,7 @@ async fn keys_never_reach_a_written_byte_accepted_or_refused() {
                 "{error}"
             );
         }
-        for file in files_under(&run) {
+        for file in common::files_under(&run) {
             assert_absent(&std::fs::read(&file).unwrap(), &file.display().to_string());
         }
         assert_absent(&out.stdout, "the run's stdout");
