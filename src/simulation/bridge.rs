@@ -178,6 +178,18 @@ impl ConversationOutcome {
         }
     }
 
+    /// Records how the call ended: completed with its reason, or failed.
+    pub fn conclude(&mut self, result: Result<String, BridgeError>) {
+        match result {
+            Ok(reason) => {
+                self.status = Status::Completed;
+                self.partial = false;
+                self.end_reason = Some(reason);
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
     /// Records why the call failed, and whether it is worth another try.
     pub fn fail(&mut self, error: &BridgeError) {
         self.status = Status::Error;
@@ -352,14 +364,7 @@ pub async fn run_conversation(
     let mut outcome = bridge.outcome;
     outcome.protocol_errors.append(&mut bridge.agent.errors);
     outcome.protocol_errors_not_kept += bridge.agent.errors_not_kept;
-    match result {
-        Ok(reason) => {
-            outcome.status = Status::Completed;
-            outcome.partial = false;
-            outcome.end_reason = Some(reason);
-        }
-        Err(e) => outcome.fail(&e),
-    }
+    outcome.conclude(result);
     outcome.goal_met = caller.goal_met();
     match bridge.rec.finish() {
         Ok(ms) => outcome.duration_ms = ms,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::sync::mpsc;
 
-use super::bridge::{BridgeError, ConversationOutcome, ConversationSpec, Status, UsageTotals};
+use super::bridge::{BridgeError, ConversationOutcome, ConversationSpec, UsageTotals};
 use super::caller::caller_instructions;
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
@@ -74,14 +74,7 @@ pub async fn run_relayed(
     if let Some(h) = caller_emulator {
         h.stop().await;
     }
-    match result {
-        Ok(reason) => {
-            outcome.status = Status::Completed;
-            outcome.partial = false;
-            outcome.end_reason = Some(reason);
-        }
-        Err(e) => outcome.fail(&e),
-    }
+    outcome.conclude(result);
     outcome
 }
 
