@@ -649,8 +649,12 @@ mod tests {
         serde_json::from_value(json!({"tool_calls": calls, "order": order})).unwrap()
     }
 
+    fn named<'a>(checks: &'a [Check], name: &str) -> &'a Check {
+        checks.iter().find(|c| c.name == name).unwrap()
+    }
+
     fn status(checks: &[Check], name: &str) -> super::super::check::CheckStatus {
-        checks.iter().find(|c| c.name == name).unwrap().status
+        named(checks, name).status
     }
 
     #[test]
@@ -717,10 +721,7 @@ mod tests {
             &tools(),
             &BTreeMap::new(),
         );
-        let c = checks
-            .iter()
-            .find(|c| c.name == "function_call.match")
-            .unwrap();
+        let c = named(&checks, "function_call.match");
         let mm = &c.evidence["missing"][0]["mismatches"][0];
         assert_eq!(
             (
@@ -748,10 +749,7 @@ mod tests {
             &tools(),
             &BTreeMap::new(),
         );
-        let c = checks
-            .iter()
-            .find(|c| c.name == "function_call.match")
-            .unwrap();
+        let c = named(&checks, "function_call.match");
         assert_eq!(
             c.status,
             super::super::check::CheckStatus::Pass,
