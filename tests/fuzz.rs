@@ -216,7 +216,14 @@ fn hostile_yaml_seeds_are_refused_quickly_with_a_location() {
         let text = std::fs::read_to_string(&seed).unwrap_or_else(|_| {
             String::from_utf8_lossy(&std::fs::read(&seed).unwrap()).into_owned()
         });
-        let (tmp, path) = project_with("personas/quick.yaml", &text);
+        // A seed named `scenario-*` replaces a scenario, any other a persona.
+        let name = seed.file_name().unwrap().to_string_lossy();
+        let target = if name.starts_with("scenario-") {
+            "scenarios/quick.yaml"
+        } else {
+            "personas/quick.yaml"
+        };
+        let (tmp, path) = project_with(target, &text);
         let started = std::time::Instant::now();
         let errors = Project::load(tmp.path()).expect_err(&seed.display().to_string());
         // Bounded work, not a timing target: an alias bomb must not expand.
