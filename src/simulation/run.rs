@@ -371,7 +371,7 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             let permit = tokio::select! {
                 p = semaphore.acquire_owned() => p,
                 _ = supervisor::stopped(opts.stop.clone()) => {
-                    return shared.not_started(index, "the run was stopped before this call started").await;
+                    return shared.not_started(index, STOPPED_BEFORE_START).await;
                 }
             };
             let Ok(_permit) = permit else { return };
@@ -416,18 +416,20 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
                     cache_dir: shared.dir.join(JUDGE_CACHE),
                     transcriber: transcriber.clone(),
                 };
-                Some(scoring::score_and_save(&conv_dir, &planned, &inputs).await.verdict)
+                Some(
+                    scoring::score_and_save(&conv_dir, &planned, &inputs)
+                        .await
+                        .verdict,
+                )
             };
             progress.conversation_finished(&planned, &outcome, verdict);
-            if let Some(b) = shared.breakers.lock().await.get_mut(&planned.variant) {
-                let was_open = b.open().is_some();
-                b.record(&outcome);
-                if let Some(why) = b.open().filter(|_| !was_open) {
-                    progress.notice(&format!(
-                        "{}: {why}; its remaining calls will not start",
-                        planned.variant
-                    ));
-                }
+            if let Some(b) = shared.breakers.lock().await.get_mut(&planned.variant)
+                && let Some(why) = b.record(&outcome)
+            {
+                progress.notice(&format!(
+                    "{}: {why}; its remaining calls will not start",
+                    planned.variant
+                ));
             }
             shared.finished(index, &outcome, verdict).await;
         });
@@ -442,6 +444,8 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
     progress.finish(&m.counts);
     Ok(RunResult { dir, manifest: m })
 }
+
+const STOPPED_BEFORE_START: &str = "the run was stopped before this call started";
 
 /// What every call's task shares with the run.
 struct Shared {
@@ -461,7 +465,7 @@ impl Shared {
             return Some(format!("--max-cost ${budget} was spent"));
         }
         if supervisor::is_stopped(&opts.stop) {
-            return Some("the run was stopped before this call started".into());
+            return Some(STOPPED_BEFORE_START.into());
         }
         let breakers = self.breakers.lock().await;
         breakers.get(variant)?.open().map(str::to_string)

@@ -79,7 +79,6 @@ fn set_aside(dir: &Path, n: u32) -> std::io::Result<()> {
 pub struct CircuitBreaker {
     threshold: u32,
     consecutive: u32,
-    last_error: String,
     open: Option<String>,
 }
 
@@ -89,26 +88,28 @@ impl CircuitBreaker {
         CircuitBreaker {
             threshold,
             consecutive: 0,
-            last_error: String::new(),
             open: None,
         }
     }
 
-    pub fn record(&mut self, outcome: &ConversationOutcome) {
+    /// Counts a finished call; returns the reason when this call opened the
+    /// breaker.
+    pub fn record(&mut self, outcome: &ConversationOutcome) -> Option<&str> {
         match outcome.status {
             Status::Completed => self.consecutive = 0,
-            Status::Error => {
-                self.consecutive += 1;
-                self.last_error = outcome.error.clone().unwrap_or_default();
-                if self.threshold > 0 && self.consecutive >= self.threshold && self.open.is_none() {
-                    self.open = Some(format!(
-                        "the circuit breaker opened after {} calls in a row failed (last: {})",
-                        self.consecutive, self.last_error
-                    ));
-                }
-            }
+            Status::Error => self.consecutive += 1,
             Status::Interrupted => {}
         }
+        let trips = self.threshold > 0 && self.consecutive >= self.threshold;
+        if outcome.status != Status::Error || !trips || self.open.is_some() {
+            return None;
+        }
+        self.open = Some(format!(
+            "the circuit breaker opened after {} calls in a row failed (last: {})",
+            self.consecutive,
+            outcome.error.as_deref().unwrap_or_default()
+        ));
+        self.open.as_deref()
     }
 
     /// Why new calls must not start, once open.
