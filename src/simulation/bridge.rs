@@ -352,13 +352,7 @@ pub async fn run_conversation(
         Ok(r) => r,
         Err(_) => Err(BridgeError::WallClock(wall_limit)),
     };
-    let result = match result {
-        // A failed send hides why the connection went: read what is left.
-        Err(BridgeError::Client(ClientError::Socket(e))) => Err(BridgeError::Client(
-            bridge.agent.cause_of_break(ClientError::Socket(e)).await,
-        )),
-        other => other,
-    };
+    let result = bridge.agent.explain_break(result).await;
     bridge.agent.tx.close().await;
     bridge.drain_trace();
     let mut outcome = bridge.outcome;

@@ -146,6 +146,8 @@ async fn relay(
         Ok(x) => x,
         Err(_) => Err(BridgeError::WallClock(wall_limit)),
     };
+    let result = r.agent.explain_break(result).await;
+    let result = r.caller.explain_break(result).await;
     r.agent.tx.close().await;
     r.caller.tx.close().await;
     while let Ok(t) = agent_trace_rx.try_recv() {

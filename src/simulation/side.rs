@@ -115,9 +115,16 @@ impl Side {
         on_timeline(self.rx.recv_within(self.idle).await, clock)
     }
 
-    /// After a broken connection: reads what the server sent before it went
-    /// (briefly), and returns its close code if it sent one, else `broke`.
-    pub async fn cause_of_break(&mut self, broke: ClientError) -> ClientError {
+    /// A call that ended on a failed send hides why the connection went:
+    /// reads (briefly) what this side's server sent before it, and returns
+    /// its close code instead when it sent one. Other results pass through.
+    pub async fn explain_break<T>(
+        &mut self,
+        result: Result<T, BridgeError>,
+    ) -> Result<T, BridgeError> {
+        let Err(BridgeError::Client(broke @ ClientError::Socket(_))) = result else {
+            return result;
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         // Bounded: a few events at most arrive after a break.
         for _ in 0..64 {
@@ -128,11 +135,11 @@ impl Side {
                         self.note_error(e.received.raw);
                     }
                 }
-                Some(Err(closed @ ClientError::Closed { .. })) => return closed,
+                Some(Err(closed @ ClientError::Closed { .. })) => return Err(closed.into()),
                 _ => break,
             }
         }
-        broke
+        Err(broke.into())
     }
 
     /// Waits for `session.created`, sends the settings, waits for `session.updated`.
