@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rehearse::run_folder::{Pace, TurnMode};
+use rehearse::simulation::RunOptions;
 use rehearse::simulation::progress::Silent;
-use rehearse::simulation::{Pace, RunOptions, TurnMode, run};
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -56,7 +57,10 @@ async fn once(
     opts.out = Some(out.path().join("run"));
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    let result = run(opts, Arc::new(Silent)).await.expect("run");
+    let result = rehearse::suite::run(opts, None, Arc::new(Silent))
+        .await
+        .expect("run")
+        .run;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let completed = result.manifest.counts.completed;

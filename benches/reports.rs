@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rehearse::reporting;
-use rehearse::scoring::{Check, CheckKind, SCORES, SCORES_VERSION, ScoreSheet, Verdict};
-use rehearse::simulation::run::{Counts, MANIFEST, Manifest, OUTCOME, PlannedConversation};
-use rehearse::simulation::{ConversationOutcome, Pace, Status, TurnMode};
+use rehearse::run_folder::{
+    Check, CheckKind, CheckStatus, ConversationOutcome, Counts, FORMAT_VERSION, MANIFEST, Manifest,
+    OUTCOME, Pace, PlannedConversation, SCORES, SCORES_VERSION, ScoreSheet, Status, TurnMode,
+    Verdict,
+};
 use serde_json::json;
 
 fn main() {
@@ -30,7 +32,7 @@ fn main() {
                 let outcome: ConversationOutcome = serde_json::from_value(json!({
                     "status": "completed", "error": null, "end_reason": "goal_met", "goal_met": true,
                     "agent_turns": 6, "customer_turns": 6, "interruptions": 0, "tool_calls": 4,
-                    "duration_ms": 60000.0 + h as f64 * 100.0, "partial": false,
+                    "duration_ms": 60000.0 + h as f64 * 100.0, "partial": false, "model": "gpt-realtime",
                     "usage": {"responses": 10, "input_text_tokens": 5000, "input_audio_tokens": 3000, "cached_text_tokens": 2000,
                               "cached_audio_tokens": 1000, "output_text_tokens": 400, "output_audio_tokens": 1200},
                     "protocol_errors": []})).unwrap();
@@ -56,10 +58,7 @@ fn main() {
                     "latency.response_p95_ms".to_string(),
                     1500.0 + h as f64 * 3.0,
                 );
-                let verdict = if checks
-                    .iter()
-                    .any(|c| c.status == rehearse::scoring::CheckStatus::Fail)
-                {
+                let verdict = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
                     Verdict::Fail
                 } else {
                     Verdict::Pass
@@ -98,7 +97,7 @@ fn main() {
         }
     }
     let manifest = Manifest {
-        version: 1,
+        version: FORMAT_VERSION,
         run_id: "bench".into(),
         harness_version: "bench".into(),
         started_at: String::new(),
@@ -118,6 +117,8 @@ fn main() {
             ..Default::default()
         },
         conversations,
+        write_errors: Vec::new(),
+        harness_load: None,
     };
     std::fs::write(run.join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
     println!(

@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rehearse::emulator::FaultSpec;
-use rehearse::scoring::Verdict;
+use rehearse::run_folder::{
+    ConversationOutcome, Counts, Pace, PlannedConversation, Status, TurnMode, Verdict,
+};
+use rehearse::simulation::RunOptions;
 use rehearse::simulation::progress::Progress;
-use rehearse::simulation::run::{Counts, PlannedConversation};
-use rehearse::simulation::{ConversationOutcome, Pace, RunOptions, Status, TurnMode, run};
 
 const SCENARIOS: u32 = 8;
 
@@ -98,7 +99,10 @@ fn main() {
             samples: Mutex::new(Vec::new()),
         });
         let t0 = Instant::now();
-        let result = run(opts, sampler.clone()).await.expect("run");
+        let result = rehearse::suite::run(opts, None, sampler.clone())
+            .await
+            .expect("run")
+            .run;
         let wall = t0.elapsed().as_secs_f64();
         // Let detached connection tasks see their sockets close.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -1,16 +1,26 @@
 //! rehearse: tests realtime voice agents by letting them talk to simulated
 //! callers, recording everything, and scoring the calls.
 //!
-//! The module tree is the architecture:
-//! - [`protocol`]: typed Realtime API events (GA and beta), sessions, items.
-//! - [`realtime`]: the client and provider endpoints.
-//! - [`emulator`]: a local Realtime server that plays a scripted agent.
+//! The module tree is the architecture, lowest layer first; a module only
+//! uses modules above it in this list (`.ci/module-layers` checks it):
 //! - [`audio`]: formats, codecs, resampling, offline speech, VAD, WAV.
+//! - [`protocol`]: typed Realtime API events (GA and beta), sessions, items.
+//! - [`text`]: phrases normalised for matching, the heard share of a line.
+//! - [`retry`] and [`http`]: one policy for transient provider failures, one
+//!   way to build HTTP clients; [`cpu_pool`]: low-priority threads for heavy
+//!   work beside live calls.
+//! - [`run_folder`]: the files a run writes, their types, writes and one reader.
 //! - [`config`]: the YAML files users edit.
+//! - [`realtime`]: the Realtime client and provider endpoints.
+//! - [`transcription`]: speech to text over OpenAI-compatible endpoints.
+//! - [`pricing`]: what calls cost, by model.
+//! - [`emulator`]: a local Realtime server that plays a scripted agent.
 //! - [`simulation`]: synthetic calls between a simulated caller and the agent.
-//! - [`scoring`] and [`reporting`]: checks on recorded calls, then tables and reports.
-//! - [`retry`]: one policy for everything a provider can fail transiently.
-//! - [`cli`]: argument parsing and dispatch only.
+//! - [`scoring`]: checks on recorded calls (pure functions of a run folder).
+//! - [`reporting`]: tables and reports (read-only over a run folder).
+//! - [`suite`]: a run end to end: calls, each scored as it is recorded, then
+//!   the reports; and `rescore`.
+//! - [`cli`]: argument parsing, dispatch and exit codes only.
 
 // Protocol errors carry the fields the wire needs (type, code, message, param,
 // event_id); they are built on the cold path only, so their size is fine.
@@ -19,10 +29,17 @@
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod cpu_pool;
 pub mod emulator;
+pub mod http;
+pub mod pricing;
 pub mod protocol;
 pub mod realtime;
 pub mod reporting;
 pub mod retry;
+pub mod run_folder;
 pub mod scoring;
 pub mod simulation;
+pub mod suite;
+pub mod text;
+pub mod transcription;

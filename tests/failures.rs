@@ -473,6 +473,13 @@ fn comparable(path: &Path, drop: &[&str], by: &[&str]) -> DataFrame {
         .unwrap()
 }
 
+/// A table as CSV text, to show in a failure message.
+fn csv(df: &mut DataFrame) -> String {
+    let mut out = Vec::new();
+    CsvWriter::new(&mut out).finish(df).unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn tables(run: &Path) -> (DataFrame, DataFrame) {
     let conversations = comparable(
         &run.join("conversations.parquet"),
@@ -528,11 +535,15 @@ fn a_run_killed_at_random_moments_resumes_to_the_tables_of_an_uninterrupted_run(
     let (got_c, got_r) = tables(&run);
     assert!(
         got_c.equals_missing(&want_c),
-        "conversations differ after {kills} kills:\n{got_c}\n{want_c}"
+        "conversations differ after {kills} kills:\n{}\n{}",
+        csv(&mut got_c.clone()),
+        csv(&mut want_c.clone())
     );
     assert!(
         got_r.equals_missing(&want_r),
-        "results differ after {kills} kills:\n{got_r}\n{want_r}"
+        "results differ after {kills} kills:\n{}\n{}",
+        csv(&mut got_r.clone()),
+        csv(&mut want_r.clone())
     );
 }
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::http::{HttpFault, Response, serve};
-use rehearse::emulator::{HttpTranscriber, Transcriber};
 use rehearse::retry::{RetryPolicy, send_with_retries};
+use rehearse::transcription::{HttpTranscriber, Transcriber};
 use serde_json::{Value, json};
 
 /// Quick retries so the suite stays fast; the waits' shape is unit-tested.

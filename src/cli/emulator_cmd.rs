@@ -81,9 +81,7 @@ pub async fn run(args: EmulatorArgs) -> u8 {
             }
         }
     }
-    if let Some(transcriber) = args.transcription.transcriber() {
-        config.transcriber = Some(Arc::new(transcriber));
-    }
+    config.transcriber = args.transcription.transcriber();
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -11,8 +11,12 @@ mod tone_cmd;
 mod validate_cmd;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::transcription::{HttpTranscriber, Transcriber};
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -78,19 +82,13 @@ pub struct TranscriptionArgs {
 }
 
 impl TranscriptionArgs {
-    fn apply(self, opts: &mut crate::simulation::RunOptions) {
-        opts.transcription_url = self.transcription_url;
-        opts.transcription_model = self.transcription_model;
-        opts.transcription_key_env = self.transcription_key_env;
-    }
-
-    fn transcriber(&self) -> Option<crate::emulator::HttpTranscriber> {
+    fn transcriber(&self) -> Option<Arc<dyn Transcriber>> {
         let url = self.transcription_url.as_ref()?;
-        Some(crate::emulator::HttpTranscriber::with_key_from_env(
+        Some(Arc::new(HttpTranscriber::with_key_from_env(
             url,
             &self.transcription_model,
             self.transcription_key_env.as_deref(),
-        ))
+        )))
     }
 }
 
@@ -122,6 +120,9 @@ pub fn main() -> ExitCode {
             Command::Schema(args) => schema_cmd::run(args),
         }
     });
+    // Calls cut off by a second Ctrl-C may still hold blocking threads;
+    // the user asked to quit, so do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     ExitCode::from(code)
 }
 

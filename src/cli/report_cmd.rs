@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::exit;
-use crate::reporting::{self, compare, gates, tables};
+use crate::reporting::{self, gates};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -43,7 +43,7 @@ pub struct MergeArgs {
 }
 
 pub fn merge(args: MergeArgs) -> u8 {
-    if let Err(e) = crate::simulation::merge::merge(&args.out, &args.shards) {
+    if let Err(e) = crate::run_folder::merge::merge(&args.out, &args.shards) {
         eprintln!("error: {e}");
         return exit::CONFIG_ERROR;
     }
@@ -72,7 +72,11 @@ pub fn gate_exit(report: &reporting::Report, gate: Option<&Path>) -> u8 {
             g.detail
         );
     }
-    if report.conversations.iter().any(|c| c.status == "error") {
+    if report
+        .conversations
+        .iter()
+        .any(|c| c.status == crate::run_folder::Status::Error)
+    {
         eprintln!("gates: conversations errored; no verdict");
         return exit::RUN_ERROR;
     }
@@ -96,73 +100,18 @@ pub fn report(args: ReportArgs) -> u8 {
     }
 }
 
-type Paired = (
-    Vec<tables::ConversationRow>,
-    Vec<tables::ResultRow>,
-    Vec<compare::AbComparison>,
-);
-
-/// Pairs the first variant of `base` with the first variant of `candidate`.
-pub fn compare_runs(base_dir: &Path, cand_dir: &Path) -> Result<Paired, String> {
-    let load = |dir: &Path| -> Result<
-        (
-            Vec<tables::ConversationRow>,
-            Vec<tables::ResultRow>,
-            String,
-            u64,
-        ),
-        String,
-    > {
-        let m = reporting::load_manifest(dir).map_err(|e| e.to_string())?;
-        let (c, r) = tables::collect_rows(dir, &m);
-        let variant = m.variants.first().cloned().unwrap_or_default();
-        Ok((c, r, variant, m.seed))
-    };
-    let (base, cand) = (load(base_dir)?, load(cand_dir)?);
-    // Label each run's rows by side, so identical variant names still pair up.
-    let mut conversations = Vec::new();
-    let mut results = Vec::new();
-    for (rows, res, variant, side) in [
-        (base.0, base.1, &base.2, "baseline"),
-        (cand.0, cand.1, &cand.2, "candidate"),
-    ] {
-        conversations.extend(
-            rows.into_iter()
-                .filter(|r| &r.variant == variant)
-                .map(|mut r| {
-                    r.variant = side.into();
-                    r
-                }),
-        );
-        results.extend(
-            res.into_iter()
-                .filter(|r| &r.variant == variant)
-                .map(|mut r| {
-                    r.variant = side.into();
-                    r
-                }),
-        );
-    }
-    let ab = compare::AbComparison {
-        baseline: format!("{} ({})", base.2, base_dir.display()),
-        candidate: format!("{} ({})", cand.2, cand_dir.display()),
-        checks: compare::compare(&conversations, &results, "baseline", "candidate", cand.3),
-        metrics: compare::compare_metrics(&conversations, "baseline", "candidate", cand.3),
-    };
-    Ok((conversations, results, vec![ab]))
-}
-
 pub fn compare(args: CompareArgs) -> u8 {
-    let (conversations, results, comparisons) = match compare_runs(&args.base, &args.candidate) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG_ERROR;
-        }
-    };
+    let (conversations, results, comparisons) =
+        match reporting::compare_runs(&args.base, &args.candidate) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::CONFIG_ERROR;
+            }
+        };
     let out = args.out.unwrap_or_else(|| args.candidate.clone());
     let md = reporting::summary::comparisons_markdown(&comparisons);
-    if let Err(e) = crate::simulation::run::write_atomic(&out.join("compare.md"), md.as_bytes()) {
+    if let Err(e) = crate::run_folder::write_atomic(&out.join("compare.md"), md.as_bytes()) {
         eprintln!("error: {e}");
         return exit::RUN_ERROR;
     }
@@ -179,6 +128,10 @@ pub fn compare(args: CompareArgs) -> u8 {
         conversations,
         results,
         not_run: vec![],
+        write_errors: vec![],
+        write_error_count: 0,
+        notes: vec![],
+        harness_overloaded: false,
     };
     gate_exit(&report, args.gate.as_deref())
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::exit;
+use crate::run_folder::Status;
 use crate::simulation::progress::{self, Progress};
-use crate::simulation::run::RunError;
-use crate::simulation::{AgentRef, Pace, RunOptions, Status, TurnMode};
+use crate::simulation::supervisor::stop_on_signals;
+use crate::simulation::{AgentRef, Pace, RunError, RunOptions, TurnMode};
+use crate::suite::{self, SuiteError};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -80,7 +82,7 @@ pub struct RunArgs {
     emulator_faults: Option<crate::emulator::FaultSpec>,
     #[command(flatten)]
     transcription: super::TranscriptionArgs,
-    /// Gate file: exit 1 when a gate fails (see the README).
+    /// Gate file: exit 1 when a gate fails (see docs/ci.md).
     #[arg(long)]
     gate: Option<PathBuf>,
     /// A previous run to compare with (for `no_significant_regression`).
@@ -142,82 +144,92 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.conversation_timeout = args.conversation_timeout;
     opts.max_audio_minutes = args.max_audio_minutes;
     opts.emulator_faults = args.emulator_faults;
-    args.transcription.apply(&mut opts);
     if args.dry_run {
-        return match crate::simulation::run::plan(&opts) {
+        return match crate::simulation::plan::plan(&opts) {
             Ok(p) => {
                 print!("{p}");
                 exit::OK
             }
-            Err(e) => report_error(e, exit::CONFIG_ERROR),
+            Err(e) => report_error(&e),
         };
     }
     let display: Arc<dyn Progress> = Arc::from(progress::for_terminal());
-    let stop = crate::simulation::supervisor::stop_on_signals();
+    let stop = stop_on_signals();
     opts.stop = Some(stop.clone());
-    match crate::simulation::run(opts, display).await {
-        Ok(result) => {
-            println!("{}", result.dir.display());
-            let dir = result.dir.clone();
-            let mut report =
-                match tokio::task::spawn_blocking(move || crate::reporting::build(&dir)).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => {
-                        eprintln!("error: building reports: {e}");
-                        return exit::RUN_ERROR;
-                    }
-                    Err(e) => {
-                        eprintln!("error: building reports: {e}");
-                        return exit::RUN_ERROR;
-                    }
-                };
-            if let Some(base) = &args.baseline {
-                match super::report_cmd::compare_runs(base, &result.dir) {
-                    Ok((_, _, mut c)) => report.comparisons.append(&mut c),
-                    Err(e) => {
-                        eprintln!("error: baseline: {e}");
-                        return exit::CONFIG_ERROR;
-                    }
-                }
-            }
-            if *stop.borrow() {
-                eprintln!(
-                    "stopped: finished calls are on disk; continue with --resume --out {}",
-                    result.dir.display()
-                );
-                return exit::INTERRUPTED;
-            }
-            let errors = result
-                .manifest
-                .conversations
-                .iter()
-                .filter(|c| {
-                    c.status == Some(Status::Error)
-                        || (c.status.is_none() && c.not_started.is_none())
-                })
-                .count();
-            match (&args.gate, errors) {
-                (Some(gate), _) => super::report_cmd::gate_exit(&report, Some(gate)),
-                (None, 0) => exit::OK,
-                (None, _) => exit::RUN_ERROR,
+    let suite = tokio::select! {
+        s = suite::run(opts, args.transcription.transcriber(), display) => s,
+        _ = stop.quit_now() => {
+            eprintln!("quit: calls in progress were not recorded; finished calls are on disk");
+            return exit::INTERRUPTED;
+        }
+    };
+    let result = match suite {
+        Ok(r) => r,
+        Err(SuiteError::Run(e)) => return report_error(&e),
+    };
+    println!("{}", result.run.dir.display());
+    let mut report = match result.report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: building reports: {e}");
+            return exit::RUN_ERROR;
+        }
+    };
+    if let Some(base) = &args.baseline {
+        match crate::reporting::compare_runs(base, &result.run.dir) {
+            Ok((_, _, mut c)) => report.comparisons.append(&mut c),
+            Err(e) => {
+                eprintln!("error: baseline: {e}");
+                return exit::CONFIG_ERROR;
             }
         }
-        Err(e) => report_error(e, exit::RUN_ERROR),
+    }
+    if stop.is_stopped() {
+        eprintln!(
+            "stopped: finished calls are on disk; continue with --resume --out {}",
+            result.run.dir.display()
+        );
+        return exit::INTERRUPTED;
+    }
+    let manifest = &result.run.manifest;
+    if manifest.counts.write_errors > 0 {
+        eprintln!(
+            "error: {} artifact writes failed (listed in summary.md and run.json)",
+            manifest.counts.write_errors
+        );
+        return exit::RUN_ERROR;
+    }
+    let errors = manifest
+        .conversations
+        .iter()
+        .filter(|c| {
+            c.status == Some(Status::Error) || (c.status.is_none() && c.not_started.is_none())
+        })
+        .count();
+    match (&args.gate, errors) {
+        (Some(gate), _) => super::report_cmd::gate_exit(&report, Some(gate)),
+        (None, 0) => exit::OK,
+        (None, _) => exit::RUN_ERROR,
     }
 }
 
-/// Prints a run error; config errors exit 2, setup errors `setup_code`.
-fn report_error(e: RunError, setup_code: u8) -> u8 {
+/// Prints why a run could not start, and picks its exit code: mistakes in
+/// the configuration or the command line exit 2, anything else 3.
+fn report_error(e: &RunError) -> u8 {
     match e {
         RunError::Config(errors) => {
-            for e in &errors {
+            for e in errors {
                 eprintln!("error: {e}");
             }
             exit::CONFIG_ERROR
         }
-        RunError::Setup(e) => {
+        RunError::Provider { .. } | RunError::Selection(_) => {
             eprintln!("error: {e}");
-            setup_code
+            exit::CONFIG_ERROR
+        }
+        RunError::Folder(_) | RunError::Setup(_) => {
+            eprintln!("error: {e}");
+            exit::RUN_ERROR
         }
     }
 }

@@ -251,9 +251,15 @@ pub enum AudioPacing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotSpec {
-    /// A regex; the first capture group (or the whole match) is the value.
+    /// A regex matched in any turn; the first capture group (or the whole
+    /// match) is the value. Usually names the slot (`zip code 97201`).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// A regex for the value alone, tried only while a stage is waiting for
+    /// this slot: a caller who was just asked answers with the bare value
+    /// (`97201`, `9 7 2 0 1`).
+    #[serde(default)]
+    pub answer: Option<String>,
     /// Categorical values and the phrases that mean them.
     #[serde(default)]
     pub values: BTreeMap<String, Vec<String>>,
@@ -289,7 +295,16 @@ impl Default for LatencySpec {
     }
 }
 
+/// The model a Realtime agent runs on when its file names none.
+pub const DEFAULT_MODEL: &str = "gpt-realtime";
+
 impl AgentFile {
+    /// The model this agent runs on (or, on the emulator, stands in for:
+    /// its calls are priced as this model's, though nothing is charged).
+    pub fn model_name(&self) -> &str {
+        self.model.as_deref().unwrap_or(DEFAULT_MODEL)
+    }
+
     pub fn load(path: &Path) -> Result<AgentFile, ConfigError> {
         let agent: AgentFile = load_yaml_file(path)?;
         agent.check(path)?;

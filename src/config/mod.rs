@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod load;
+pub mod locate;
 pub mod persona;
 pub mod project;
 pub mod rubric;

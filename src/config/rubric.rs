@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::load::{ConfigError, load_yaml_file};
+use crate::run_folder::Speaker;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +91,7 @@ pub struct Criterion {
     pub targets: BTreeMap<String, (Option<f64>, Option<f64>)>,
     /// Tone criteria: whose voice (`agent` or `customer`).
     #[serde(default = "agent")]
-    pub speaker: String,
+    pub speaker: Speaker,
 }
 
 fn one() -> f64 {
@@ -99,8 +100,8 @@ fn one() -> f64 {
 fn one_sample() -> u32 {
     1
 }
-fn agent() -> String {
-    "agent".into()
+fn agent() -> Speaker {
+    Speaker::Agent
 }
 fn default_inputs() -> Vec<JudgeInput> {
     vec![

@@ -12,7 +12,7 @@ mod responder;
 pub mod script;
 mod server;
 mod session;
-pub mod transcribe;
+mod tool_output;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +21,9 @@ pub use faults::{Fault, FaultSpec};
 pub use recognizer::ClosedSetRecognizer;
 pub use script::{AgentRegistry, CompiledAgent};
 pub use server::{EmulatorHandle, serve, spawn};
-pub use session::spoken_prefix;
-pub use transcribe::{HttpTranscriber, Transcriber};
 
 use crate::config::agent::{AudioPacing, LatencySpec};
+use crate::transcription::Transcriber;
 
 /// Everything sessions share.
 pub struct EmulatorConfig {

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 
-use super::transcribe::Transcriber;
 use crate::audio::envelope::{best_alignment, envelope, trimmed};
+use crate::transcription::Transcriber;
 
 /// Correlation above which a clip counts as the remembered utterance.
 pub const MATCH_THRESHOLD: f64 = 0.85;
@@ -182,7 +182,7 @@ mod tests {
         assert!(
             ear.recognize(
                 "c",
-                &crate::simulation::bridge::add_line_noise(&audio, 300.0 / 6500.0, 3)
+                &crate::audio::noise::add_line_noise(&audio, 300.0 / 6500.0, 3)
             )
             .is_some(),
             "light noise is fine"
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(
             ear.recognize(
                 "c",
-                &crate::simulation::bridge::add_line_noise(&audio, 6000.0 / 6500.0, 3)
+                &crate::audio::noise::add_line_noise(&audio, 6000.0 / 6500.0, 3)
             ),
             None,
             "a drowned line is not"

@@ -13,56 +13,66 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Value, json};
 
+use super::tool_output::ToolOutput;
 use crate::config::agent::{AgentFile, ProviderKind, SlotSpec, Transition};
 use crate::config::{ConfigError, load_yaml_file};
+use crate::text::{contains_phrase, normalise};
 
 /// An agent file with its patterns compiled.
 #[derive(Debug)]
 pub struct CompiledAgent {
     pub file: AgentFile,
     slot_patterns: HashMap<String, Regex>,
+    /// Slots' bare-answer patterns, tried when a stage is waiting for them.
+    answer_patterns: HashMap<String, Regex>,
 }
 
 impl CompiledAgent {
     pub fn new(file: AgentFile) -> Result<Self, regex::Error> {
         let mut slot_patterns = HashMap::new();
+        let mut answer_patterns = HashMap::new();
         for (name, spec) in &file.emulator.slots {
             if let Some(p) = &spec.pattern {
                 slot_patterns.insert(name.clone(), Regex::new(p)?);
+            }
+            if let Some(p) = &spec.answer {
+                answer_patterns.insert(name.clone(), Regex::new(p)?);
             }
         }
         Ok(CompiledAgent {
             file,
             slot_patterns,
+            answer_patterns,
         })
     }
 
-    fn extract_slots(&self, text: &str, slots: &mut BTreeMap<String, String>) {
+    /// Fills every slot the caller's words name. A slot the current stage
+    /// is waiting for (`awaited`) may also be filled by a bare answer: the
+    /// value alone, as people answer a question they were just asked ("97201"
+    /// after "what's your zip code?").
+    fn extract_slots(&self, text: &str, awaited: &[String], slots: &mut BTreeMap<String, String>) {
         let lower = normalise(text);
         for (name, spec) in &self.file.emulator.slots {
-            if let Some(value) = self.match_slot(name, spec, text, &lower) {
+            let value = self
+                .slot_patterns
+                .get(name)
+                .and_then(|re| capture(re, text))
+                .or_else(|| {
+                    let asked = awaited.contains(name) && !slots.contains_key(name);
+                    asked.then(|| capture(self.answer_patterns.get(name)?, text))?
+                })
+                .map(|m| {
+                    if spec.compact {
+                        compact(m)
+                    } else {
+                        m.to_string()
+                    }
+                })
+                .or_else(|| categorical(spec, &lower));
+            if let Some(value) = value {
                 slots.insert(name.clone(), value);
             }
         }
-    }
-
-    fn match_slot(&self, name: &str, spec: &SlotSpec, text: &str, lower: &str) -> Option<String> {
-        if let Some(re) = self.slot_patterns.get(name) {
-            let caps = re.captures(text)?;
-            let m = caps.get(1).or_else(|| caps.get(0))?.as_str();
-            return Some(if spec.compact {
-                m.chars()
-                    .filter(|c| !c.is_whitespace() && *c != '-')
-                    .collect::<String>()
-                    .to_uppercase()
-            } else {
-                m.to_string()
-            });
-        }
-        spec.values
-            .iter()
-            .find(|(_, phrases)| phrases.iter().any(|p| contains_phrase(lower, p)))
-            .map(|(value, _)| value.clone())
     }
 
     fn intents(&self, text: &str) -> Vec<&str> {
@@ -77,27 +87,27 @@ impl CompiledAgent {
     }
 }
 
-/// Lower-case, punctuation turned to spaces, single-spaced, padded with spaces
-/// so phrases match on word boundaries.
-pub fn normalise(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c.to_ascii_lowercase()
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    format!(
-        " {} ",
-        cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
+/// The first capture group of `re` in `text` (or the whole match).
+fn capture<'t>(re: &Regex, text: &'t str) -> Option<&'t str> {
+    let caps = re.captures(text)?;
+    Some(caps.get(1).or_else(|| caps.get(0))?.as_str())
 }
 
-pub fn contains_phrase(normalised_text: &str, phrase: &str) -> bool {
-    normalised_text.contains(&normalise(phrase))
+/// A spoken id as written: spaces and dashes gone, upper case.
+fn compact(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect::<String>()
+        .to_uppercase()
+}
+
+/// The categorical value whose phrases the (normalised) text contains.
+fn categorical(spec: &SlotSpec, lower: &str) -> Option<String> {
+    spec.values
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| contains_phrase(lower, p)))
+        .map(|(value, _)| value.clone())
 }
 
 /// Every emulator agent in a folder, by name, for handoffs.
@@ -247,8 +257,16 @@ impl ScriptState {
             TurnInput::ToolOutput { call_id, output } => {
                 match self.pending.take() {
                     Some(p) if p.call_id == call_id => {
-                        let result: Value = serde_json::from_str(&output).unwrap_or(json!(output));
-                        Reply::Say(self.finish(&p.transition, result, registry))
+                        let result = ToolOutput::read(&output);
+                        if let ToolOutput::Unreadable(text) = &result {
+                            tracing::warn!(
+                                call_id = %call_id,
+                                tool = p.transition.call.as_ref().map_or("", |c| c.tool.as_str()),
+                                output = %text.chars().take(200).collect::<String>(),
+                                "the tool's output is neither JSON nor a Python literal; the agent reads it as plain text"
+                            );
+                        }
+                        Reply::Say(self.finish(&p.transition, result.into_value(), registry))
                     }
                     // A result for a call we are not waiting on: keep waiting.
                     other => {
@@ -268,9 +286,13 @@ impl ScriptState {
         registry: &AgentRegistry,
     ) -> Reply {
         let agent = self.agent.clone();
-        agent.extract_slots(text, &mut self.slots);
-        let intents = agent.intents(text);
         let stage = agent.file.stages.get(self.stage);
+        let awaited: Vec<String> = stage
+            .iter()
+            .flat_map(|s| s.transitions.iter().flat_map(|t| t.slots.iter().cloned()))
+            .collect();
+        agent.extract_slots(text, &awaited, &mut self.slots);
+        let intents = agent.intents(text);
         let stage_transitions = stage.map(|s| s.transitions.as_slice()).unwrap_or(&[]);
         let chosen = agent
             .file

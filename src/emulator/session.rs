@@ -26,6 +26,7 @@ use crate::protocol::{
     ClientEvent, Dialect, Item, ProtocolError, ResponseParams, Role, ServerEvent, ServerMessage,
     SessionConfig, SessionPatch, parse_client,
 };
+use crate::text::spoken_prefix;
 
 const SAMPLES_PER_MS: usize = (crate::audio::SESSION_RATE / 1000) as usize;
 
@@ -162,6 +163,9 @@ pub async fn run_session(
     let writer = tokio::spawn(async move {
         let mut armed: Option<Fault> = None;
         let mut stalled = false;
+        // A dropped connection (fault injection) ends without a closing
+        // handshake; every other end completes it.
+        let mut abrupt = false;
         while let Some(out) = out_rx.recv().await {
             let event = match out {
                 Outgoing::Arm(fault) => {
@@ -169,7 +173,9 @@ pub async fn run_session(
                     continue;
                 }
                 Outgoing::Close(code, reason) => {
-                    if !stalled {
+                    if stalled {
+                        abrupt = true;
+                    } else {
                         let _ = sink.send(close_frame(code, reason)).await;
                     }
                     break;
@@ -189,6 +195,7 @@ pub async fn run_session(
                 armed = None;
                 match fault {
                     Fault::Drop => {
+                        abrupt = true;
                         let _ = cut_tx.send(true);
                         break;
                     }
@@ -244,6 +251,12 @@ pub async fn run_session(
             if sink.send(Message::text(text)).await.is_err() {
                 break;
             }
+        }
+        if !abrupt {
+            // Completes the closing handshake (RFC 6455 §5.5.1): flushes the
+            // Close frame that answers a client's Close (queued by the
+            // WebSocket layer when it read it), or sends ours.
+            let _ = sink.close().await;
         }
     });
 
@@ -1131,23 +1144,6 @@ fn sample_latency(rng: &mut StdRng, median_ms: f64, p90_ms: f64) -> f64 {
     median_ms * (sigma * z).exp()
 }
 
-/// The first `fraction` of `text`, cut at a word boundary.
-pub fn spoken_prefix(text: &str, fraction: f64) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let total: usize = words.iter().map(|w| w.len() + 1).sum();
-    let budget = (total as f64 * fraction.clamp(0.0, 1.0)).round() as usize;
-    let mut used = 0;
-    let mut kept = Vec::new();
-    for w in words {
-        used += w.len() + 1;
-        if used > budget {
-            break;
-        }
-        kept.push(w);
-    }
-    kept.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1169,15 +1165,5 @@ mod tests {
     fn zero_latency_is_zero() {
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(sample_latency(&mut rng, 0.0, 0.0), 0.0);
-    }
-
-    #[test]
-    fn spoken_prefix_cuts_at_words() {
-        assert_eq!(spoken_prefix("one two three four", 0.5), "one two");
-        assert_eq!(
-            spoken_prefix("one two three four", 1.0),
-            "one two three four"
-        );
-        assert_eq!(spoken_prefix("one two", 0.0), "");
     }
 }

@@ -55,8 +55,6 @@ pub enum ProviderError {
     Local,
 }
 
-const DEFAULT_MODEL: &str = "gpt-realtime";
-
 /// Maps an API base (`https://host/v1`) or a WebSocket URL to the realtime
 /// WebSocket URL, as the SDKs do.
 pub fn realtime_url(base: &str, path_suffix: &str) -> Result<String, ProviderError> {
@@ -102,7 +100,7 @@ impl Endpoint {
         agent: &AgentFile,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Endpoint, ProviderError> {
-        let model = agent.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into());
+        let model = agent.model_name().to_string();
         let key = |default_var: &str, required: bool| -> Result<Option<Secret>, ProviderError> {
             let var = agent
                 .api_key_env

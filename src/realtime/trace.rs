@@ -1,26 +1,10 @@
-//! One record per protocol event, sent or received, on the conversation's
-//! monotonic clock. Audio payloads are replaced by their byte counts so traces
-//! stay small and carry no recordings twice.
+//! Protocol events as they are traced into `events.jsonl`: audio payloads
+//! replaced by their byte counts, so traces stay small and carry no
+//! recordings twice.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Sent,
-    Received,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TraceRecord {
-    /// Milliseconds since the conversation clock started.
-    pub t_ms: f64,
-    pub direction: Direction,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub event: Value,
-}
+pub use crate::run_folder::{Direction, TraceRecord};
 
 const AUDIO_FIELDS: &[&str] = &["audio", "delta"];
 

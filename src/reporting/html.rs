@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, context};
 use serde_json::{Value, json};
@@ -13,7 +12,10 @@ use serde_json::{Value, json};
 use super::Report;
 use super::compare::{AbComparison, Change, MetricChange};
 use super::junit::escape;
-use crate::simulation::recorder::{TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, read_jsonl};
+use crate::run_folder::{
+    CheckStatus, RunFolder, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, Verdict,
+    read_jsonl,
+};
 
 /// Conversations shown in full; the rest are summarised (a 10k-call run
 /// would otherwise make a page no browser opens).
@@ -138,10 +140,8 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
     svg.push_str("<text x=\"0\" y=\"16\" font-size=\"11\">agent</text><text x=\"0\" y=\"40\" font-size=\"11\">caller</text>");
     for u in transcript {
         let (y, colour) = match u.speaker {
-            crate::simulation::recorder::Speaker::Agent => {
-                (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" })
-            }
-            crate::simulation::recorder::Speaker::Customer => (28.0, "#9b6bc2"),
+            Speaker::Agent => (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" }),
+            Speaker::Customer => (28.0, "#9b6bc2"),
         };
         let _ = write!(
             svg,
@@ -201,7 +201,7 @@ pub fn render_comparisons(all: &[AbComparison]) -> Result<String, minijinja::Err
         .render(context! { comparisons => minijinja::Value::from(minijinja::value::Serde(&comparison_values(all))) })
 }
 
-pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Error> {
+pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Error> {
     let variants: Vec<Value> = report
         .variants
         .iter()
@@ -258,7 +258,11 @@ pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Erro
         e.0 += 1;
         e.1 += u32::from(c.passed == Some(true));
     }
-    for r in report.results.iter().filter(|r| r.status == "fail") {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| r.status == CheckStatus::Fail)
+    {
         if let Some(e) = scenarios
             .get_mut(&r.scenario)
             .and_then(|m| m.get_mut(&r.variant))
@@ -276,34 +280,31 @@ pub fn render(report: &Report, run_dir: &Path) -> Result<String, minijinja::Erro
         .collect();
     // Failed and errored conversations first, then the rest, up to the cap.
     let mut order: Vec<&super::tables::ConversationRow> = report.conversations.iter().collect();
-    order.sort_by_key(|c| match c.verdict.as_str() {
-        "fail" => 0,
-        "error" => 1,
+    order.sort_by_key(|c| match c.verdict {
+        Verdict::Fail => 0,
+        Verdict::Error => 1,
         _ => 2,
     });
-    let manifest = super::load_manifest(run_dir).ok();
     let shown: Vec<Value> = order
         .iter()
         .take(MAX_DETAILED)
         .map(|c| {
-            let entry = manifest.as_ref().and_then(|m| {
-                m.conversations.iter().find(|p| p.variant == c.variant && p.scenario == c.scenario && p.repeat == c.repeat)
-            });
+            let entry = run.manifest.conversations.iter().find(|p| c.is_call(&p.variant, &p.scenario, p.repeat));
             let dir = entry.map(|p| p.dir.display().to_string()).unwrap_or_default();
-            let transcript: Vec<Utterance> = read_jsonl(&run_dir.join(&dir).join(TRANSCRIPT)).unwrap_or_default();
-            let tools: Vec<ToolCallRecord> = read_jsonl(&run_dir.join(&dir).join(TOOLS)).unwrap_or_default();
+            let call_dir = run.dir.join(&dir);
+            let transcript: Vec<Utterance> = read_jsonl(&call_dir.join(TRANSCRIPT)).unwrap_or_default();
+            let tools: Vec<ToolCallRecord> = read_jsonl(&call_dir.join(TOOLS)).unwrap_or_default();
             let failed: Vec<Value> = report
                 .results
                 .iter()
-                .filter(|r| r.variant == c.variant && r.scenario == c.scenario && r.repeat == c.repeat && r.status == "fail")
+                .filter(|r| c.is_call(&r.variant, &r.scenario, r.repeat) && r.status == CheckStatus::Fail)
                 .map(|r| json!({"check": r.check, "detail": clip(&r.detail)}))
                 .collect();
             json!({
                 "variant": c.variant, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
                 "duration": mmss(c.duration_s * 1000.0), "turns": c.turns, "dir": dir,
                 "timeline": timeline(&transcript, &tools),
-                "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": match u.speaker {
-                    crate::simulation::recorder::Speaker::Agent => "agent", crate::simulation::recorder::Speaker::Customer => "customer" },
+                "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": u.speaker.as_str(),
                     "text": clip(&u.text), "interrupted": u.interrupted})).collect::<Vec<_>>(),
                 "failed": failed,
                 "error": entry.and_then(|p| p.error.clone()),

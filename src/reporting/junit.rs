@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::run_folder::{CheckStatus, Status, Verdict};
 
 /// XML text and attribute escaping (transcripts are untrusted).
 pub fn escape(s: &str) -> String {
@@ -49,32 +50,31 @@ pub fn xml(r: &Report) -> String {
                 .results
                 .iter()
                 .filter(|x| {
-                    x.variant == c.variant
-                        && x.scenario == c.scenario
-                        && x.repeat == c.repeat
-                        && x.status == "fail"
+                    c.is_call(&x.variant, &x.scenario, x.repeat) && x.status == CheckStatus::Fail
                 })
                 .collect();
-            match (c.status.as_str(), c.verdict.as_str()) {
-                ("interrupted", _) => {
+            match (c.status, c.verdict) {
+                (Status::Interrupted, _) => {
                     s += 1;
                     let _ = writeln!(
                         cases,
                         "      <skipped message=\"interrupted by a stop (Ctrl-C or SIGTERM); run --resume finishes it\"/>"
                     );
                 }
-                ("error", _) | (_, "error") => {
+                (Status::Error, _) | (_, Verdict::Error) => {
                     e += 1;
+                    let why = match (&c.error, c.status) {
+                        (Some(cause), _) => format!("the call failed: {cause}"),
+                        (None, Status::Error) => "the call failed".to_string(),
+                        (None, _) => "a check could not be run (see results)".to_string(),
+                    };
                     let _ = writeln!(
                         cases,
                         "      <error message=\"{}\" type=\"error\"/>",
-                        escape(&format!(
-                            "conversation {} (verdict {})",
-                            c.status, c.verdict
-                        ))
+                        escape(&why)
                     );
                 }
-                (_, "fail") => {
+                (_, Verdict::Fail) => {
                     f += 1;
                     let message = failed
                         .iter()
@@ -92,7 +92,7 @@ pub fn xml(r: &Report) -> String {
                         escape(&detail)
                     );
                 }
-                (_, "undecided") => {
+                (_, Verdict::Undecided) => {
                     s += 1;
                     let _ = writeln!(
                         cases,

@@ -1,12 +1,13 @@
 //! Reports: tables (Parquet + CSV), aggregates, `summary.md`, `junit.xml`,
-//! `results.json` and A/B comparisons. Reporters only read a run's artifacts
-//! and scores, so `rehearse report DIR` rebuilds every output of a run.
+//! `results.json`, `report.html` and A/B comparisons. Reporters only read a
+//! run folder (through [`crate::run_folder`]), so `rehearse report DIR`
+//! rebuilds every output of a run.
 
+pub mod aggregate;
 pub mod compare;
 pub mod gates;
 pub mod html;
 pub mod junit;
-pub mod pricing;
 pub mod stats;
 pub mod summary;
 pub mod tables;
@@ -17,15 +18,14 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::simulation::Status;
-use crate::simulation::run::{MANIFEST, Manifest, write_atomic};
+use crate::run_folder::{Manifest, RunFolder, RunFolderError, Status, write_atomic};
 use compare::AbComparison;
 use tables::{ConversationRow, ResultRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{0}: {1}")]
-    Manifest(String, String),
+    #[error(transparent)]
+    Folder(#[from] RunFolderError),
     #[error("tables: {0}")]
     Polars(#[from] PolarsError),
     #[error("writing reports: {0}")]
@@ -65,8 +65,24 @@ pub struct VariantAggregate {
     pub pass_hat_k: Option<f64>,
     pub k: u32,
     pub ttfa_p95_mean_ms: Option<f64>,
+    /// The agent's cost, at each call's model's prices.
     pub cost_usd: Option<f64>,
+    /// The simulated callers' own model cost.
+    pub caller_cost_usd: Option<f64>,
+    /// The judges' cost.
+    pub judge_cost_usd: Option<f64>,
     pub audio_s: f64,
+}
+
+impl VariantAggregate {
+    /// Agent, callers and judges together.
+    pub fn total_cost_usd(&self) -> Option<f64> {
+        let parts = [self.cost_usd, self.caller_cost_usd, self.judge_cost_usd];
+        parts
+            .iter()
+            .any(Option::is_some)
+            .then(|| parts.iter().flatten().sum())
+    }
 }
 
 /// Everything the human-readable outputs show (`results.json`).
@@ -81,6 +97,23 @@ pub struct Report {
     pub results: Vec<ResultRow>,
     /// Planned calls that did not run to an outcome, grouped by why.
     pub not_run: Vec<NotRun>,
+    /// Artifact writes that failed during the run (all counted; the first
+    /// 100 listed).
+    pub write_errors: Vec<String>,
+    pub write_error_count: usize,
+    /// Notes on calls a reader should see (an agent that could not hear).
+    pub notes: Vec<CallNote>,
+    /// The harness fell behind realtime pacing; latencies include its delays.
+    pub harness_overloaded: bool,
+}
+
+/// A note recorded on a call, with the call it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallNote {
+    pub variant: String,
+    pub scenario: String,
+    pub repeat: u32,
+    pub note: String,
 }
 
 /// Calls of one variant that did not run, and why (budget, circuit
@@ -90,6 +123,21 @@ pub struct NotRun {
     pub variant: String,
     pub conversations: usize,
     pub why: String,
+}
+
+/// Every note recorded on a call of the run.
+fn notes(conversations: &[ConversationRow]) -> Vec<CallNote> {
+    conversations
+        .iter()
+        .flat_map(|c| {
+            c.notes.iter().map(|note| CallNote {
+                variant: c.variant.clone(),
+                scenario: c.scenario.clone(),
+                repeat: c.repeat,
+                note: note.clone(),
+            })
+        })
+        .collect()
 }
 
 fn not_run(manifest: &Manifest) -> Vec<NotRun> {
@@ -115,126 +163,19 @@ fn not_run(manifest: &Manifest) -> Vec<NotRun> {
         .collect()
 }
 
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect())
-}
-
-fn u32s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u32>> {
-    let c = df.column(name)?.cast(&DataType::UInt32)?;
-    Ok(c.u32()?.iter().map(|v| v.unwrap_or(0)).collect())
-}
-
-fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().collect())
-}
-
-pub fn load_manifest(run_dir: &Path) -> Result<Manifest, ReportError> {
-    let path = run_dir.join(MANIFEST);
-    std::fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        .map_err(|e| ReportError::Manifest(path.display().to_string(), e))
-}
-
 /// Builds every report of a run from its artifacts and writes them into the
 /// run directory.
 pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
-    let manifest = load_manifest(run_dir)?;
-    let (conversations, results) = tables::collect_rows(run_dir, &manifest);
+    let run = RunFolder::open(run_dir)?;
+    let manifest = &run.manifest;
+    let (conversations, results) = tables::collect_rows(&run);
     let mut conv_df = tables::conversations_frame(&conversations)?;
     let mut res_df = tables::results_frame(&results)?;
     tables::write_both(&mut conv_df, run_dir, "conversations")?;
     tables::write_both(&mut res_df, run_dir, "results")?;
 
-    let agg = tables::check_aggregates(&res_df)?;
-    let (decided, passes) = (u32s(&agg, "decided")?, u32s(&agg, "passes")?);
-    let checks: Vec<CheckAggregate> = {
-        let (v, s, p, c) = (
-            strs(&agg, "variant")?,
-            strs(&agg, "scenario")?,
-            strs(&agg, "persona")?,
-            strs(&agg, "check")?,
-        );
-        let (errors, skipped) = (u32s(&agg, "errors")?, u32s(&agg, "skipped")?);
-        let (mean, p50, p95) = (
-            f64s(&agg, "value_mean")?,
-            f64s(&agg, "value_p50")?,
-            f64s(&agg, "value_p95")?,
-        );
-        (0..agg.height())
-            .map(|i| {
-                let ci = stats::wilson(passes[i] as u64, decided[i] as u64);
-                CheckAggregate {
-                    variant: v[i].clone(),
-                    scenario: s[i].clone(),
-                    persona: p[i].clone(),
-                    check: c[i].clone(),
-                    decided: decided[i],
-                    passes: passes[i],
-                    errors: errors[i],
-                    skipped: skipped[i],
-                    pass_rate: (decided[i] > 0).then(|| passes[i] as f64 / decided[i] as f64),
-                    ci_low: ci.map(|c| c.0),
-                    ci_high: ci.map(|c| c.1),
-                    value_mean: mean[i],
-                    value_p50: p50[i],
-                    value_p95: p95[i],
-                }
-            })
-            .collect()
-    };
-    let vagg = tables::variant_aggregates(&conv_df)?;
-    let tasks = tables::task_passes(&conv_df)?;
-    let (t_variant, t_passes, t_repeats) = (
-        strs(&tasks, "variant")?,
-        u32s(&tasks, "passes")?,
-        u32s(&tasks, "repeats")?,
-    );
-    let variants: Vec<VariantAggregate> = {
-        let names = strs(&vagg, "variant")?;
-        let (n, d, p, e) = (
-            u32s(&vagg, "conversations")?,
-            u32s(&vagg, "decided")?,
-            u32s(&vagg, "passes")?,
-            u32s(&vagg, "errors")?,
-        );
-        let (ttfa, cost, audio) = (
-            f64s(&vagg, "ttfa_p95_mean_ms")?,
-            f64s(&vagg, "cost_usd")?,
-            f64s(&vagg, "audio_s")?,
-        );
-        (0..vagg.height())
-            .map(|i| {
-                let task_list: Vec<(u64, u64)> = (0..tasks.height())
-                    .filter(|&j| t_variant[j] == names[i])
-                    .map(|j| (t_passes[j] as u64, t_repeats[j] as u64))
-                    .collect();
-                let k = task_list.iter().map(|t| t.1).min().unwrap_or(0);
-                let ci = stats::wilson(p[i] as u64, d[i] as u64);
-                VariantAggregate {
-                    variant: names[i].clone(),
-                    conversations: n[i],
-                    decided: d[i],
-                    passes: p[i],
-                    errors: e[i],
-                    pass_rate: (d[i] > 0).then(|| p[i] as f64 / d[i] as f64),
-                    ci_low: ci.map(|c| c.0),
-                    ci_high: ci.map(|c| c.1),
-                    pass_hat_k: stats::pass_hat_k(&task_list, k),
-                    k: k as u32,
-                    ttfa_p95_mean_ms: ttfa[i],
-                    cost_usd: cost[i].filter(|c| *c > 0.0),
-                    audio_s: audio[i].unwrap_or(0.0),
-                }
-            })
-            .collect()
-    };
+    let checks = aggregate::check_aggregates(&results);
+    let variants = aggregate::variant_aggregates(&conversations);
     let comparisons = match manifest.variants.split_first() {
         Some((baseline, rest)) => rest
             .iter()
@@ -247,6 +188,7 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
             .collect(),
         None => vec![],
     };
+    let notes = notes(&conversations);
     let report = Report {
         run_id: manifest.run_id.clone(),
         variants,
@@ -254,7 +196,11 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
         comparisons,
         conversations,
         results,
-        not_run: not_run(&manifest),
+        not_run: not_run(manifest),
+        write_errors: manifest.write_errors.clone(),
+        write_error_count: manifest.counts.write_errors,
+        notes,
+        harness_overloaded: manifest.harness_load.as_ref().is_some_and(|l| l.overloaded),
     };
     write_atomic(
         &run_dir.join("summary.md"),
@@ -263,7 +209,7 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
     write_atomic(&run_dir.join("junit.xml"), junit::xml(&report).as_bytes())?;
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
     write_atomic(&run_dir.join("results.json"), &json)?;
-    let html = html::render(&report, run_dir)
+    let html = html::render(&report, &run)
         .map_err(|e| std::io::Error::other(format!("report.html: {e}")))?;
     write_atomic(&run_dir.join("report.html"), html.as_bytes())?;
     if !report.comparisons.is_empty() {
@@ -276,7 +222,53 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
     Ok(report)
 }
 
-/// `compare.csv` (a row per check and per measure) and `compare.html`.
+type Paired = (Vec<ConversationRow>, Vec<ResultRow>, Vec<AbComparison>);
+
+/// Two runs paired: the first variant of `base` against the first variant
+/// of `candidate`, with their rows relabelled `baseline` and `candidate`.
+/// Pairs the first variant of `base` with the first variant of `candidate`.
+pub fn compare_runs(base_dir: &Path, cand_dir: &Path) -> Result<Paired, ReportError> {
+    let load =
+        |dir: &Path| -> Result<(Vec<ConversationRow>, Vec<ResultRow>, String, u64), ReportError> {
+            let run = RunFolder::open(dir)?;
+            let (c, r) = tables::collect_rows(&run);
+            let variant = run.manifest.variants.first().cloned().unwrap_or_default();
+            Ok((c, r, variant, run.manifest.seed))
+        };
+    let (base, cand) = (load(base_dir)?, load(cand_dir)?);
+    // Label each run's rows by side, so identical variant names still pair up.
+    let mut conversations = Vec::new();
+    let mut results = Vec::new();
+    for (rows, res, variant, side) in [
+        (base.0, base.1, &base.2, "baseline"),
+        (cand.0, cand.1, &cand.2, "candidate"),
+    ] {
+        conversations.extend(
+            rows.into_iter()
+                .filter(|r| &r.variant == variant)
+                .map(|mut r| {
+                    r.variant = side.into();
+                    r
+                }),
+        );
+        results.extend(
+            res.into_iter()
+                .filter(|r| &r.variant == variant)
+                .map(|mut r| {
+                    r.variant = side.into();
+                    r
+                }),
+        );
+    }
+    let ab = AbComparison {
+        baseline: format!("{} ({})", base.2, base_dir.display()),
+        candidate: format!("{} ({})", cand.2, cand_dir.display()),
+        checks: compare::compare(&conversations, &results, "baseline", "candidate", cand.3),
+        metrics: compare::compare_metrics(&conversations, "baseline", "candidate", cand.3),
+    };
+    Ok((conversations, results, vec![ab]))
+}
+
 /// One line of `compare.csv`.
 struct CompareLine<'a> {
     baseline: &'a str,

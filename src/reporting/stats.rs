@@ -38,6 +38,24 @@ fn binomial(n: u64, k: u64) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
 
+/// Arithmetic mean; None for no values.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The `q` quantile with linear interpolation between the closest ranks
+/// (numpy's and polars' default `linear` method); None for no values.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    Some(sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64))
+}
+
 /// Two-sided exact McNemar p-value from the discordant pairs: `b` pairs
 /// where only the baseline passed, `c` where only the candidate passed.
 pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
@@ -99,6 +117,17 @@ pub fn discordant_pairs_needed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate_linearly_as_numpy_does() {
+        // numpy.quantile([1, 2, 3, 4, 10], [0.5, 0.95, 0.0]) == [3.0, 8.8, 1.0]
+        let v = [4.0, 1.0, 10.0, 3.0, 2.0];
+        assert_eq!(quantile(&v, 0.5), Some(3.0));
+        assert!((quantile(&v, 0.95).unwrap() - 8.8).abs() < 1e-12);
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(mean(&[1.0, 2.0]), Some(1.5));
+    }
 
     #[test]
     fn wilson_matches_published_values() {

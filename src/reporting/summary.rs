@@ -24,12 +24,32 @@ fn cell(s: &str) -> String {
         .replace('<', "&lt;")
 }
 
+/// `$agent + $caller + $judge = $total`, leaving out parts that cost
+/// nothing; `–` when nothing was priced.
+fn cost(v: &super::VariantAggregate) -> String {
+    let Some(total) = v.total_cost_usd() else {
+        return "–".into();
+    };
+    let parts: Vec<String> = [
+        ("agent", v.cost_usd),
+        ("caller", v.caller_cost_usd),
+        ("judge", v.judge_cost_usd),
+    ]
+    .iter()
+    .filter_map(|(who, usd)| usd.map(|x| format!("${x:.4} {who}")))
+    .collect();
+    if parts.len() == 1 {
+        return parts[0].clone();
+    }
+    format!("${total:.4} ({})", parts.join(" + "))
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# rehearse run {}\n", cell(&r.run_id));
     let _ = writeln!(
         out,
-        "| variant | conversations | passed | pass rate | 95% CI (Wilson) | pass^k | errors | TTFA p95 (mean) | cost |"
+        "| variant | conversations | passed | pass rate | 95% CI (Wilson) | pass^k | errors | TTFA p95 (mean) | cost (agent + caller + judge) |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     for v in &r.variants {
@@ -48,9 +68,13 @@ pub fn markdown(r: &Report) -> String {
             v.ttfa_p95_mean_ms
                 .map(|x| format!("{x:.0} ms"))
                 .unwrap_or_else(|| "–".into()),
-            v.cost_usd
-                .map(|x| format!("${x:.4}"))
-                .unwrap_or_else(|| "–".into()),
+            cost(v),
+        );
+    }
+    if r.harness_overloaded {
+        let _ = writeln!(
+            out,
+            "\n**The harness could not keep up with realtime pacing**: its own delays are in this run's latencies (run.json: `harness_load`). Run fewer calls at once or on a larger machine."
         );
     }
     let failing: Vec<_> = r.checks.iter().filter(|c| c.decided > c.passes).collect();
@@ -89,6 +113,31 @@ pub fn markdown(r: &Report) -> String {
                 n.conversations,
                 cell(&n.why)
             );
+        }
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(out, "\n## Notes\n");
+        let _ = writeln!(out, "| variant | scenario | note |");
+        let _ = writeln!(out, "|---|---|---|");
+        for n in &r.notes {
+            let _ = writeln!(
+                out,
+                "| {} | {} #{} | {} |",
+                cell(&n.variant),
+                cell(&n.scenario),
+                n.repeat,
+                cell(&n.note)
+            );
+        }
+    }
+    if r.write_error_count > 0 {
+        let _ = writeln!(
+            out,
+            "\n## Failed writes\n\n{} artifact writes failed; the run's files are incomplete (exit 3):\n",
+            r.write_error_count
+        );
+        for e in &r.write_errors {
+            let _ = writeln!(out, "- {}", cell(e));
         }
     }
     let skipped: u32 = r.checks.iter().map(|c| c.skipped).sum();

@@ -1,16 +1,15 @@
 //! The run as tables: one row per conversation and one per check, built
-//! from the artifacts on disk, written as Parquet and CSV with polars, and
-//! aggregated with polars' lazy API.
+//! from the artifacts on disk, written as Parquet and CSV with polars.
 
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::scoring::{CheckStatus, SCORES, ScoreSheet, Verdict};
-use crate::simulation::manifest::write_atomic;
-use crate::simulation::run::{Manifest, OUTCOME};
-use crate::simulation::{ConversationOutcome, Status};
+use crate::pricing;
+use crate::run_folder::{
+    CheckKind, CheckStatus, OUTCOME, RunFolder, ScoreSheet, Status, Verdict, write_atomic,
+};
 
 /// One row of `conversations.{parquet,csv}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,20 +19,47 @@ pub struct ConversationRow {
     pub scenario: String,
     pub persona: String,
     pub repeat: u32,
-    pub status: String,
+    pub status: Status,
+    /// Why the call failed (provider or harness), for status `error`.
+    pub error: Option<String>,
     /// None when no verdict could be decided (error, undecided).
     pub passed: Option<bool>,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub turns: u32,
     pub duration_s: f64,
     pub agent_ttfa_p50_ms: Option<f64>,
     pub agent_ttfa_p95_ms: Option<f64>,
     pub tool_calls: u32,
+    /// The agent's model; its usage is priced at this model's rates.
+    pub model: Option<String>,
+    /// The agent's cost (None: no usage, or no published price for the model).
     pub cost_usd: Option<f64>,
+    /// The simulated caller's own model cost (Realtime or chat driver).
+    pub caller_cost_usd: Option<f64>,
+    /// The judges' cost of scoring this call.
+    pub judge_cost_usd: Option<f64>,
     pub score: Option<f64>,
+    /// Notes recorded on the call (not a table column).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Latency and tone measures from `scores.json` (not a table column).
     #[serde(default)]
     pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+impl ConversationRow {
+    /// Agent, caller and judges together.
+    pub fn total_cost_usd(&self) -> f64 {
+        [self.cost_usd, self.caller_cost_usd, self.judge_cost_usd]
+            .iter()
+            .flatten()
+            .sum()
+    }
+
+    /// The same call in another row (same variant, scenario and repeat).
+    pub fn is_call(&self, variant: &str, scenario: &str, repeat: u32) -> bool {
+        self.variant == variant && self.scenario == scenario && self.repeat == repeat
+    }
 }
 
 /// One row of `results.{parquet,csv}`.
@@ -45,44 +71,19 @@ pub struct ResultRow {
     pub persona: String,
     pub repeat: u32,
     pub check: String,
-    pub kind: String,
+    pub kind: CheckKind,
     pub value: Option<f64>,
     pub passed: Option<bool>,
-    pub status: String,
+    pub status: CheckStatus,
     pub threshold: Option<String>,
     pub detail: String,
 }
 
-fn kind_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// Estimated USD cost of a conversation's token usage.
-pub fn cost(o: &ConversationOutcome) -> Option<f64> {
-    let u = &o.usage;
-    if u.responses == 0 {
-        return None;
-    }
-    let p = super::pricing::GPT_REALTIME;
-    let text_in = u.input_text_tokens.saturating_sub(u.cached_text_tokens) as f64;
-    let audio_in = u.input_audio_tokens.saturating_sub(u.cached_audio_tokens) as f64;
-    Some(
-        (text_in * p[0]
-            + u.cached_text_tokens as f64 * p[1]
-            + u.output_text_tokens as f64 * p[2]
-            + audio_in * p[3]
-            + u.cached_audio_tokens as f64 * p[4]
-            + u.output_audio_tokens as f64 * p[5])
-            / 1e6,
-    )
-}
-
-/// Reads every conversation of a run into rows (missing files make a row
-/// with status `error` rather than vanishing).
-pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow>, Vec<ResultRow>) {
+/// Reads every conversation of a run into rows. A call whose files are
+/// missing or unreadable becomes a row with status `error` (and says why)
+/// rather than vanishing.
+pub fn collect_rows(run: &RunFolder) -> (Vec<ConversationRow>, Vec<ResultRow>) {
+    let manifest = &run.manifest;
     let mut conversations = Vec::new();
     let mut results = Vec::new();
     for c in manifest
@@ -90,19 +91,21 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
         .iter()
         .filter(|c| c.not_started.is_none())
     {
-        let dir = run_dir.join(&c.dir);
-        let outcome: Option<ConversationOutcome> = std::fs::read(dir.join(OUTCOME))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let sheet: Option<ScoreSheet> = std::fs::read(dir.join(SCORES))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let mut unreadable = None;
+        let outcome = run.outcome(c).unwrap_or_else(|e| {
+            unreadable = Some(e.to_string());
+            None
+        });
+        let sheet: Option<ScoreSheet> = run.scores(c).unwrap_or_else(|e| {
+            unreadable.get_or_insert(e.to_string());
+            None
+        });
         // An interrupted call was never scored: nothing is decided about it.
-        let interrupted = outcome.as_ref().map(|o| o.status) == Some(Status::Interrupted);
-        let verdict = match (&sheet, interrupted) {
+        let status = outcome.as_ref().map_or(Status::Error, |o| o.status);
+        let verdict = match (&sheet, status) {
             (Some(s), _) => s.verdict,
-            (None, true) => Verdict::Undecided,
-            (None, false) => Verdict::Error,
+            (None, Status::Interrupted) => Verdict::Undecided,
+            (None, _) => Verdict::Error,
         };
         let metric = |k: &str| sheet.as_ref().and_then(|s| s.metrics.get(k).copied());
         conversations.push(ConversationRow {
@@ -111,30 +114,41 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
             scenario: c.scenario.clone(),
             persona: c.persona.clone(),
             repeat: c.repeat,
-            status: match outcome.as_ref().map(|o| o.status) {
-                Some(Status::Completed) => "completed".into(),
-                Some(Status::Interrupted) => "interrupted".into(),
-                _ => "error".into(),
-            },
+            status,
+            error: outcome
+                .as_ref()
+                .and_then(|o| o.error.clone())
+                .or_else(|| unreadable.clone())
+                .or_else(|| {
+                    outcome
+                        .is_none()
+                        .then(|| format!("its {OUTCOME} is missing"))
+                }),
             passed: match verdict {
                 Verdict::Pass => Some(true),
                 Verdict::Fail => Some(false),
                 _ => None,
             },
-            verdict: kind_name(&verdict),
+            verdict,
             turns: outcome
                 .as_ref()
-                .map(|o| o.agent_turns + o.customer_turns)
-                .unwrap_or(0),
-            duration_s: outcome
-                .as_ref()
-                .map(|o| o.duration_ms / 1000.0)
-                .unwrap_or(0.0),
+                .map_or(0, |o| o.agent_turns + o.customer_turns),
+            duration_s: outcome.as_ref().map_or(0.0, |o| o.duration_ms / 1000.0),
             agent_ttfa_p50_ms: metric("latency.response_p50_ms"),
             agent_ttfa_p95_ms: metric("latency.response_p95_ms"),
-            tool_calls: outcome.as_ref().map(|o| o.tool_calls).unwrap_or(0),
-            cost_usd: outcome.as_ref().and_then(cost),
+            tool_calls: outcome.as_ref().map_or(0, |o| o.tool_calls),
+            model: outcome.as_ref().and_then(|o| o.model.clone()),
+            cost_usd: outcome.as_ref().and_then(pricing::agent_cost),
+            caller_cost_usd: outcome.as_ref().and_then(pricing::caller_cost),
+            judge_cost_usd: sheet
+                .as_ref()
+                .map(crate::scoring::judge_cost)
+                .filter(|usd| *usd > 0.0),
             score: sheet.as_ref().and_then(|s| s.score),
+            notes: outcome
+                .as_ref()
+                .map(|o| o.notes.clone())
+                .unwrap_or_default(),
             metrics: sheet
                 .as_ref()
                 .map(|s| s.metrics.clone())
@@ -148,14 +162,14 @@ pub fn collect_rows(run_dir: &Path, manifest: &Manifest) -> (Vec<ConversationRow
                 persona: c.persona.clone(),
                 repeat: c.repeat,
                 check: check.name.clone(),
-                kind: kind_name(&check.kind),
+                kind: check.kind,
                 value: check.value,
                 passed: match check.status {
                     CheckStatus::Pass => Some(true),
                     CheckStatus::Fail => Some(false),
                     _ => None,
                 },
-                status: kind_name(&check.status),
+                status: check.status,
                 threshold: check.threshold.clone(),
                 detail: check
                     .reason
@@ -184,6 +198,12 @@ pub fn conversations_frame(rows: &[ConversationRow]) -> PolarsResult<DataFrame> 
         "tool_calls" => rows.iter().map(|r| r.tool_calls).collect::<Vec<_>>(),
         "cost_usd" => rows.iter().map(|r| r.cost_usd).collect::<Vec<_>>(),
         "score" => rows.iter().map(|r| r.score).collect::<Vec<_>>(),
+        // Columns added in run-folder format 2 go last, so readers that
+        // address columns by position keep working.
+        "model" => rows.iter().map(|r| r.model.as_deref()).collect::<Vec<_>>(),
+        "caller_cost_usd" => rows.iter().map(|r| r.caller_cost_usd).collect::<Vec<_>>(),
+        "judge_cost_usd" => rows.iter().map(|r| r.judge_cost_usd).collect::<Vec<_>>(),
+        "error" => rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>(),
     )
 }
 
@@ -218,76 +238,4 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> PolarsResult<()> {
     CsvWriter::new(&mut csv).finish(df)?;
     write_atomic(path, &csv)?;
     Ok(())
-}
-
-/// How many rows a boolean expression is true in (nulls count as false).
-fn count(condition: Expr) -> Expr {
-    condition.cast(DataType::UInt32).sum()
-}
-
-/// Per variant × scenario × persona × check: decided count, passes, errors,
-/// skips, and mean / median / p95 of the check's value.
-pub fn check_aggregates(results: &DataFrame) -> PolarsResult<DataFrame> {
-    results
-        .clone()
-        .lazy()
-        .group_by_stable([
-            col("variant"),
-            col("scenario"),
-            col("persona"),
-            col("check"),
-        ])
-        .agg([
-            count(col("passed").is_not_null()).alias("decided"),
-            count(col("passed")).alias("passes"),
-            count(col("status").eq(lit("error"))).alias("errors"),
-            count(col("status").eq(lit("skipped"))).alias("skipped"),
-            col("value").mean().alias("value_mean"),
-            col("value").median().alias("value_p50"),
-            col("value")
-                .quantile(lit(0.95), QuantileMethod::Linear)
-                .alias("value_p95"),
-        ])
-        .sort(
-            ["variant", "scenario", "persona", "check"],
-            Default::default(),
-        )
-        .collect()
-}
-
-/// Per variant: conversations, decided, passes, errors, latency and cost.
-pub fn variant_aggregates(conversations: &DataFrame) -> PolarsResult<DataFrame> {
-    conversations
-        .clone()
-        .lazy()
-        .group_by_stable([col("variant")])
-        .agg([
-            col("scenario").count().alias("conversations"),
-            count(col("passed").is_not_null()).alias("decided"),
-            count(col("passed")).alias("passes"),
-            count(col("status").eq(lit("error"))).alias("errors"),
-            col("agent_ttfa_p95_ms").mean().alias("ttfa_p95_mean_ms"),
-            col("agent_ttfa_p50_ms")
-                .median()
-                .alias("ttfa_p50_median_ms"),
-            col("cost_usd").sum().alias("cost_usd"),
-            col("duration_s").sum().alias("audio_s"),
-        ])
-        .sort(["variant"], Default::default())
-        .collect()
-}
-
-/// Per variant × scenario: passes and repeats (for pass^k).
-pub fn task_passes(conversations: &DataFrame) -> PolarsResult<DataFrame> {
-    conversations
-        .clone()
-        .lazy()
-        .filter(col("passed").is_not_null())
-        .group_by_stable([col("variant"), col("scenario")])
-        .agg([
-            count(col("passed")).alias("passes"),
-            col("passed").count().alias("repeats"),
-        ])
-        .sort(["variant", "scenario"], Default::default())
-        .collect()
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::audio::wav;
-use crate::emulator::Transcriber;
-use crate::simulation::recorder::Speaker;
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::Speaker;
+use crate::run_folder::{Check, CheckKind};
+use crate::transcription::Transcriber;
 
 /// Largest WER for the check to pass.
 pub const MAX_WER: f64 = 0.15;
@@ -42,7 +42,7 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
 }
 
 pub async fn score(
-    rec: &Recorded,
+    rec: &RecordedConversation,
     transcriber: Option<&dyn Transcriber>,
     metrics: &mut BTreeMap<String, f64>,
 ) -> Check {

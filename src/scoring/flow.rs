@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::config::agent::Stage;
 use crate::config::scenario::Expectations;
-use crate::simulation::recorder::Speaker;
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::Speaker;
+use crate::run_folder::{Check, CheckKind};
 
 fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -54,7 +54,7 @@ fn coverage(marker: &[String], utterance: &BTreeSet<String>) -> f64 {
 }
 
 /// The stages visited, in order, each with the quote that showed it.
-pub fn visited(rec: &Recorded, stages: &[Stage]) -> Vec<(String, String)> {
+pub fn visited(rec: &RecordedConversation, stages: &[Stage]) -> Vec<(String, String)> {
     let markers: Vec<(String, Vec<Vec<String>>)> = stages
         .iter()
         .map(|s| {
@@ -86,7 +86,7 @@ pub fn visited(rec: &Recorded, stages: &[Stage]) -> Vec<(String, String)> {
     out
 }
 
-pub fn score(rec: &Recorded, exp: &Expectations, stages: &[Stage]) -> Vec<Check> {
+pub fn score(rec: &RecordedConversation, exp: &Expectations, stages: &[Stage]) -> Vec<Check> {
     if exp.flow.is_empty() {
         return vec![Check::skipped(
             CheckKind::Flow,

@@ -19,11 +19,11 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde_json::{Value, json};
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::config::agent::ToolSpec;
 use crate::config::scenario::Expectations;
-use crate::simulation::recorder::{Speaker, ToolCallRecord};
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::{Check, CheckKind};
+use crate::run_folder::{Speaker, ToolCallRecord};
 
 #[derive(Debug, Clone)]
 pub enum Matcher {
@@ -321,7 +321,7 @@ fn alnum(s: &str) -> String {
 }
 
 pub fn score(
-    rec: &Recorded,
+    rec: &RecordedConversation,
     exp: &Expectations,
     tools: &[ToolSpec],
     facts: &BTreeMap<String, String>,
@@ -609,14 +609,14 @@ mod tests {
         }
     }
 
-    fn recorded(calls: Vec<ToolCallRecord>, customer_said: &str) -> Recorded {
-        Recorded {
+    fn recorded(calls: Vec<ToolCallRecord>, customer_said: &str) -> RecordedConversation {
+        RecordedConversation {
             dir: Default::default(),
             outcome: serde_json::from_value(json!({"status": "completed", "error": null, "end_reason": null, "goal_met": true,
                 "agent_turns": 1, "customer_turns": 1, "interruptions": 0, "tool_calls": 0, "duration_ms": 0.0, "partial": false,
                 "usage": {"responses": 0, "input_text_tokens": 0, "input_audio_tokens": 0, "cached_text_tokens": 0, "cached_audio_tokens": 0,
                 "output_text_tokens": 0, "output_audio_tokens": 0}, "protocol_errors": []})).unwrap(),
-            transcript: vec![crate::simulation::recorder::Utterance {
+            transcript: vec![crate::run_folder::Utterance {
                 speaker: Speaker::Customer,
                 text: customer_said.into(),
                 start_ms: 0.0,
@@ -653,13 +653,13 @@ mod tests {
         checks.iter().find(|c| c.name == name).unwrap()
     }
 
-    fn status(checks: &[Check], name: &str) -> super::super::check::CheckStatus {
+    fn status(checks: &[Check], name: &str) -> crate::run_folder::CheckStatus {
         named(checks, name).status
     }
 
     #[test]
     fn order_modes() {
-        use super::super::check::CheckStatus::{Fail, Pass};
+        use crate::run_folder::CheckStatus::{Fail, Pass};
         let exp =
             json!([{"name": "a", "arguments": {"x": "1"}}, {"name": "b", "arguments": {"x": "2"}}]);
         let in_order = recorded(
@@ -752,7 +752,7 @@ mod tests {
         let c = named(&checks, "function_call.match");
         assert_eq!(
             c.status,
-            super::super::check::CheckStatus::Pass,
+            crate::run_folder::CheckStatus::Pass,
             "{:#}",
             c.evidence
         );
@@ -770,7 +770,7 @@ mod tests {
         );
         assert_eq!(
             status(&err, "function_call.match"),
-            super::super::check::CheckStatus::Error
+            crate::run_folder::CheckStatus::Error
         );
         let any = score(
             &rec,
@@ -780,13 +780,13 @@ mod tests {
         );
         assert_eq!(
             status(&any, "function_call.match"),
-            super::super::check::CheckStatus::Pass
+            crate::run_folder::CheckStatus::Pass
         );
     }
 
     #[test]
     fn schema_violations_and_premature_facts() {
-        use super::super::check::CheckStatus::{Fail, Pass};
+        use crate::run_folder::CheckStatus::{Fail, Pass};
         let facts = BTreeMap::from([("order_id".to_string(), "NW10422".to_string())]);
         let bad = recorded(
             vec![

@@ -8,17 +8,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::retry::{RetryPolicy, send_with_retries};
-use crate::simulation::recorder::{MAX_UNTRUSTED_TEXT, bounded};
+use crate::run_folder::{
+    Check, CheckKind, MAX_UNTRUSTED_TEXT, RecordedConversation, Speaker, bounded, write_atomic,
+};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::config::persona::PersonaFile;
 use crate::config::rubric::{Criterion, JudgeInput, JudgeSettings, RubricFile, Scale};
 use crate::config::scenario::ScenarioFile;
-use crate::simulation::recorder::Speaker;
 
 fn mmss(ms: f64) -> String {
     let s = (ms / 1000.0).max(0.0) as u64;
@@ -37,7 +36,7 @@ fn scale_name(scale: &Scale) -> (&'static str, Vec<String>) {
 /// rendered as values, never as template source.
 pub fn prompt(
     criterion: &Criterion,
-    rec: &Recorded,
+    rec: &RecordedConversation,
     scenario: &ScenarioFile,
     persona: &PersonaFile,
 ) -> Result<String, String> {
@@ -81,11 +80,18 @@ pub fn prompt(
     .map_err(|e| format!("judge prompt: {e}"))
 }
 
-fn response_format() -> Value {
+/// The structured-output schema for a criterion: the verdict is typed by
+/// the criterion's scale, so a model held to the schema cannot answer off it.
+fn response_format(scale: &Scale) -> Value {
+    let verdict = match scale {
+        Scale::PassFail => json!({"type": "string", "enum": ["pass", "fail"]}),
+        Scale::Labels(labels) => json!({"type": "string", "enum": labels}),
+        Scale::OneToFive => json!({"type": "integer", "enum": [1, 2, 3, 4, 5]}),
+    };
     json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true, "schema": {
         "type": "object",
         "properties": {
-            "verdict": {"type": "string"},
+            "verdict": verdict,
             "score": {"type": "number"},
             "reasoning": {"type": "string"},
             "evidence": {"type": "array", "items": {"type": "string"}}
@@ -123,6 +129,8 @@ pub fn extract_json(text: &str) -> Option<Value> {
 }
 
 struct Sample {
+    /// The verdict on the criterion's scale: `pass`/`fail`, a label as the
+    /// rubric spells it, or `1`–`5`.
     verdict: String,
     score: f64,
     reasoning: String,
@@ -133,11 +141,15 @@ struct Sample {
     cached: bool,
 }
 
+/// Asks the judge once (or reads its cached answer) and reads the verdict
+/// on `scale`. A failed cache write is added to `write_errors`.
 async fn ask(
     client: &reqwest::Client,
     judge: &JudgeSettings,
+    scale: &Scale,
     body: &Value,
     cache_dir: &Path,
+    write_errors: &mut Vec<String>,
 ) -> Result<Sample, String> {
     let key: String = Sha256::digest(format!("{}\n{}", judge.url, body).as_bytes())
         .iter()
@@ -151,8 +163,12 @@ async fn ask(
         Some(v) => (v, true),
         None => {
             let v = post(client, judge, body).await?;
-            let _ = std::fs::create_dir_all(cache_dir);
-            let _ = crate::simulation::run::write_atomic(&cache_file, v.to_string().as_bytes());
+            let written = std::fs::create_dir_all(cache_dir)
+                .and_then(|()| write_atomic(&cache_file, v.to_string().as_bytes()));
+            if let Err(e) = written {
+                tracing::error!(path = %cache_file.display(), error = %e, "cannot cache a judge reply");
+                write_errors.push(format!("{}: {e}", cache_file.display()));
+            }
             (v, false)
         }
     };
@@ -161,23 +177,19 @@ async fn ask(
         .unwrap_or("");
     let parsed = extract_json(content)
         .ok_or_else(|| format!("the judge's reply is not a JSON verdict: {:.200}", content))?;
-    let verdict = match &parsed["verdict"] {
-        Value::String(s) => s.trim().to_lowercase(),
-        Value::Bool(b) => {
-            if *b {
-                "pass".into()
-            } else {
-                "fail".into()
-            }
-        }
-        Value::Number(n) => n.to_string(),
-        _ => return Err("the judge's verdict is missing".into()),
-    };
+    let verdict = on_scale(scale, &parsed["verdict"]).ok_or_else(|| {
+        format!(
+            "the judge's verdict {} is not on the criterion's scale ({}); reply: {:.300}",
+            parsed["verdict"],
+            scale_words(scale),
+            content
+        )
+    })?;
     Ok(Sample {
-        score: parsed["score"]
-            .as_f64()
-            .or_else(|| verdict.parse().ok())
-            .unwrap_or(0.0),
+        score: match scale {
+            Scale::OneToFive => verdict.parse().unwrap_or(0.0),
+            _ => parsed["score"].as_f64().unwrap_or(0.0),
+        },
         verdict,
         reasoning: bounded(
             parsed["reasoning"].as_str().unwrap_or("").to_string(),
@@ -190,6 +202,41 @@ async fn ask(
         ),
         cached,
     })
+}
+
+/// A verdict read on its scale: `pass`/`fail` (any case), one of the labels
+/// (any case; returned as the rubric spells it), or a whole number 1–5
+/// (given as a number or a numeral). None for anything else: a verdict off
+/// the scale is the judge's failure, never the agent's.
+fn on_scale(scale: &Scale, verdict: &Value) -> Option<String> {
+    match (scale, verdict) {
+        (Scale::PassFail, Value::String(s)) => {
+            let s = s.trim().to_lowercase();
+            (s == "pass" || s == "fail").then_some(s)
+        }
+        (Scale::Labels(labels), Value::String(s)) => labels
+            .iter()
+            .find(|l| l.eq_ignore_ascii_case(s.trim()))
+            .cloned(),
+        (Scale::OneToFive, Value::Number(n)) => {
+            let n = n.as_f64()?;
+            (n.fract() == 0.0 && (1.0..=5.0).contains(&n)).then(|| (n as u8).to_string())
+        }
+        (Scale::OneToFive, Value::String(s)) => {
+            let n: u8 = s.trim().parse().ok()?;
+            (1..=5).contains(&n).then(|| n.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The scale in words, for messages.
+fn scale_words(scale: &Scale) -> String {
+    match scale {
+        Scale::PassFail => "pass or fail".into(),
+        Scale::OneToFive => "a whole number from 1 to 5".into(),
+        Scale::Labels(labels) => format!("one of {}", labels.join(", ")),
+    }
 }
 
 /// A judge's evidence as given, or as cut-off text when it is too large to
@@ -226,14 +273,16 @@ async fn post(
         .map_err(|e| e.to_string())
 }
 
-/// Scores one judge criterion.
+/// Scores one judge criterion. Failed cache writes are added to
+/// `write_errors`.
 pub async fn score(
     rubric: &RubricFile,
     criterion: &Criterion,
-    rec: &Recorded,
+    rec: &RecordedConversation,
     scenario: &ScenarioFile,
     persona: &PersonaFile,
     cache_dir: &Path,
+    write_errors: &mut Vec<String>,
 ) -> Check {
     let name = format!("judge.{}.{}", rubric.name, criterion.id);
     let Some(judge) = &rubric.judge else {
@@ -258,10 +307,7 @@ pub async fn score(
             Err(e) => return Check::error(CheckKind::Judge, name, e),
         }
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs_f64(judge.timeout_s.max(0.1)))
-        .build()
-        .unwrap_or_default();
+    let client = crate::http::client(Duration::from_secs_f64(judge.timeout_s.max(0.1)));
     let mut samples = Vec::new();
     for i in 0..criterion.samples.max(1) {
         let mut body = json!({
@@ -270,13 +316,22 @@ pub async fn score(
                 {"role": "system", "content": "You evaluate customer-service calls. Reply only with the JSON requested."},
                 {"role": "user", "content": content},
             ],
-            "response_format": response_format(),
+            "response_format": response_format(&criterion.scale),
         });
         if let Some(t) = judge.temperature {
             body["temperature"] = json!(t);
         }
         body["seed"] = json!(judge.seed.unwrap_or(0) + i as u64);
-        match ask(&client, judge, &body, cache_dir).await {
+        match ask(
+            &client,
+            judge,
+            &criterion.scale,
+            &body,
+            cache_dir,
+            write_errors,
+        )
+        .await
+        {
             Ok(s) => samples.push(s),
             Err(e) => return Check::error(CheckKind::Judge, name, e).weight(criterion.weight),
         }
@@ -288,9 +343,11 @@ pub async fn score(
         .fold((0, 0), |a, s| (a.0 + s.usage.0, a.1 + s.usage.1));
     let hits = samples.iter().filter(|s| s.cached).count();
     tracing::debug!(criterion = %criterion.id, cache_hits = hits, asked = samples.len() - hits, "judge samples");
-    let cost = judge
-        .price_per_mtok
-        .map(|(i, o)| (tokens_in as f64 * i + tokens_out as f64 * o) / 1e6);
+    let cost = match judge.price_per_mtok {
+        Some((i, o)) => Some((tokens_in as f64 * i + tokens_out as f64 * o) / 1e6),
+        None => crate::pricing::for_model(&judge.model)
+            .map(|p| (tokens_in as f64 * p.text_in + tokens_out as f64 * p.text_out) / 1e6),
+    };
     Check::new(CheckKind::Judge, name, passed)
         .value(value)
         .threshold(threshold)
@@ -318,10 +375,7 @@ fn decide(
     let n = samples.len().max(1) as f64;
     match scale {
         Scale::PassFail => {
-            let passes = samples
-                .iter()
-                .filter(|s| s.verdict == "pass" || s.verdict == "yes" || s.verdict == "true")
-                .count() as f64;
+            let passes = samples.iter().filter(|s| s.verdict == "pass").count() as f64;
             let passed = passes * 2.0 > n;
             let agree = if passed { passes } else { n - passes } / n;
             (passed, passes / n, agree, "majority pass".into())
@@ -365,7 +419,7 @@ fn decide(
 }
 
 /// The agent's side of the call as an `input_audio` WAV part.
-fn audio_part(rec: &Recorded) -> Result<Value, String> {
+fn audio_part(rec: &RecordedConversation) -> Result<Value, String> {
     let bytes =
         std::fs::read(rec.track(Speaker::Agent)).map_err(|e| format!("agent audio: {e}"))?;
     if bytes.len() > 20 * 1024 * 1024 {
@@ -390,6 +444,33 @@ mod tests {
             "Sure! ```json\n{\"verdict\": \"fail\", \"reasoning\": \"a } in text\"}\n``` done";
         assert_eq!(extract_json(fenced).unwrap()["verdict"], "fail");
         assert!(extract_json("no json here").is_none());
+    }
+
+    #[test]
+    fn verdicts_are_read_on_their_scale_and_off_scale_ones_are_refused() {
+        let labels = Scale::Labels(vec!["Resolved".into(), "Escalated".into()]);
+        let read = |scale: &Scale, v: Value| on_scale(scale, &v);
+        assert_eq!(
+            read(&Scale::PassFail, json!(" PASS ")).as_deref(),
+            Some("pass")
+        );
+        assert_eq!(read(&Scale::PassFail, json!("Pass.")), None);
+        assert_eq!(read(&Scale::PassFail, json!("The agent did well")), None);
+        assert_eq!(read(&Scale::PassFail, json!(true)), None);
+        assert_eq!(
+            read(&labels, json!("resolved")).as_deref(),
+            Some("Resolved")
+        );
+        assert_eq!(read(&labels, json!("unsure")), None);
+        assert_eq!(read(&Scale::OneToFive, json!(4)).as_deref(), Some("4"));
+        assert_eq!(read(&Scale::OneToFive, json!("5")).as_deref(), Some("5"));
+        assert_eq!(read(&Scale::OneToFive, json!(4.5)), None);
+        assert_eq!(read(&Scale::OneToFive, json!(6)), None);
+        let schema = response_format(&labels);
+        assert_eq!(
+            schema["json_schema"]["schema"]["properties"]["verdict"]["enum"],
+            json!(["Resolved", "Escalated"])
+        );
     }
 
     #[test]

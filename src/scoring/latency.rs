@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::audio::tone::percentile;
 use crate::config::scenario::Expectations;
-use crate::simulation::recorder::Speaker;
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::Speaker;
+use crate::run_folder::{Check, CheckKind};
 
 pub fn score(
-    rec: &Recorded,
+    rec: &RecordedConversation,
     exp: &Expectations,
     metrics: &mut BTreeMap<String, f64>,
 ) -> Vec<Check> {

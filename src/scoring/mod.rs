@@ -1,6 +1,11 @@
-//! Scoring: pure functions of a recorded conversation (its artifacts) plus
-//! config. Nothing here touches a live session, so `rehearse rescore`
-//! recomputes every score from disk. One module per scorer kind.
+//! Scoring: pure functions of a recorded conversation (its folder, read
+//! through [`crate::run_folder`]) plus config. Nothing here touches a live
+//! session, so `rehearse rescore` recomputes every score from disk. One
+//! module per scorer kind; [`check`] holds the verdict rules.
+//!
+//! The CPU-heavy part (reading the tracks, tone analysis) runs on the
+//! low-priority [`crate::cpu_pool`], never on the async workers that live
+//! calls depend on; judges and transcription are network waits.
 
 pub mod check;
 pub mod consistency;
@@ -8,7 +13,6 @@ pub mod flow;
 pub mod function_calls;
 pub mod judge;
 pub mod latency;
-pub mod recorded;
 pub mod tone;
 pub mod transcript;
 
@@ -16,19 +20,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use check::{Check, CheckKind, CheckStatus, SCORES_VERSION, ScoreSheet, Verdict};
-use recorded::Recorded;
-
+use crate::audio::tone::ToneMetrics;
 use crate::config::agent::AgentFile;
 use crate::config::persona::PersonaFile;
 use crate::config::rubric::{CriterionKind, RubricFile};
 use crate::config::scenario::ScenarioFile;
-use crate::emulator::Transcriber;
-use crate::simulation::Status;
-use crate::simulation::recorder::Speaker;
-use crate::simulation::run::PlannedConversation;
-
-pub const SCORES: &str = "scores.json";
+use crate::run_folder::{
+    Check, CheckKind, PlannedConversation, RecordedConversation, SCORES, SCORES_VERSION,
+    ScoreSheet, Speaker, Status, Verdict, write_atomic,
+};
+use crate::transcription::Transcriber;
 
 /// The config a conversation is scored against.
 pub struct ScoringInputs<'a> {
@@ -42,12 +43,46 @@ pub struct ScoringInputs<'a> {
     pub transcriber: Option<Arc<dyn Transcriber>>,
 }
 
+/// A scored conversation: its sheet, and artifact writes that failed on
+/// the way (the judge cache, `scores.json` itself).
+pub struct Scoring {
+    pub sheet: ScoreSheet,
+    pub write_errors: Vec<String>,
+}
+
+impl Scoring {
+    /// What the judges' answers cost (USD), as their checks record it.
+    pub fn judge_cost_usd(&self) -> f64 {
+        judge_cost(&self.sheet)
+    }
+}
+
+/// The judges' cost of a sheet, from each judge check's evidence.
+pub fn judge_cost(sheet: &ScoreSheet) -> f64 {
+    sheet
+        .checks
+        .iter()
+        .filter(|c| c.kind == CheckKind::Judge)
+        .filter_map(|c| c.evidence["cost_usd"].as_f64())
+        .sum()
+}
+
+/// What the offline scorers measure, computed together off the async
+/// workers.
+struct Offline {
+    rec: RecordedConversation,
+    checks: Vec<Check>,
+    metrics: BTreeMap<String, f64>,
+    agent_tone: Result<ToneMetrics, String>,
+    customer_tone: Result<ToneMetrics, String>,
+}
+
 /// Scores one recorded conversation.
 pub async fn score_conversation(
     dir: &Path,
     planned: &PlannedConversation,
     inputs: &ScoringInputs<'_>,
-) -> ScoreSheet {
+) -> Scoring {
     let mut sheet = ScoreSheet {
         version: SCORES_VERSION,
         variant: planned.variant.clone(),
@@ -59,60 +94,57 @@ pub async fn score_conversation(
         checks: Vec::new(),
         metrics: BTreeMap::new(),
     };
-    let rec = match Recorded::load(dir) {
-        Ok(r) => r,
-        Err(e) => {
+    let mut write_errors = Vec::new();
+    let offline = {
+        let (dir, scenario, agent) = (
+            dir.to_path_buf(),
+            inputs.scenario.clone(),
+            inputs.agent.clone(),
+        );
+        crate::cpu_pool::run(move || score_offline(&dir, &scenario, &agent)).await
+    };
+    let offline = match offline {
+        Ok(Ok(Some(offline))) => offline,
+        // A call that broke off says nothing about the agent: no checks,
+        // verdict error.
+        Ok(Ok(None)) => {
+            return Scoring {
+                sheet,
+                write_errors,
+            };
+        }
+        Ok(Err(e)) | Err(e) => {
             sheet.checks.push(Check::error(
                 CheckKind::Transcript,
                 "recording",
                 format!("cannot load the recording: {e}"),
             ));
-            return sheet;
+            return Scoring {
+                sheet,
+                write_errors,
+            };
         }
     };
-    let completed = rec.outcome.status == Status::Completed;
-    if !completed {
-        // A call that broke off says nothing about the agent: no checks, verdict error.
-        sheet.verdict = Verdict::Error;
-        return sheet;
-    }
-    let exp = &inputs.scenario.expectations;
-    sheet.checks.extend(function_calls::score(
-        &rec,
-        exp,
-        &inputs.agent.tools,
-        &inputs.scenario.facts,
-    ));
-    sheet
-        .checks
-        .extend(flow::score(&rec, exp, &inputs.agent.stages));
-    sheet.checks.extend(transcript::score(&rec, exp));
-    sheet
-        .checks
-        .extend(latency::score(&rec, exp, &mut sheet.metrics));
-
-    let rubrics: Vec<&RubricFile> = inputs
+    let Offline {
+        rec,
+        checks,
+        metrics,
+        agent_tone,
+        customer_tone,
+    } = offline;
+    sheet.checks = checks;
+    sheet.metrics = metrics;
+    let rubrics = inputs
         .rubrics
         .iter()
-        .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inputs.scenario.tags.contains(t)))
-        .collect();
-    let agent_tone = tone::measure(&rec, Speaker::Agent);
-    let customer_tone = tone::measure(&rec, Speaker::Customer);
-    for (who, m) in [("agent", &agent_tone), ("customer", &customer_tone)] {
-        if let Ok(m) = m {
-            for (k, v) in tone::metrics_map(m) {
-                sheet.metrics.insert(format!("tone.{who}.{k}"), v);
-            }
-        }
-    }
+        .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inputs.scenario.tags.contains(t)));
     for rubric in rubrics {
         for c in &rubric.criteria {
             let check = match c.kind {
                 CriterionKind::Tone => {
-                    let measured = if c.speaker == "customer" {
-                        &customer_tone
-                    } else {
-                        &agent_tone
+                    let measured = match c.speaker {
+                        Speaker::Customer => &customer_tone,
+                        Speaker::Agent => &agent_tone,
                     };
                     tone::score(rubric, c, measured)
                 }
@@ -124,6 +156,7 @@ pub async fn score_conversation(
                         inputs.scenario,
                         inputs.persona,
                         &inputs.cache_dir,
+                        &mut write_errors,
                     )
                     .await
                 }
@@ -135,19 +168,70 @@ pub async fn score_conversation(
         .checks
         .push(consistency::score(&rec, inputs.transcriber.as_deref(), &mut sheet.metrics).await);
     sheet.score = check::weighted_score(&sheet.checks);
-    sheet.verdict = check::verdict(completed, &sheet.checks);
-    sheet
+    sheet.verdict = check::verdict(true, &sheet.checks);
+    Scoring {
+        sheet,
+        write_errors,
+    }
 }
 
-/// Scores a conversation and writes `scores.json` beside it (atomically).
+/// Everything that needs no network: the recording read from disk, the
+/// rule-based checks, latency measures and both sides' tone. None for a call
+/// that did not complete.
+fn score_offline(
+    dir: &Path,
+    scenario: &ScenarioFile,
+    agent: &AgentFile,
+) -> Result<Option<Offline>, String> {
+    let rec = RecordedConversation::load(dir).map_err(|e| e.to_string())?;
+    if rec.outcome.status != Status::Completed {
+        return Ok(None);
+    }
+    let exp = &scenario.expectations;
+    let mut metrics = BTreeMap::new();
+    let mut checks = function_calls::score(&rec, exp, &agent.tools, &scenario.facts);
+    checks.extend(flow::score(&rec, exp, &agent.stages));
+    checks.extend(transcript::score(&rec, exp));
+    checks.extend(latency::score(&rec, exp, &mut metrics));
+    let agent_tone = tone::measure(&rec, Speaker::Agent);
+    let customer_tone = tone::measure(&rec, Speaker::Customer);
+    for (who, m) in [
+        (Speaker::Agent, &agent_tone),
+        (Speaker::Customer, &customer_tone),
+    ] {
+        if let Ok(m) = m {
+            for (k, v) in tone::metrics_map(m) {
+                metrics.insert(format!("tone.{who}.{k}"), v);
+            }
+        }
+    }
+    Ok(Some(Offline {
+        rec,
+        checks,
+        metrics,
+        agent_tone,
+        customer_tone,
+    }))
+}
+
+/// Scores a conversation and writes `scores.json` beside it (atomically,
+/// off the async workers).
 pub async fn score_and_save(
     dir: &Path,
     planned: &PlannedConversation,
     inputs: &ScoringInputs<'_>,
-) -> ScoreSheet {
-    let sheet = score_conversation(dir, planned, inputs).await;
-    if let Ok(json) = serde_json::to_vec_pretty(&sheet) {
-        let _ = crate::simulation::run::write_atomic(&dir.join(SCORES), &json);
+) -> Scoring {
+    let mut scoring = score_conversation(dir, planned, inputs).await;
+    let path = dir.join(SCORES);
+    let json = serde_json::to_vec_pretty(&scoring.sheet).unwrap_or_default();
+    let shown = path.display().to_string();
+    let written = tokio::task::spawn_blocking(move || write_atomic(&path, &json))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        tracing::error!(path = %shown, error = %e, "cannot write scores.json");
+        scoring.write_errors.push(format!("{shown}: {e}"));
     }
-    sheet
+    scoring
 }

@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::audio::tone::{ToneMetrics, analyse};
 use crate::audio::wav;
 use crate::config::rubric::{Criterion, RubricFile};
-use crate::simulation::recorder::Speaker;
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::Speaker;
+use crate::run_folder::{Check, CheckKind};
 
 /// One side's speech (its utterance spans, joined) measured once.
-pub fn measure(rec: &Recorded, speaker: Speaker) -> Result<ToneMetrics, String> {
+pub fn measure(rec: &RecordedConversation, speaker: Speaker) -> Result<ToneMetrics, String> {
     let (samples, rate) = wav::read_mono(&rec.track(speaker))
         .map_err(|e| format!("cannot read the {speaker:?} track: {e}"))?;
     let per_ms = rate as f64 / 1000.0;

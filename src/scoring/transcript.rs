@@ -4,10 +4,10 @@
 use regex::Regex;
 use serde_json::json;
 
-use super::check::{Check, CheckKind};
-use super::recorded::Recorded;
 use crate::config::scenario::Expectations;
-use crate::simulation::recorder::Speaker;
+use crate::run_folder::RecordedConversation;
+use crate::run_folder::Speaker;
+use crate::run_folder::{Check, CheckKind};
 
 fn pattern(spec: &str) -> Result<Regex, String> {
     match spec.strip_prefix('/').and_then(|s| s.strip_suffix('/')) {
@@ -19,7 +19,7 @@ fn pattern(spec: &str) -> Result<Regex, String> {
     }
 }
 
-pub fn score(rec: &Recorded, exp: &Expectations) -> Vec<Check> {
+pub fn score(rec: &RecordedConversation, exp: &Expectations) -> Vec<Check> {
     let mut checks = Vec::new();
     for (rules, must) in [(&exp.must_say, true), (&exp.must_not_say, false)] {
         for spec in rules {

@@ -14,38 +14,32 @@ use std::time::Duration;
 use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::caller::{CallerMove, TextCaller};
-use super::clock::{Clock, Pace};
+use super::clock::Clock;
 use super::fixtures::FixtureSet;
-use super::recorder::{Recorder, Speaker, Utterance};
+use super::recorder::Recorder;
 use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools};
 use super::voice::CallerVoice;
+use crate::audio::noise::add_line_noise;
 use crate::audio::{AudioFormat, SESSION_RATE, Voice};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::ClosedSetRecognizer;
-use crate::protocol::{ClientEvent, ServerEvent, ToolDef, Usage};
+use crate::protocol::{ClientEvent, ServerEvent, ToolDef};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TraceRecord};
-
-/// How the caller's turns reach the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TurnMode {
-    /// Audio streamed continuously; the server's VAD decides when a turn ends.
-    Vad,
-    /// Audio appended, then committed, then a response requested.
-    Manual,
-}
+use crate::run_folder::{
+    ConversationOutcome, EndReason, Pace, Speaker, Status, TurnMode, Utterance,
+};
 
 /// Everything one conversation needs.
 pub struct ConversationSpec {
     /// Unique key of this call (also scopes the offline recogniser).
     pub key: String,
     pub endpoint: Endpoint,
+    /// The agent's model (priced by it; see [`crate::pricing`]).
+    pub model: String,
     pub instructions: String,
     pub tools: Vec<ToolDef>,
     pub agent_voice: Option<String>,
@@ -91,124 +85,21 @@ pub struct SpeechEndpoint {
     pub key: Option<crate::realtime::Secret>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Completed,
-    Error,
-    /// Stopped by Ctrl-C / SIGTERM before it finished; `--resume` runs it again.
-    Interrupted,
-}
-
-/// `conversation.json`: how a call went, beside its artifacts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConversationOutcome {
-    pub status: Status,
-    /// What went wrong, for `error`. Provider and harness failures land here,
-    /// never as a verdict on the agent.
-    pub error: Option<String>,
-    /// Why the call ended: goal_met, agent_ended, caller_hung_up,
-    /// patience_exhausted, max_turns, max_duration, silence.
-    pub end_reason: Option<String>,
-    pub goal_met: bool,
-    pub agent_turns: u32,
-    pub customer_turns: u32,
-    pub interruptions: u32,
-    pub tool_calls: u32,
-    pub duration_ms: f64,
-    /// Artifacts may be incomplete (the call broke off).
-    pub partial: bool,
-    pub usage: UsageTotals,
-    pub protocol_errors: Vec<Value>,
-    /// Error events beyond those kept above (all are in `events.jsonl`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub protocol_errors_not_kept: u32,
-    /// Tries it took (a transient provider failure is tried again).
-    #[serde(default = "one")]
-    pub attempts: u32,
-    /// Why earlier tries failed; their artifacts are under `attempts/<n>/`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed_attempts: Vec<String>,
-    /// The provider failed in a way that trying again may fix, and how long
-    /// it asked to wait (not written: it only steers retries).
-    #[serde(skip)]
-    pub transient: Option<Option<Duration>>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UsageTotals {
-    pub responses: u32,
-    pub input_text_tokens: u64,
-    pub input_audio_tokens: u64,
-    pub cached_text_tokens: u64,
-    pub cached_audio_tokens: u64,
-    pub output_text_tokens: u64,
-    pub output_audio_tokens: u64,
-}
-
-impl ConversationOutcome {
-    /// A call that has not finished (yet): status error, artifacts partial.
-    /// Finishing it fills in status, reason and counts.
-    pub fn not_finished() -> Self {
-        ConversationOutcome {
-            status: Status::Error,
-            error: None,
-            end_reason: None,
-            goal_met: false,
-            agent_turns: 0,
-            customer_turns: 0,
-            interruptions: 0,
-            tool_calls: 0,
-            duration_ms: 0.0,
-            partial: true,
-            usage: UsageTotals::default(),
-            protocol_errors: Vec::new(),
-            protocol_errors_not_kept: 0,
-            attempts: 1,
-            failed_attempts: Vec::new(),
-            transient: None,
-        }
-    }
-
-    /// Records how the call ended: completed with its reason, or failed.
-    pub fn conclude(&mut self, result: Result<String, BridgeError>) {
-        match result {
-            Ok(reason) => {
-                self.status = Status::Completed;
-                self.partial = false;
-                self.end_reason = Some(reason);
-            }
-            Err(e) => self.fail(&e),
-        }
-    }
-
-    /// Records why the call failed, and whether it is worth another try.
-    pub fn fail(&mut self, error: &BridgeError) {
-        self.status = Status::Error;
-        self.error = Some(error.to_string());
-        self.transient = error.is_transient().then(|| error.retry_after());
+/// Records how a call ended in its outcome: completed with its reason, or
+/// failed, with whether another try may succeed.
+pub fn conclude(outcome: &mut ConversationOutcome, result: Result<EndReason, BridgeError>) {
+    match result {
+        Ok(reason) => outcome.complete(reason),
+        Err(e) => fail(outcome, &e),
     }
 }
 
-impl UsageTotals {
-    pub(super) fn add(&mut self, u: &Usage) {
-        self.responses += 1;
-        let d = &u.input_token_details;
-        self.input_text_tokens += d.text_tokens;
-        self.input_audio_tokens += d.audio_tokens;
-        self.cached_text_tokens += d.cached_tokens_details.text_tokens;
-        self.cached_audio_tokens += d.cached_tokens_details.audio_tokens;
-        self.output_text_tokens += u.output_token_details.text_tokens;
-        self.output_audio_tokens += u.output_token_details.audio_tokens;
-    }
+/// Records why a call failed, and whether it is worth another try.
+pub fn fail(outcome: &mut ConversationOutcome, error: &BridgeError) {
+    outcome.fail(
+        error.to_string(),
+        error.is_transient().then(|| error.retry_after()),
+    );
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +197,7 @@ pub async fn run_conversation(
     caller: &mut dyn TextCaller,
 ) -> ConversationOutcome {
     let mut outcome = ConversationOutcome::not_finished();
+    outcome.model = Some(spec.model.clone());
     let rec = match Recorder::create(&spec.dir) {
         Ok(r) => r,
         Err(e) => {
@@ -325,7 +217,7 @@ pub async fn run_conversation(
     let client = match client {
         Ok(c) => c,
         Err(e) => {
-            outcome.fail(&BridgeError::Client(e));
+            fail(&mut outcome, &BridgeError::Client(e));
             let _ = rec.finish();
             return outcome;
         }
@@ -358,8 +250,10 @@ pub async fn run_conversation(
     let mut outcome = bridge.outcome;
     outcome.protocol_errors.append(&mut bridge.agent.errors);
     outcome.protocol_errors_not_kept += bridge.agent.errors_not_kept;
-    outcome.conclude(result);
+    conclude(&mut outcome, result);
     outcome.goal_met = caller.goal_met();
+    outcome.caller = caller.usage();
+    outcome.write_errors.append(&mut bridge.rec.write_errors);
     match bridge.rec.finish() {
         Ok(ms) => outcome.duration_ms = ms,
         Err(e) => {
@@ -375,11 +269,11 @@ pub async fn run_conversation(
 impl Bridge<'_> {
     fn drain_trace(&mut self) {
         while let Ok(record) = self.trace.try_recv() {
-            let _ = self.rec.event(Speaker::Agent, record);
+            self.rec.event(Speaker::Agent, record);
         }
     }
 
-    async fn drive(&mut self, caller: &mut dyn TextCaller) -> Result<String, BridgeError> {
+    async fn drive(&mut self, caller: &mut dyn TextCaller) -> Result<EndReason, BridgeError> {
         let settings = SessionSettings {
             instructions: &self.spec.instructions,
             tools: &self.spec.tools,
@@ -401,7 +295,7 @@ impl Bridge<'_> {
             let silent_for =
                 first_sound.unwrap_or_else(|| self.clock.now_ms()) - self.caller_end_ms;
             if self.outcome.customer_turns > 0 && silent_for > end.silence_s * 1000.0 {
-                return Ok("silence".into());
+                return Ok(EndReason::Silence);
             }
             let agent_text = speeches
                 .iter()
@@ -411,7 +305,7 @@ impl Bridge<'_> {
             if caller.goal_met() && end.hang_up_on_goal {
                 // The goal is met and the agent has answered: hang up after hearing it.
                 self.play(speeches, None).await?;
-                return Ok("goal_met".into());
+                return Ok(EndReason::GoalMet);
             }
             let held_ms = if self.outcome.customer_turns > 0 {
                 silent_for
@@ -425,10 +319,10 @@ impl Bridge<'_> {
             };
             let agent_end = self.play(speeches, interrupt).await?;
             if self.outcome.agent_turns >= end.max_turns {
-                return Ok("max_turns".into());
+                return Ok(EndReason::MaxTurns);
             }
             if self.clock.now_ms() / 1000.0 >= end.max_duration_s {
-                return Ok("max_duration".into());
+                return Ok(EndReason::MaxDuration);
             }
             let think = self.spec.persona.traits.think_ms * self.rng.random_range(0.6..1.4);
             let start = match interrupt {
@@ -437,11 +331,11 @@ impl Bridge<'_> {
             };
             match step {
                 CallerMove::HangUp => {
-                    return Ok(caller.end_reason().unwrap_or("caller_hung_up").into());
+                    return Ok(caller.end_reason().unwrap_or(EndReason::CallerHungUp));
                 }
                 CallerMove::SayAndHangUp(line) => {
                     self.speak(&line, start).await?;
-                    return Ok(caller.end_reason().unwrap_or("caller_hung_up").into());
+                    return Ok(caller.end_reason().unwrap_or(EndReason::CallerHungUp));
                 }
                 CallerMove::Say(line) => {
                     self.speak(&line, start).await?;
@@ -497,7 +391,7 @@ impl Bridge<'_> {
                 .place_audio(Speaker::Agent, speech.arrived_ms.max(end), played)?;
             end = start + played_ms;
             let text = match cut {
-                Some(_) => crate::emulator::spoken_prefix(&speech.text, played_ms / duration),
+                Some(_) => crate::text::spoken_prefix(&speech.text, played_ms / duration),
                 None => speech.text.clone(),
             };
             self.rec.utterance(Utterance {
@@ -680,23 +574,3 @@ impl Bridge<'_> {
 }
 
 const CHUNK_SAMPLES: usize = (SESSION_RATE / 10) as usize;
-
-/// Mixes deterministic white noise into a caller's audio: `level` 0 is a
-/// clean line, 1 a very noisy one (noise peak about 1/5 of full scale).
-pub fn add_line_noise(samples: &[i16], level: f64, seed: u64) -> Vec<i16> {
-    if level <= 0.0 {
-        return samples.to_vec();
-    }
-    let amplitude = 6500.0 * level.clamp(0.0, 1.0);
-    let mut x = seed | 1;
-    samples
-        .iter()
-        .map(|&s| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let n = ((x % 2001) as f64 / 1000.0 - 1.0) * amplitude;
-            (s as f64 + n).clamp(-32768.0, 32767.0) as i16
-        })
-        .collect()
-}

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::{CallerScript, ScenarioFile};
-use crate::emulator::script::{contains_phrase as mentions, normalise};
 use crate::realtime::Secret;
+use crate::run_folder::{CallerUsage, EndReason, UsageTotals};
+use crate::text::{contains_phrase as mentions, normalise};
 
 /// What the caller does after hearing the agent.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +41,11 @@ pub trait TextCaller: Send {
     ) -> BoxFuture<'a, Result<CallerMove, CallerError>>;
     fn goal_met(&self) -> bool;
     /// Why the caller hung up, once it has.
-    fn end_reason(&self) -> Option<&'static str>;
+    fn end_reason(&self) -> Option<EndReason>;
+    /// What the caller spent on a model, if it runs on one.
+    fn usage(&self) -> Option<CallerUsage> {
+        None
+    }
 }
 
 const NOT_UNDERSTOOD: &[&str] = &[
@@ -67,7 +72,7 @@ pub struct ScriptedCaller {
     verbosity: f64,
     hold_tolerance_ms: f64,
     goal_met: bool,
-    ended: Option<&'static str>,
+    ended: Option<EndReason>,
     rng: StdRng,
 }
 
@@ -111,7 +116,7 @@ impl ScriptedCaller {
         if held_too_long {
             self.unproductive += 1;
             if self.unproductive >= self.patience_turns {
-                self.ended = Some("patience_exhausted");
+                self.ended = Some(EndReason::PatienceExhausted);
                 return CallerMove::SayAndHangUp(self.script.give_up.clone());
             }
         }
@@ -126,9 +131,9 @@ impl ScriptedCaller {
         let heard = heard.to_string();
         if self.script.hang_up_when.iter().any(|p| mentions(&heard, p)) {
             self.ended = Some(if self.goal_met {
-                "goal_met"
+                EndReason::GoalMet
             } else {
-                "agent_ended"
+                EndReason::AgentEnded
             });
             return CallerMove::HangUp;
         }
@@ -159,7 +164,7 @@ impl ScriptedCaller {
             if run >= 3 {
                 self.unproductive += 1;
                 if self.unproductive >= self.patience_turns {
-                    self.ended = Some("patience_exhausted");
+                    self.ended = Some(EndReason::PatienceExhausted);
                     return CallerMove::SayAndHangUp(self.script.give_up.clone());
                 }
             } else {
@@ -173,9 +178,9 @@ impl ScriptedCaller {
             }
             if rule.hang_up {
                 self.ended = Some(if self.goal_met {
-                    "goal_met"
+                    EndReason::GoalMet
                 } else {
-                    "caller_hung_up"
+                    EndReason::CallerHungUp
                 });
                 return CallerMove::SayAndHangUp(line);
             }
@@ -183,7 +188,7 @@ impl ScriptedCaller {
         }
         self.unproductive += 1;
         if self.unproductive >= self.patience_turns {
-            self.ended = Some("patience_exhausted");
+            self.ended = Some(EndReason::PatienceExhausted);
             return CallerMove::SayAndHangUp(self.script.give_up.clone());
         }
         let misheard = NOT_UNDERSTOOD.iter().any(|p| mentions(&heard, p));
@@ -210,7 +215,7 @@ impl TextCaller for ScriptedCaller {
         self.goal_met
     }
 
-    fn end_reason(&self) -> Option<&'static str> {
+    fn end_reason(&self) -> Option<EndReason> {
         self.ended
     }
 }
@@ -245,7 +250,8 @@ pub struct ChatCaller {
     temperature: Option<f64>,
     seed: u64,
     messages: Vec<Value>,
-    ended: Option<&'static str>,
+    ended: Option<EndReason>,
+    usage: UsageTotals,
 }
 
 impl ChatCaller {
@@ -258,10 +264,7 @@ impl ChatCaller {
         seed: u64,
     ) -> Self {
         ChatCaller {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            client: crate::http::client(Duration::from_secs(60)),
             url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
             model: model.to_string(),
             key,
@@ -269,10 +272,11 @@ impl ChatCaller {
             seed,
             messages: vec![json!({"role": "system", "content": instructions})],
             ended: None,
+            usage: UsageTotals::default(),
         }
     }
 
-    async fn complete(&self) -> Result<String, CallerError> {
+    async fn complete(&mut self) -> Result<String, CallerError> {
         let mut body = json!({"model": self.model, "messages": self.messages, "seed": self.seed});
         if let Some(t) = self.temperature {
             body["temperature"] = json!(t);
@@ -286,14 +290,23 @@ impl ChatCaller {
         };
         let parse = |b: &[u8]| {
             let v: Value = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-            v["choices"][0]["message"]["content"]
+            let content = v["choices"][0]["message"]["content"]
                 .as_str()
                 .map(str::to_string)
-                .ok_or_else(|| "the reply has no message content".to_string())
+                .ok_or_else(|| "the reply has no message content".to_string())?;
+            let tokens = |k: &str| v["usage"][k].as_u64().unwrap_or(0);
+            Ok::<_, String>((
+                content,
+                tokens("prompt_tokens"),
+                tokens("completion_tokens"),
+            ))
         };
-        send_with_retries(&RetryPolicy::HTTP, "the chat endpoint", build, parse)
-            .await
-            .map_err(|e| CallerError::Backend(e.to_string()))
+        let (content, prompt, completion) =
+            send_with_retries(&RetryPolicy::HTTP, "the chat endpoint", build, parse)
+                .await
+                .map_err(|e| CallerError::Backend(e.to_string()))?;
+        self.usage.add_chat(prompt, completion);
+        Ok(content)
     }
 }
 
@@ -314,11 +327,11 @@ impl TextCaller for ChatCaller {
             let line = reply.replace(HANG_UP_MARK, "").trim().to_string();
             Ok(match (hang_up, line.is_empty()) {
                 (true, true) => {
-                    self.ended = Some("caller_hung_up");
+                    self.ended = Some(EndReason::CallerHungUp);
                     CallerMove::HangUp
                 }
                 (true, false) => {
-                    self.ended = Some("caller_hung_up");
+                    self.ended = Some(EndReason::CallerHungUp);
                     CallerMove::SayAndHangUp(line)
                 }
                 (false, _) => CallerMove::Say(line),
@@ -330,8 +343,15 @@ impl TextCaller for ChatCaller {
         false
     }
 
-    fn end_reason(&self) -> Option<&'static str> {
+    fn end_reason(&self) -> Option<EndReason> {
         self.ended
+    }
+
+    fn usage(&self) -> Option<CallerUsage> {
+        Some(CallerUsage {
+            model: self.model.clone(),
+            usage: self.usage.clone(),
+        })
     }
 }
 
@@ -400,7 +420,7 @@ script:
             c.decide_test("Thanks for calling, goodbye."),
             CallerMove::HangUp
         );
-        assert_eq!(c.end_reason(), Some("goal_met"));
+        assert_eq!(c.end_reason(), Some(EndReason::GoalMet));
     }
 
     #[test]
@@ -413,6 +433,6 @@ script:
             CallerMove::Say("Hi, I want to return some boots.".into())
         );
         assert!(matches!(c.decide_test("Hmm?"), CallerMove::SayAndHangUp(_)));
-        assert_eq!(c.end_reason(), Some("patience_exhausted"));
+        assert_eq!(c.end_reason(), Some(EndReason::PatienceExhausted));
     }
 }

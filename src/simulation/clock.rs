@@ -9,14 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Pace {
-    Realtime,
-    Fast,
-}
+pub use crate::run_folder::Pace;
 
 #[derive(Debug)]
 pub struct Clock {

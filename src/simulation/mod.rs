@@ -1,18 +1,23 @@
 //! Synthetic conversations: a caller driven by a persona and a scenario talks
-//! to the agent under test, in audio, and everything is recorded.
+//! to the agent under test, in audio, and everything is recorded in the run
+//! folder ([`crate::run_folder`]).
 //!
+//! - [`run`]: the dispatcher of a run: plan, concurrency, state, `run.json`;
+//! - `call`: one planned call as a task (tries, stop, its record);
 //! - [`bridge`]: one call with a text-driven caller (scripted or chat);
 //! - [`relay`]: one call with a Realtime-session caller (two clients);
 //! - [`caller`]: the text callers; [`fixtures`]: tool answers;
-//! - [`clock`]: the shared timeline; [`recorder`]: artifacts on disk;
-//! - [`run`]: many calls with bounded concurrency; [`progress`]: display.
+//! - [`clock`]: the shared timeline; [`recorder`]: artifacts as they happen;
+//! - [`plan`]: selection, seeded order, dry run; [`supervisor`]: retries,
+//!   circuit breakers, stop requests; [`progress`]: display.
 
 pub mod bridge;
+mod call;
 pub mod caller;
 pub mod clock;
 pub mod fixtures;
-pub mod manifest;
-pub mod merge;
+mod harness_load;
+mod manifest_writer;
 pub mod plan;
 pub mod progress;
 pub mod recorder;
@@ -20,8 +25,9 @@ pub mod relay;
 pub mod run;
 pub mod side;
 pub mod supervisor;
+pub mod targets;
 pub mod voice;
 
-pub use bridge::{ConversationOutcome, Status, TurnMode};
-pub use clock::Pace;
-pub use run::{AgentRef, RunOptions, RunResult, run};
+pub use crate::run_folder::{Pace, TurnMode};
+pub use plan::AgentRef;
+pub use run::{RecordedCall, RunError, RunOptions, RunResult, ScoreCall, Scored, run};

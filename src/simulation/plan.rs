@@ -8,11 +8,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
-use super::manifest::PlannedConversation;
-use super::run::{RunError, RunOptions, load_agent};
+use super::run::{RunError, RunOptions};
+use super::targets::load_agent;
 use crate::config::agent::ProviderKind;
+use crate::config::load::did_you_mean;
 use crate::config::project::Project;
 use crate::config::scenario::ScenarioFile;
+use crate::run_folder::{CONVERSATIONS, PlannedConversation};
 
 /// An agent to test: a file, optionally one of its variants.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,25 +76,86 @@ fn dir_name(s: &str) -> String {
 }
 
 /// Selects scenarios by id/file-stem globs and tags (all when none given).
+/// A selection that matches nothing is a mistake in the command: it names
+/// what exists and the closest match.
 pub(super) fn select<'a>(
     project: &'a Project,
     globs: &[String],
     tags: &[String],
-) -> Vec<&'a ScenarioFile> {
-    project
+) -> Result<Vec<&'a ScenarioFile>, RunError> {
+    let stem = |path: &std::path::Path| {
+        path.file_stem()
+            .and_then(|x| x.to_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let by_glob = |g: &str, path: &std::path::Path, s: &ScenarioFile| {
+        glob_match(g, &s.id) || glob_match(g, &stem(path))
+    };
+    let ids: Vec<&str> = project
+        .scenarios
+        .iter()
+        .map(|(_, s)| s.id.as_str())
+        .collect();
+    if let Some(unmatched) = globs
+        .iter()
+        .find(|g| !project.scenarios.iter().any(|(p, s)| by_glob(g, p, s)))
+    {
+        return Err(RunError::Selection(format!(
+            "--scenario {unmatched} matches no scenario{}; the project has: {}",
+            suggestion(unmatched, &ids),
+            ids.join(", ")
+        )));
+    }
+    let known_tags: std::collections::BTreeSet<&str> = project
+        .scenarios
+        .iter()
+        .flat_map(|(_, s)| s.tags.iter().map(String::as_str))
+        .collect();
+    if let Some(unknown) = tags.iter().find(|t| !known_tags.contains(t.as_str())) {
+        let known: Vec<&str> = known_tags.iter().copied().collect();
+        return Err(RunError::Selection(format!(
+            "--tag {unknown} is on no scenario{}; the tags in use are: {}",
+            suggestion(unknown, &known),
+            known.join(", ")
+        )));
+    }
+    let selected: Vec<&ScenarioFile> = project
         .scenarios
         .iter()
         .filter(|(path, s)| {
-            let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("");
-            let by_glob = globs.is_empty()
-                || globs
-                    .iter()
-                    .any(|g| glob_match(g, &s.id) || glob_match(g, stem));
-            let by_tag = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
-            by_glob && by_tag
+            let glob_ok = globs.is_empty() || globs.iter().any(|g| by_glob(g, path, s));
+            let tag_ok = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
+            glob_ok && tag_ok
         })
         .map(|(_, s)| s)
-        .collect()
+        .collect();
+    if selected.is_empty() {
+        return Err(RunError::Selection(if project.scenarios.is_empty() {
+            format!(
+                "no scenarios in {}; add one (`rehearse init` scaffolds a project)",
+                project.root.join("scenarios").display()
+            )
+        } else {
+            "no scenario matches both the --scenario and the --tag selection".to_string()
+        }));
+    }
+    Ok(selected)
+}
+
+/// ` (did you mean X?)` for the candidate `got` most likely meant: one it
+/// starts or is contained in, else the closest by edit distance.
+pub(super) fn suggestion(got: &str, candidates: &[&str]) -> String {
+    let plain = got.trim_matches('*');
+    let close = candidates
+        .iter()
+        .copied()
+        .filter(|c| !plain.is_empty() && c.contains(plain))
+        .min_by_key(|c| c.len())
+        .or_else(|| did_you_mean(got, candidates.iter().copied()));
+    close
+        .map(|c| format!(" (did you mean {c}?)"))
+        .unwrap_or_default()
 }
 
 /// Every conversation of a run, in its reproducible shuffled order; shards
@@ -112,7 +175,7 @@ pub(super) fn plan_conversations(
                     persona: scenario.persona.clone(),
                     repeat,
                     seed: conversation_seed(opts.seed, &scenario.id, repeat),
-                    dir: PathBuf::from("conversations")
+                    dir: PathBuf::from(CONVERSATIONS)
                         .join(dir_name(variant))
                         .join(dir_name(&scenario.id))
                         .join(repeat.to_string()),
@@ -128,7 +191,7 @@ pub(super) fn plan_conversations(
     }
     if let Some((i, n)) = opts.shard {
         if n == 0 || i == 0 || i > n {
-            return Err(RunError::Setup(format!(
+            return Err(RunError::Selection(format!(
                 "--shard {i}/{n}: use i/n with 1 <= i <= n"
             )));
         }
@@ -151,7 +214,9 @@ pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
 /// computed without connecting to anything.
 pub struct PlanSummary {
     pub conversations: usize,
-    pub per_variant: Vec<(String, usize, String, f64)>,
+    /// Variant, its calls, where they go, and their estimated cost (None
+    /// for a model without a published price; the emulator charges nothing).
+    pub per_variant: Vec<(String, usize, String, Option<f64>)>,
 }
 
 impl std::fmt::Display for PlanSummary {
@@ -163,14 +228,16 @@ impl std::fmt::Display for PlanSummary {
             self.conversations as f64 * ESTIMATED_CALL_MINUTES
         )?;
         for (variant, n, provider, cost) in &self.per_variant {
-            writeln!(
-                f,
-                "  {variant}: {n} conversations on {provider}, estimated ${cost:.2}"
-            )?;
+            let cost = match cost {
+                _ if provider.starts_with("the local emulator") => String::new(),
+                Some(usd) => format!(", estimated ${usd:.2}"),
+                None => ", cost unknown (no published price for this model)".to_string(),
+            };
+            writeln!(f, "  {variant}: {n} conversations on {provider}{cost}")?;
         }
         writeln!(
             f,
-            "(estimates assume {ESTIMATED_CALL_MINUTES} min per call; see the README for the cost model)"
+            "(estimates assume {ESTIMATED_CALL_MINUTES} min per call; see docs/reports.md for the cost model)"
         )
     }
 }
@@ -178,7 +245,7 @@ impl std::fmt::Display for PlanSummary {
 /// The plan of a run, without running it.
 pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
     let project = Project::load(&opts.root).map_err(RunError::Config)?;
-    let scenarios = select(&project, &opts.scenarios, &opts.tags);
+    let scenarios = select(&project, &opts.scenarios, &opts.tags)?;
     let mut files = Vec::new();
     for r in &opts.agent_refs() {
         files.push(load_agent(&opts.root, r)?.1);
@@ -189,15 +256,12 @@ pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
         .iter()
         .map(|f| {
             let n = plan.iter().filter(|p| p.variant == f.name).count();
-            let (provider, cost) = match f.provider {
-                ProviderKind::Emulator => ("the local emulator (free)".to_string(), 0.0),
-                _ => {
-                    let model = f.model.clone().unwrap_or_else(|| "gpt-realtime".into());
-                    let per_min = crate::reporting::pricing::per_call_minute(
-                        &crate::reporting::pricing::for_model(&model),
-                    );
-                    (model, n as f64 * ESTIMATED_CALL_MINUTES * per_min)
-                }
+            let model = f.model_name();
+            let cost = crate::pricing::per_call_minute(model)
+                .map(|per_min| n as f64 * ESTIMATED_CALL_MINUTES * per_min);
+            let provider = match f.provider {
+                ProviderKind::Emulator => "the local emulator (free)".to_string(),
+                _ => model.to_string(),
             };
             (f.name.clone(), n, provider, cost)
         })

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::bridge::{ConversationOutcome, Status};
-use super::run::{Counts, PlannedConversation};
-use crate::scoring::Verdict;
+use crate::run_folder::{ConversationOutcome, Counts, PlannedConversation, Status, Verdict};
 
 pub trait Progress: Send + Sync {
     fn start(&self, planned: usize);
@@ -40,14 +38,14 @@ pub fn for_terminal() -> Box<dyn Progress> {
 }
 
 fn describe(c: &PlannedConversation, o: &ConversationOutcome, verdict: Option<Verdict>) -> String {
-    let what = format!("{} / {} #{}", c.variant, c.scenario, c.repeat);
+    let what = c.label();
     let verdict = verdict
         .map(|v| format!("{v:?}").to_uppercase())
         .unwrap_or_else(|| "-".into());
     match o.status {
         Status::Completed => format!(
             "{what}: {verdict} ({}, {} turns, {:.1} s of audio)",
-            o.end_reason.as_deref().unwrap_or("-"),
+            o.end_reason.map_or("-", |r| r.as_str()),
             o.agent_turns + o.customer_turns,
             o.duration_ms / 1000.0
         ),

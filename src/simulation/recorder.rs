@@ -3,121 +3,14 @@
 //! logs flushed line by line (a crash leaves every finished line intact), and
 //! at the end a stereo call recording built from the tracks in chunks.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::audio::{SESSION_RATE, wav};
 use crate::realtime::TraceRecord;
-
-pub const TRANSCRIPT: &str = "transcript.jsonl";
-pub const EVENTS: &str = "events.jsonl";
-pub const TOOLS: &str = "tools.jsonl";
-pub const AGENT_WAV: &str = "agent.wav";
-pub const CUSTOMER_WAV: &str = "customer.wav";
-pub const CONVERSATION_WAV: &str = "conversation.wav";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Speaker {
-    Agent,
-    Customer,
-}
-
-/// One line of `transcript.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Utterance {
-    pub speaker: Speaker,
-    /// The words as heard: for an interrupted agent turn, only what played.
-    pub text: String,
-    pub start_ms: f64,
-    pub end_ms: f64,
-    #[serde(default)]
-    pub item_id: Option<String>,
-    #[serde(default)]
-    pub interrupted: bool,
-    /// For an interrupted agent turn: everything it would have said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_text: Option<String>,
-}
-
-/// One line of `tools.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolCallRecord {
-    pub call_id: String,
-    pub name: String,
-    /// The arguments exactly as the agent sent them (may be invalid JSON).
-    pub arguments: String,
-    /// What the fixture answered (None when the backend timed out).
-    pub output: Option<String>,
-    pub is_error: bool,
-    pub timed_out: bool,
-    /// Timeline ms when the call was made and answered.
-    pub called_ms: f64,
-    pub answered_ms: f64,
-    pub latency_ms: f64,
-}
-
-/// Most bytes kept from one piece of untrusted text (an utterance, tool
-/// arguments, a tool result, a judge's reasoning): enough for any real turn,
-/// small enough that a runaway agent cannot bloat every report.
-pub const MAX_UNTRUSTED_TEXT: usize = 16 * 1024;
-
-/// `text` cut to at most `max` bytes (on a character boundary), with a
-/// marker saying how much was cut.
-pub fn bounded(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cut = text.len() - end;
-    text.truncate(end);
-    text.push_str(&format!("… [{cut} more bytes cut by rehearse]"));
-    text
-}
-
-/// One line of `events.jsonl`: a protocol event and which client saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub side: Speaker,
-    #[serde(flatten)]
-    pub record: TraceRecord,
-}
-
-/// An append-only JSON-lines file, flushed after each line.
-pub struct Jsonl {
-    out: BufWriter<File>,
-}
-
-impl Jsonl {
-    pub fn create(path: &Path) -> std::io::Result<Jsonl> {
-        Ok(Jsonl {
-            out: BufWriter::new(File::create(path)?),
-        })
-    }
-
-    pub fn write<T: Serialize>(&mut self, value: &T) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, value)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
-    }
-}
-
-/// Reads a JSON-lines file, skipping a torn last line.
-pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
+use crate::run_folder::{
+    AGENT_WAV, CONVERSATION_WAV, CUSTOMER_WAV, EVENTS, EventRecord, Jsonl, MAX_UNTRUSTED_TEXT,
+    Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, bounded,
+};
 
 /// A mono track: audio placed at timeline positions, silence in between.
 struct Track {
@@ -174,6 +67,9 @@ pub struct Recorder {
     events: Jsonl,
     pub utterances: Vec<Utterance>,
     pub tool_calls: Vec<ToolCallRecord>,
+    /// Event lines that could not be written (the call goes on: events are
+    /// a trace, not the record the scores come from). Each also logged.
+    pub write_errors: Vec<String>,
 }
 
 impl Recorder {
@@ -188,6 +84,7 @@ impl Recorder {
             events: Jsonl::create(&dir.join(EVENTS))?,
             utterances: Vec::new(),
             tool_calls: Vec::new(),
+            write_errors: Vec::new(),
         })
     }
 
@@ -220,8 +117,17 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn event(&mut self, side: Speaker, record: TraceRecord) -> std::io::Result<()> {
-        self.events.write(&EventRecord { side, record })
+    /// Appends a protocol event to `events.jsonl`. A failed write is logged
+    /// and kept in [`Recorder::write_errors`] (the first per call), not
+    /// fatal to the call.
+    pub fn event(&mut self, side: Speaker, record: TraceRecord) {
+        if let Err(e) = self.events.write(&EventRecord { side, record })
+            && self.write_errors.is_empty()
+        {
+            let path = self.dir.join(EVENTS);
+            tracing::error!(path = %path.display(), error = %e, "cannot write a protocol event");
+            self.write_errors.push(format!("{}: {e}", path.display()));
+        }
     }
 
     /// Closes the tracks at equal length and writes the stereo recording
@@ -260,25 +166,9 @@ fn interleave(left: &Path, right: &Path, out: &Path) -> std::io::Result<()> {
     w.finalize().map_err(to_io)
 }
 
-/// Value of a JSON field as f64, for readers of these files.
-pub fn number(v: &Value, key: &str) -> f64 {
-    v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn untrusted_text_is_bounded_on_a_character_boundary() {
-        assert_eq!(bounded("short".into(), 10), "short");
-        let long = "é".repeat(20); // 40 bytes
-        let cut = bounded(long, 11);
-        assert!(
-            cut.starts_with(&"é".repeat(5)) && cut.ends_with("[30 more bytes cut by rehearse]"),
-            "{cut}"
-        );
-    }
 
     #[test]
     fn tracks_land_on_the_timeline_and_stereo_aligns_them() {
@@ -304,14 +194,5 @@ mod tests {
         assert_eq!((at(550, 0), at(550, 1)), (1000, 0), "customer on the left");
         assert_eq!((at(1050, 0), at(1050, 1)), (0, 1000), "agent on the right");
         assert_eq!((at(200, 0), at(200, 1)), (0, 0), "real silence");
-    }
-
-    #[test]
-    fn torn_last_line_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.jsonl");
-        std::fs::write(&p, "{\"a\":1}\n{\"a\":2}\n{\"a\":").unwrap();
-        let rows: Vec<Value> = read_jsonl(&p).unwrap();
-        assert_eq!(rows.len(), 2);
     }
 }

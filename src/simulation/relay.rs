@@ -9,17 +9,21 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::sync::mpsc;
 
-use super::bridge::{BridgeError, ConversationOutcome, ConversationSpec, UsageTotals};
+use super::bridge::{BridgeError, ConversationSpec, conclude};
 use super::caller::caller_instructions;
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
-use super::recorder::{Recorder, Speaker, Utterance};
+use super::recorder::Recorder;
 use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools, on_timeline};
 use crate::audio::AudioFormat;
 use crate::config::agent::{AgentFile, ProviderKind};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
 use crate::protocol::{Dialect, ResponseStatus, ServerEvent};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TimedEvent, TraceRecord};
+use crate::run_folder::{
+    CallerUsage, ConversationOutcome, EndReason, Speaker, UsageTotals, Utterance,
+};
+use crate::transcription::Transcriber;
 
 /// Speech a side is producing in the current response.
 #[derive(Default)]
@@ -38,6 +42,7 @@ struct Relay<'a> {
     rec: Recorder,
     fixtures: FixtureSet,
     usage: UsageTotals,
+    caller_usage: UsageTotals,
     /// Where the last placed audio of either side ends: turns do not overlap.
     floor_ms: f64,
     agent_speaking: Speaking,
@@ -58,43 +63,47 @@ pub async fn run_relayed(
     provider_file: &str,
 ) -> ConversationOutcome {
     let mut outcome = ConversationOutcome::not_finished();
+    outcome.model = Some(spec.model.clone());
     let provider_path = persona_path
         .parent()
         .unwrap_or(Path::new("."))
         .join(provider_file);
-    let (caller_endpoint, caller_emulator) = match caller_endpoint(spec, &provider_path).await {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::create_dir_all(&spec.dir);
-            outcome.error = Some(e);
-            return outcome;
-        }
-    };
-    let result = relay(spec, &caller_endpoint, &mut outcome).await;
+    let (caller_endpoint, caller_model, caller_emulator) =
+        match caller_endpoint(spec, &provider_path).await {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::create_dir_all(&spec.dir);
+                outcome.error = Some(e);
+                return outcome;
+            }
+        };
+    let result = relay(spec, &caller_endpoint, &caller_model, &mut outcome).await;
     if let Some(h) = caller_emulator {
         h.stop().await;
     }
-    outcome.conclude(result);
+    conclude(&mut outcome, result);
     outcome
 }
 
-/// Where the caller session lives. An emulator caller runs in-process and
-/// shares the agent's offline recogniser, so each side can hear the other.
+/// Where the caller session lives, and the model it runs on. An emulator
+/// caller runs in-process and shares the agent's offline recogniser, so
+/// each side can hear the other.
 async fn caller_endpoint(
     spec: &ConversationSpec,
     path: &Path,
-) -> Result<(Endpoint, Option<EmulatorHandle>), String> {
+) -> Result<(Endpoint, String, Option<EmulatorHandle>), String> {
     let file = AgentFile::load(path).map_err(|e| e.to_string())?;
+    let model = file.model_name().to_string();
     if file.provider != ProviderKind::Emulator {
         let env = |k: &str| std::env::var(k).ok();
         return Endpoint::resolve(&file, &env)
-            .map(|e| (e, None))
+            .map(|e| (e, model, None))
             .map_err(|e| e.to_string());
     }
     let (registry, agent) = AgentRegistry::load(path).map_err(|e| e.to_string())?;
     let ear = spec.recognizer.clone().unwrap_or_default();
     let mut config = EmulatorConfig::new(agent, registry);
-    config.transcriber = Some(Arc::new(ear.clone()) as Arc<dyn emulator::Transcriber>);
+    config.transcriber = Some(Arc::new(ear.clone()) as Arc<dyn Transcriber>);
     config.recognizer = Some(ear);
     config.seed = spec.seed;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -104,16 +113,17 @@ async fn caller_endpoint(
     let url = format!(
         "{}?model=caller&rehearse_conversation={}",
         handle.url(),
-        super::run::url_encode(&spec.key)
+        super::call::url_encode(&spec.key)
     );
-    Ok((Endpoint::local(&url, Dialect::Ga), Some(handle)))
+    Ok((Endpoint::local(&url, Dialect::Ga), model, Some(handle)))
 }
 
 async fn relay(
     spec: &ConversationSpec,
     caller_endpoint: &Endpoint,
+    caller_model: &str,
     outcome: &mut ConversationOutcome,
-) -> Result<String, BridgeError> {
+) -> Result<EndReason, BridgeError> {
     let rec = Recorder::create(&spec.dir)?;
     let clock = Clock::new(spec.pace);
     let (agent_trace, mut agent_trace_rx) = mpsc::unbounded_channel::<TraceRecord>();
@@ -132,6 +142,7 @@ async fn relay(
         rec,
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         usage: UsageTotals::default(),
+        caller_usage: UsageTotals::default(),
         floor_ms: 0.0,
         agent_speaking: Speaking::default(),
         caller_speaking: Speaking::default(),
@@ -151,15 +162,20 @@ async fn relay(
     r.agent.tx.close().await;
     r.caller.tx.close().await;
     while let Ok(t) = agent_trace_rx.try_recv() {
-        let _ = r.rec.event(Speaker::Agent, t);
+        r.rec.event(Speaker::Agent, t);
     }
     while let Ok(t) = caller_trace_rx.try_recv() {
-        let _ = r.rec.event(Speaker::Customer, t);
+        r.rec.event(Speaker::Customer, t);
     }
     outcome.agent_turns = r.agent_turns;
     outcome.customer_turns = r.caller_turns;
     outcome.tool_calls = r.tool_calls;
     outcome.usage = r.usage.clone();
+    outcome.caller = Some(CallerUsage {
+        model: caller_model.to_string(),
+        usage: r.caller_usage.clone(),
+    });
+    outcome.write_errors.append(&mut r.rec.write_errors);
     outcome.protocol_errors.append(&mut r.agent.errors);
     outcome.protocol_errors.append(&mut r.caller.errors);
     outcome.protocol_errors_not_kept += r.agent.errors_not_kept + r.caller.errors_not_kept;
@@ -173,7 +189,7 @@ enum From {
 }
 
 impl Relay<'_> {
-    async fn run(&mut self) -> Result<String, BridgeError> {
+    async fn run(&mut self) -> Result<EndReason, BridgeError> {
         let instructions = caller_instructions(&self.spec.persona, &self.spec.scenario, None)
             .map_err(BridgeError::SessionRejected)?;
         let agent_settings = SessionSettings {
@@ -217,10 +233,10 @@ impl Relay<'_> {
                 return Ok(reason);
             }
             if self.agent_turns >= end.max_turns {
-                return Ok("max_turns".into());
+                return Ok(EndReason::MaxTurns);
             }
             if self.clock.now_ms() / 1000.0 >= end.max_duration_s {
-                return Ok("max_duration".into());
+                return Ok(EndReason::MaxDuration);
             }
         }
     }
@@ -294,7 +310,7 @@ impl Relay<'_> {
     async fn on_agent(
         &mut self,
         (event, raw, at): (ServerEvent, serde_json::Value, f64),
-    ) -> Result<Option<String>, BridgeError> {
+    ) -> Result<Option<EndReason>, BridgeError> {
         match event {
             ServerEvent::ResponseOutputAudioDelta {
                 at: part, delta, ..
@@ -344,7 +360,7 @@ impl Relay<'_> {
                     .iter()
                     .any(|p| said.contains(&p.to_lowercase()))
                 {
-                    return Ok(Some("agent_ended".into()));
+                    return Ok(Some(EndReason::AgentEnded));
                 }
             }
             ServerEvent::Error { .. } => self.agent.note_error(raw),
@@ -356,7 +372,7 @@ impl Relay<'_> {
     async fn on_caller(
         &mut self,
         (event, raw, at): (ServerEvent, serde_json::Value, f64),
-    ) -> Result<Option<String>, BridgeError> {
+    ) -> Result<Option<EndReason>, BridgeError> {
         match event {
             ServerEvent::ResponseOutputAudioDelta {
                 at: part, delta, ..
@@ -368,11 +384,14 @@ impl Relay<'_> {
             ServerEvent::ResponseOutputAudioTranscriptDone { transcript, .. } => {
                 self.caller_speaking.text = transcript
             }
-            ServerEvent::ResponseDone { .. } => {
+            ServerEvent::ResponseDone { response, .. } => {
+                if let Some(u) = &response.usage {
+                    self.caller_usage.add(u);
+                }
                 let said = self.caller_speaking.text.to_lowercase();
                 self.close_turn(Speaker::Customer).await?;
                 if said.contains("[hang up]") || said.contains("goodbye") {
-                    return Ok(Some("caller_hung_up".into()));
+                    return Ok(Some(EndReason::CallerHungUp));
                 }
             }
             ServerEvent::Error { .. } => self.caller.note_error(raw),

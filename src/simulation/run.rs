@@ -1,43 +1,41 @@
-//! A run: agents × scenarios × repeats, as conversations with bounded
-//! concurrency, in a seeded reproducible order, each leaving its artifacts and
-//! `conversation.json`, with `run.json` rewritten atomically as they finish.
+//! A run: agents × scenarios × repeats as calls with bounded concurrency, in
+//! a seeded reproducible order.
+//!
+//! One dispatcher owns the run's state (the manifest, the spend, each agent's
+//! circuit breaker, the progress display). Each call runs as its own task
+//! ([`super::call`]) and hands its record back; the call's concurrency slot
+//! is then free for the next call while the recorded call is scored, off the
+//! async workers, by the [`ScoreCall`] the run was given. `run.json` follows
+//! along through a writer task that never blocks the dispatcher. A call task
+//! that panics is recorded as that call's `error`, with the panic message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::task::{Id, JoinError, JoinSet};
 
-use super::bridge::{
-    ConversationOutcome, ConversationSpec, SpeechEndpoint, Status, TurnMode, run_conversation,
-};
-use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
-use super::clock::Pace;
+use super::call::{Call, CallReport, run_call};
+use super::harness_load::LoadMonitor;
+use super::manifest_writer::ManifestWriter;
+use super::plan::{AgentRef, plan_conversations, select};
 use super::progress::Progress;
-use super::supervisor::{self, CircuitBreaker};
+use super::supervisor::{CircuitBreaker, StopSignal};
+use super::targets::{self, Target};
 use crate::config::ConfigError;
-use crate::config::agent::{AgentFile, LatencySpec, ProviderKind};
-use crate::config::persona::{Driver, PersonaFile};
+use crate::config::agent::AgentFile;
+use crate::config::persona::PersonaFile;
 use crate::config::project::Project;
-use crate::config::rubric::RubricFile;
 use crate::config::scenario::ScenarioFile;
-use crate::emulator::{
-    self, AgentRegistry, ClosedSetRecognizer, CompiledAgent, EmulatorConfig, EmulatorHandle,
+use crate::emulator::FaultSpec;
+use crate::realtime::ProviderError;
+use crate::run_folder::{
+    ConversationOutcome, Counts, FORMAT_VERSION, Manifest, OUTCOME, Pace, PlannedConversation,
+    RunFolder, RunFolderError, Status, TurnMode, Verdict,
 };
-use crate::emulator::{HttpTranscriber, Transcriber};
-use crate::protocol::Dialect;
-use crate::realtime::{Endpoint, Secret};
-use crate::retry::RetryPolicy;
-use crate::scoring::{self, ScoringInputs, Verdict};
-
-pub use super::manifest::{
-    Counts, JUDGE_CACHE, MANIFEST, MANIFEST_VERSION, Manifest, OUTCOME, PlannedConversation,
-    save_manifest, write_atomic,
-};
-pub use super::plan::{AgentRef, ESTIMATED_CALL_MINUTES, PlanSummary, glob_match, plan};
-use super::plan::{plan_conversations, select};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -53,10 +51,6 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Replaces emulator agents' latency (e.g. 0 for benchmarks).
     pub latency_ms: Option<f64>,
-    /// OpenAI-compatible API base for the audio-vs-transcript check.
-    pub transcription_url: Option<String>,
-    pub transcription_model: String,
-    pub transcription_key_env: Option<String>,
     /// Run only shard `i` of `n` (1-based) of the plan.
     pub shard: Option<(u32, u32)>,
     /// Continue the run in `out`: finished conversations are kept, the rest run.
@@ -74,9 +68,9 @@ pub struct RunOptions {
     /// Most audio accepted from the agent in one call, in minutes.
     pub max_audio_minutes: f64,
     /// Faults for the embedded emulator to inject (testing the harness).
-    pub emulator_faults: Option<crate::emulator::FaultSpec>,
-    /// Turns true to stop the run (Ctrl-C); see [`supervisor::stop_on_signals`].
-    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    pub emulator_faults: Option<FaultSpec>,
+    /// The user's stop requests (Ctrl-C); see [`super::supervisor::stop_on_signals`].
+    pub stop: Option<StopSignal>,
 }
 
 impl RunOptions {
@@ -93,9 +87,6 @@ impl RunOptions {
             seed: 0,
             out: None,
             latency_ms: None,
-            transcription_url: None,
-            transcription_model: "gpt-4o-mini-transcribe".into(),
-            transcription_key_env: None,
             shard: None,
             resume: false,
             max_cost_usd: None,
@@ -121,35 +112,106 @@ impl RunOptions {
         }
     }
 
-    /// The transcription endpoint for scoring, if one is configured.
-    pub fn transcriber(&self) -> Option<Arc<dyn Transcriber>> {
-        let url = self.transcription_url.as_ref()?;
-        Some(Arc::new(HttpTranscriber::with_key_from_env(
-            url,
-            &self.transcription_model,
-            self.transcription_key_env.as_deref(),
-        )))
+    fn is_stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(StopSignal::is_stopped)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// Configuration mistakes (exit 2).
     #[error("configuration errors")]
     Config(Vec<ConfigError>),
+    /// An agent's provider cannot be reached as configured (a missing key
+    /// variable, say): a set-up mistake, not a run failure.
+    #[error("agent {agent}: {error}")]
+    Provider { agent: String, error: ProviderError },
+    /// `--scenario`/`--tag` selected nothing.
+    #[error("{0}")]
+    Selection(String),
+    /// The run folder to resume or write cannot be used.
+    #[error(transparent)]
+    Folder(#[from] RunFolderError),
+    /// Anything else that keeps a run from starting.
     #[error("{0}")]
     Setup(String),
 }
 
-/// Where a variant's agent is reached.
-struct Target {
-    name: String,
-    /// `FILE[:variant]` as given, relative to the project.
-    source: String,
-    file: AgentFile,
-    path: PathBuf,
-    endpoint: Endpoint,
-    instructions: String,
-    recognizer: Option<ClosedSetRecognizer>,
+/// What scores a recorded call: a pure function of its folder and the config
+/// it ran under, run by the engine after the call has released its slot.
+pub trait ScoreCall: Send + Sync {
+    fn score(&self, call: RecordedCall) -> BoxFuture<'_, Scored>;
+}
+
+/// A call whose record is on disk, with the config it ran under.
+pub struct RecordedCall {
+    /// The run folder (judge answers are cached there).
+    pub run_dir: PathBuf,
+    /// The call's folder.
+    pub dir: PathBuf,
+    pub planned: PlannedConversation,
+    pub agent: Arc<AgentFile>,
+    pub scenario: Arc<ScenarioFile>,
+    pub persona: Arc<PersonaFile>,
+}
+
+/// A scored call: its verdict, what judging it cost, and any artifact
+/// writes that failed.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub verdict: Verdict,
+    pub judge_cost_usd: f64,
+    pub write_errors: Vec<String>,
+}
+
+pub struct RunResult {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Runs the plan `opts` selects from `project`, scoring each call with
+/// `scorer` as it is recorded.
+pub async fn run(
+    opts: RunOptions,
+    project: &Project,
+    progress: Arc<dyn Progress>,
+    scorer: Arc<dyn ScoreCall>,
+) -> Result<RunResult, RunError> {
+    let scenarios = select(project, &opts.scenarios, &opts.tags)?;
+    let (targets, emulators) = targets::resolve(&opts).await?;
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let plan = plan_conversations(&names, &scenarios, &opts)?;
+    let (dir, manifest) = open_folder(&opts, project, &targets, &scenarios, plan)?;
+    let writer = ManifestWriter::spawn(&dir);
+    progress.start(manifest.conversations.len());
+    let monitor = (opts.pace == Pace::Realtime).then(LoadMonitor::start);
+
+    let opts = Arc::new(opts);
+    let mut dispatcher = Dispatcher::new(&opts, project, &targets, manifest, writer, progress);
+    dispatcher.queue_unfinished();
+    dispatcher.score_unscored(&dir, &scorer);
+    dispatcher.dispatch(&dir, scorer).await;
+
+    for handle in emulators {
+        handle.stop().await;
+    }
+    let mut manifest = dispatcher.manifest;
+    if let Some(monitor) = monitor {
+        let load = monitor.stop().await;
+        if load.overloaded {
+            dispatcher.progress.notice(&format!(
+                "the harness could not keep up with realtime pacing (its timers ran up to {:.0} ms late, p99 {:.0} ms): latencies in this run include its own delays; run fewer calls at once",
+                load.lag_max_ms, load.lag_p99_ms
+            ));
+        }
+        manifest.harness_load = Some(load);
+    }
+    manifest.finished_at = Some(now_rfc3339());
+    for failure in dispatcher.writer.finish(&manifest).await {
+        manifest.add_write_error(failure);
+    }
+    dispatcher.progress.finish(&manifest.counts);
+    Ok(RunResult { dir, manifest })
 }
 
 fn now_rfc3339() -> String {
@@ -166,71 +228,15 @@ fn sha256_file(path: &Path) -> Option<String> {
     )
 }
 
-/// An agent file with its variant applied; the path it was read from.
-pub(super) fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), RunError> {
-    let path = if r.path.is_absolute() {
-        r.path.clone()
-    } else {
-        root.join(&r.path)
-    };
-    let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
-    let file = match &r.variant {
-        Some(v) => base
-            .with_variant(v)
-            .map_err(|e| RunError::Config(vec![ConfigError::new(&path, e)]))?,
-        None => base,
-    };
-    Ok((path, file))
-}
-
-pub struct RunResult {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-}
-
-pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunResult, RunError> {
-    let project = Project::load(&opts.root).map_err(RunError::Config)?;
-    let scenarios = select(&project, &opts.scenarios, &opts.tags);
-    if scenarios.is_empty() {
-        return Err(RunError::Setup("no scenario matches the selection".into()));
-    }
-
-    let mut emulators: Vec<EmulatorHandle> = Vec::new();
-    let mut targets = Vec::new();
-    for r in &opts.agent_refs() {
-        let (path, file) = load_agent(&opts.root, r)?;
-        let instructions = file
-            .render_instructions(&path)
-            .map_err(|e| RunError::Config(vec![e]))?;
-        let (endpoint, recognizer) = if file.provider == ProviderKind::Emulator {
-            let (handle, ear) = start_emulator(&path, &file, &opts).await?;
-            let url = format!("{}?model=gpt-realtime", handle.url());
-            emulators.push(handle);
-            (Endpoint::local(&url, Dialect::Ga), Some(ear))
-        } else {
-            let env = |k: &str| std::env::var(k).ok();
-            let e = Endpoint::resolve(&file, &env)
-                .map_err(|e| RunError::Setup(format!("agent {}: {e}", file.name)))?;
-            (e, None)
-        };
-        let source = match &r.variant {
-            Some(v) => format!("{}:{v}", r.path.display()),
-            None => r.path.display().to_string(),
-        };
-        targets.push(Arc::new(Target {
-            name: file.name.clone(),
-            source,
-            file,
-            path,
-            endpoint,
-            instructions,
-            recognizer,
-        }));
-    }
-
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let plan = plan_conversations(&names, &scenarios, &opts)?;
-
+/// Creates the run folder (or reopens it with `--resume`, keeping what
+/// finished) and the manifest the run starts from.
+fn open_folder(
+    opts: &RunOptions,
+    project: &Project,
+    targets: &[Arc<Target>],
+    scenarios: &[&ScenarioFile],
+    mut plan: Vec<PlannedConversation>,
+) -> Result<(PathBuf, Manifest), RunError> {
     let started_at = now_rfc3339();
     let run_id = format!(
         "{}-s{}",
@@ -243,70 +249,29 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
         .unwrap_or_else(|| opts.root.join("reports").join(&run_id));
     std::fs::create_dir_all(&dir)
         .map_err(|e| RunError::Setup(format!("cannot create {}: {e}", dir.display())))?;
-    // Resuming: conversations that finished (their outcome is on disk) are
-    // kept. A run killed before it wrote run.json has nothing to keep.
-    let manifest_path = dir.join(MANIFEST);
-    let previous: Option<Manifest> = if opts.resume && manifest_path.exists() {
-        let m: Manifest = std::fs::read(&manifest_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| {
-                RunError::Setup(format!(
-                    "--resume: {} is not a readable run manifest",
-                    manifest_path.display()
-                ))
-            })?;
-        if m.seed != opts.seed {
-            return Err(RunError::Setup(format!(
-                "--resume: the run used --seed {}; resume with the same seed",
-                m.seed
-            )));
-        }
-        Some(m)
-    } else {
-        if opts.resume {
-            tracing::warn!(dir = %dir.display(), "--resume: no run.json yet, starting the run");
-        }
-        None
-    };
-    let mut plan = plan;
-    for p in plan.iter_mut() {
-        let done = previous
-            .as_ref()
-            .and_then(|m| m.conversations.iter().find(|c| c.dir == p.dir))
-            .filter(|c| matches!(c.status, Some(Status::Completed | Status::Error)))
-            .filter(|c| dir.join(&c.dir).join(OUTCOME).exists());
-        if let Some(done) = done {
-            p.status = done.status;
-            p.error = done.error.clone();
-            p.end_reason = done.end_reason.clone();
-            p.verdict = done.verdict;
-            p.attempts = done.attempts;
-        }
+    let previous = previous_run(opts, &dir)?;
+    if let Some(previous) = &previous {
+        keep_finished(&mut plan, &previous.manifest, &dir);
     }
     // A resumed run keeps its identity.
     let (run_id, started_at) = match &previous {
-        Some(m) => (m.run_id.clone(), m.started_at.clone()),
+        Some(p) => (p.manifest.run_id.clone(), p.manifest.started_at.clone()),
         None => (run_id, started_at),
     };
-    let mut config_hashes = BTreeMap::new();
     let files = targets
         .iter()
         .map(|t| t.path.clone())
         .chain(project.scenarios.iter().map(|(p, _)| p.clone()))
         .chain(project.personas.values().map(|(p, _)| p.clone()));
-    for path in files {
-        if let Some(h) = sha256_file(&path) {
-            let shown = path
-                .strip_prefix(&opts.root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            config_hashes.insert(shown, h);
-        }
-    }
-    let manifest = Arc::new(Mutex::new(Manifest {
-        version: MANIFEST_VERSION,
+    let config_hashes = files
+        .filter_map(|path| {
+            let hash = sha256_file(&path)?;
+            let shown = path.strip_prefix(&opts.root).unwrap_or(&path);
+            Some((shown.display().to_string(), hash))
+        })
+        .collect();
+    let mut manifest = Manifest {
+        version: FORMAT_VERSION,
         run_id,
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
@@ -323,327 +288,395 @@ pub async fn run(opts: RunOptions, progress: Arc<dyn Progress>) -> Result<RunRes
             .map(|t| (t.name.clone(), t.source.clone()))
             .collect(),
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
-        counts: Counts::of(&plan),
-        conversations: plan.clone(),
-    }));
-    save_manifest(&dir, &*manifest.lock().await);
-    progress.start(plan.len());
+        counts: Counts::default(),
+        conversations: plan,
+        write_errors: Vec::new(),
+        harness_load: None,
+    };
+    manifest.recount();
+    Ok((dir, manifest))
+}
 
-    let rubrics: Arc<Vec<RubricFile>> =
-        Arc::new(project.rubrics.iter().map(|(_, r)| r.clone()).collect());
-    let transcriber = opts.transcriber();
-    let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    let spent = Arc::new(Mutex::new(0.0f64));
-    // One breaker per agent: a provider that is down stops its own calls only.
-    let breakers = Arc::new(Mutex::new(
-        targets
-            .iter()
-            .map(|t| (t.name.clone(), CircuitBreaker::new(opts.circuit_breaker)))
-            .collect::<BTreeMap<_, _>>(),
-    ));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, planned) in plan.into_iter().enumerate() {
-        if planned.status.is_some() {
-            continue; // finished in the run being resumed
+/// The run `--resume` continues, if there is one yet.
+fn previous_run(opts: &RunOptions, dir: &Path) -> Result<Option<RunFolder>, RunError> {
+    if !opts.resume {
+        return Ok(None);
+    }
+    match RunFolder::open(dir) {
+        Ok(previous) if previous.manifest.seed != opts.seed => Err(RunError::Setup(format!(
+            "--resume: the run used --seed {}; resume with the same seed",
+            previous.manifest.seed
+        ))),
+        Ok(previous) => Ok(Some(previous)),
+        // Killed before it wrote run.json: nothing to keep.
+        Err(RunFolderError::NotARun(_)) => {
+            tracing::warn!(dir = %dir.display(), "--resume: no run.json yet, starting the run");
+            Ok(None)
         }
-        let target = targets.iter().find(|t| t.name == planned.variant).cloned();
-        let Some(target) = target else { continue };
-        let scenario = project.scenario(&planned.scenario).cloned();
-        let persona = project
-            .personas
-            .get(&planned.persona)
-            .map(|(p, f)| (p.clone(), f.clone()));
-        let (Some(scenario), Some((persona_path, persona))) = (scenario, persona) else {
-            continue;
-        };
-        let shared = Shared {
-            manifest: manifest.clone(),
-            dir: dir.clone(),
-            spent: spent.clone(),
-            breakers: breakers.clone(),
-        };
-        let semaphore = semaphore.clone();
-        let progress = progress.clone();
-        let opts = opts.clone();
-        let rubrics = rubrics.clone();
-        let transcriber = transcriber.clone();
-        tasks.spawn(async move {
-            let permit = tokio::select! {
-                p = semaphore.acquire_owned() => p,
-                _ = supervisor::stopped(opts.stop.clone()) => {
-                    return shared.not_started(index, STOPPED_BEFORE_START).await;
-                }
-            };
-            let Ok(_permit) = permit else { return };
-            if let Some(why) = shared.why_not_start(&opts, &planned.variant).await {
-                return shared.not_started(index, &why).await;
-            }
-            progress.conversation_started(&planned);
-            let conv_dir = shared.dir.join(&planned.dir);
-            // Left by a run that was killed mid-call: that try is void.
-            if conv_dir.exists() {
-                let _ = std::fs::remove_dir_all(&conv_dir);
-            }
-            let policy = RetryPolicy::conversations(opts.retries);
-            let call = supervisor::with_retries(&policy, &conv_dir, |attempt| {
-                let call = Call {
-                    target: &target,
-                    scenario: &scenario,
-                    persona: &persona,
-                    persona_path: &persona_path,
-                    planned: &planned,
-                    dir: &conv_dir,
-                };
-                converse(call, &opts, attempt)
-            });
-            let outcome = tokio::select! {
-                o = call => o,
-                _ = supervisor::stopped(opts.stop.clone()) => supervisor::interrupted(),
-            };
-            if let Ok(json) = serde_json::to_vec_pretty(&outcome) {
-                let _ = std::fs::create_dir_all(&conv_dir);
-                let _ = write_atomic(&conv_dir.join(OUTCOME), &json);
-            }
-            *shared.spent.lock().await += crate::reporting::tables::cost(&outcome).unwrap_or(0.0);
-            let verdict = if outcome.status == Status::Interrupted {
-                None
-            } else {
-                let inputs = ScoringInputs {
-                    scenario: &scenario,
-                    agent: &target.file,
-                    persona: &persona,
-                    rubrics: &rubrics,
-                    cache_dir: shared.dir.join(JUDGE_CACHE),
-                    transcriber: transcriber.clone(),
-                };
-                Some(
-                    scoring::score_and_save(&conv_dir, &planned, &inputs)
-                        .await
-                        .verdict,
-                )
-            };
-            progress.conversation_finished(&planned, &outcome, verdict);
-            if let Some(b) = shared.breakers.lock().await.get_mut(&planned.variant)
-                && let Some(why) = b.record(&outcome)
-            {
-                progress.notice(&format!(
-                    "{}: {why}; its remaining calls will not start",
-                    planned.variant
-                ));
-            }
-            shared.finished(index, &outcome, verdict).await;
-        });
+        Err(e) => Err(e.into()),
     }
-    while tasks.join_next().await.is_some() {}
-    for handle in emulators {
-        handle.stop().await;
+}
+
+/// Marks the calls a previous run finished (their outcome on disk) as done.
+fn keep_finished(plan: &mut [PlannedConversation], previous: &Manifest, dir: &Path) {
+    for p in plan.iter_mut() {
+        let done = previous
+            .conversations
+            .iter()
+            .find(|c| c.dir == p.dir)
+            .filter(|c| c.is_finished())
+            .filter(|c| dir.join(&c.dir).join(OUTCOME).exists());
+        if let Some(done) = done {
+            p.status = done.status;
+            p.error = done.error.clone();
+            p.end_reason = done.end_reason;
+            p.verdict = done.verdict;
+            p.attempts = done.attempts;
+        }
     }
-    let mut m = manifest.lock().await.clone();
-    m.finished_at = Some(now_rfc3339());
-    save_manifest(&dir, &m);
-    progress.finish(&m.counts);
-    Ok(RunResult { dir, manifest: m })
 }
 
 const STOPPED_BEFORE_START: &str = "the run was stopped before this call started";
 
-/// What every call's task shares with the run.
-struct Shared {
-    manifest: Arc<Mutex<Manifest>>,
-    dir: PathBuf,
-    spent: Arc<Mutex<f64>>,
-    breakers: Arc<Mutex<BTreeMap<String, CircuitBreaker>>>,
+/// What a task of the run hands back.
+enum TaskOutput {
+    Recorded(Box<CallReport>),
+    Scored(Scored),
 }
 
-impl Shared {
+/// Which call a task belongs to and what it does for it.
+#[derive(Clone, Copy)]
+enum TaskKind {
+    Call,
+    Scoring,
+}
+
+/// The one owner of a run's state while it runs.
+struct Dispatcher<'a> {
+    opts: &'a Arc<RunOptions>,
+    project: &'a Project,
+    targets: &'a [Arc<Target>],
+    manifest: Manifest,
+    writer: ManifestWriter,
+    progress: Arc<dyn Progress>,
+    /// Calls not started yet, by manifest index, in plan order.
+    queue: VecDeque<usize>,
+    spent_usd: f64,
+    /// One breaker per agent: a provider that is down stops its own calls.
+    breakers: BTreeMap<String, CircuitBreaker>,
+    tasks: JoinSet<TaskOutput>,
+    task_calls: HashMap<Id, (usize, TaskKind)>,
+    /// Calls holding a concurrency slot.
+    calling: usize,
+    /// Outcomes of recorded calls waiting for their score.
+    recorded: HashMap<usize, ConversationOutcome>,
+    /// The manifest changed since it was last handed to the writer.
+    unsaved: bool,
+}
+
+impl<'a> Dispatcher<'a> {
+    fn new(
+        opts: &'a Arc<RunOptions>,
+        project: &'a Project,
+        targets: &'a [Arc<Target>],
+        manifest: Manifest,
+        writer: ManifestWriter,
+        progress: Arc<dyn Progress>,
+    ) -> Self {
+        let breakers = targets
+            .iter()
+            .map(|t| (t.name.clone(), CircuitBreaker::new(opts.circuit_breaker)))
+            .collect();
+        Dispatcher {
+            opts,
+            project,
+            targets,
+            manifest,
+            writer,
+            progress,
+            queue: VecDeque::new(),
+            spent_usd: 0.0,
+            breakers,
+            tasks: JoinSet::new(),
+            task_calls: HashMap::new(),
+            calling: 0,
+            recorded: HashMap::new(),
+            unsaved: true,
+        }
+    }
+
+    /// Queues every call the plan still needs (all but those a resumed run
+    /// finished).
+    fn queue_unfinished(&mut self) {
+        self.queue = (0..self.manifest.conversations.len())
+            .filter(|&i| self.manifest.conversations[i].status.is_none())
+            .collect();
+    }
+
+    /// Scores the calls a resumed run recorded but was stopped before it
+    /// scored: their record is finished work, not to be paid for again.
+    fn score_unscored(&mut self, dir: &Path, scorer: &Arc<dyn ScoreCall>) {
+        let unscored: Vec<usize> = (0..self.manifest.conversations.len())
+            .filter(|&i| {
+                let c = &self.manifest.conversations[i];
+                c.is_finished() && c.verdict.is_none()
+            })
+            .collect();
+        for index in unscored {
+            let planned = self.manifest.conversations[index].clone();
+            if let Some(call) = self.call(&planned, dir) {
+                self.score(index, planned, call, dir, scorer);
+            }
+        }
+    }
+
+    /// Starts calls as slots free up, takes in what tasks report, and keeps
+    /// `run.json` current, until every call is recorded and scored.
+    async fn dispatch(&mut self, dir: &Path, scorer: Arc<dyn ScoreCall>) {
+        let mut stop_seen = false;
+        let mut save_tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            self.start_calls(dir);
+            self.save();
+            if self.tasks.is_empty() && self.queue.is_empty() {
+                return;
+            }
+            let stopped = async {
+                match &self.opts.stop {
+                    Some(stop) if !stop_seen => stop.stopped().await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                joined = self.tasks.join_next_with_id() => match joined {
+                    Some(Ok((id, output))) => self.on_output(id, output, dir, &scorer),
+                    Some(Err(e)) => self.on_panic(e, dir, &scorer),
+                    None => {}
+                },
+                _ = stopped => {
+                    stop_seen = true;
+                    self.not_start_queued(STOPPED_BEFORE_START);
+                }
+                _ = save_tick.tick() => {}
+            }
+        }
+    }
+
+    /// Starts queued calls while slots are free and nothing forbids it.
+    fn start_calls(&mut self, dir: &Path) {
+        while self.calling < self.opts.concurrency.max(1) {
+            let Some(index) = self.queue.pop_front() else {
+                return;
+            };
+            let planned = self.manifest.conversations[index].clone();
+            if let Some(why) = self.why_not_start(&planned.variant) {
+                self.not_started(index, why);
+                continue;
+            }
+            let Some(call) = self.call(&planned, dir) else {
+                self.not_started(index, "its scenario, persona or agent is gone".into());
+                continue;
+            };
+            self.progress.conversation_started(&planned);
+            let opts = self.opts.clone();
+            let handle = self
+                .tasks
+                .spawn(async move { TaskOutput::Recorded(Box::new(run_call(call, opts).await)) });
+            self.task_calls.insert(handle.id(), (index, TaskKind::Call));
+            self.calling += 1;
+        }
+    }
+
+    /// What a planned call is made of, from the project.
+    fn call(&self, planned: &PlannedConversation, dir: &Path) -> Option<Call> {
+        let target = self.targets.iter().find(|t| t.name == planned.variant)?;
+        let scenario = self.project.scenario(&planned.scenario)?;
+        let (persona_path, persona) = self.project.personas.get(&planned.persona)?;
+        Some(Call {
+            target: target.clone(),
+            scenario: Arc::new(scenario.clone()),
+            persona: Arc::new(persona.clone()),
+            persona_path: persona_path.clone(),
+            planned: planned.clone(),
+            dir: dir.join(&planned.dir),
+        })
+    }
+
     /// Why a call must not start now: budget spent, run stopped, or the
     /// agent's breaker open.
-    async fn why_not_start(&self, opts: &RunOptions, variant: &str) -> Option<String> {
-        if let Some(budget) = opts.max_cost_usd
-            && *self.spent.lock().await >= budget
+    fn why_not_start(&self, variant: &str) -> Option<String> {
+        if let Some(budget) = self.opts.max_cost_usd
+            && self.spent_usd >= budget
         {
             return Some(format!("--max-cost ${budget} was spent"));
         }
-        if supervisor::is_stopped(&opts.stop) {
+        if self.opts.is_stopped() {
             return Some(STOPPED_BEFORE_START.into());
         }
-        let breakers = self.breakers.lock().await;
-        breakers.get(variant)?.open().map(str::to_string)
+        self.breakers.get(variant)?.open().map(str::to_string)
     }
 
-    async fn not_started(&self, index: usize, why: &str) {
-        let mut m = self.manifest.lock().await;
-        m.conversations[index].not_started = Some(why.to_string());
-        m.counts = Counts::of(&m.conversations);
-        save_manifest(&self.dir, &m);
+    fn not_start_queued(&mut self, why: &str) {
+        while let Some(index) = self.queue.pop_front() {
+            self.not_started(index, why.to_string());
+        }
     }
 
-    /// Records a finished (or interrupted) call in `run.json`, at once.
-    async fn finished(
-        &self,
+    fn not_started(&mut self, index: usize, why: String) {
+        self.manifest.conversations[index].not_started = Some(why);
+        self.changed();
+    }
+
+    fn on_output(&mut self, id: Id, output: TaskOutput, dir: &Path, scorer: &Arc<dyn ScoreCall>) {
+        let Some((index, _)) = self.task_calls.remove(&id) else {
+            return;
+        };
+        match output {
+            TaskOutput::Recorded(report) => self.on_recorded(index, *report, dir, scorer),
+            TaskOutput::Scored(scored) => self.on_scored(index, scored),
+        }
+    }
+
+    /// A task panicked: the call it served is recorded as an error with the
+    /// panic message, never lost.
+    fn on_panic(&mut self, e: JoinError, dir: &Path, scorer: &Arc<dyn ScoreCall>) {
+        let Some((index, kind)) = self.task_calls.remove(&e.id()) else {
+            return;
+        };
+        let message = panic_message(e);
+        tracing::error!(call = %self.manifest.conversations[index].label(), "{message}");
+        match kind {
+            TaskKind::Call => {
+                let mut outcome = ConversationOutcome::not_finished();
+                outcome.fail(format!("rehearse failed during this call: {message}"), None);
+                let report = CallReport {
+                    outcome,
+                    write_errors: Vec::new(),
+                };
+                self.on_recorded(index, report, dir, scorer);
+            }
+            TaskKind::Scoring => self.on_scored(
+                index,
+                Scored {
+                    verdict: Verdict::Error,
+                    judge_cost_usd: 0.0,
+                    write_errors: vec![format!("scoring failed: {message}")],
+                },
+            ),
+        }
+    }
+
+    /// A call is recorded: its slot frees, its spend and breaker count, and
+    /// a completed call goes to be scored.
+    fn on_recorded(
+        &mut self,
         index: usize,
-        outcome: &ConversationOutcome,
-        verdict: Option<Verdict>,
+        report: CallReport,
+        dir: &Path,
+        scorer: &Arc<dyn ScoreCall>,
     ) {
-        let mut m = self.manifest.lock().await;
-        let entry = &mut m.conversations[index];
+        self.calling -= 1;
+        let CallReport {
+            outcome,
+            write_errors,
+        } = report;
+        for e in write_errors {
+            self.manifest.add_write_error(e);
+        }
+        let planned = self.manifest.conversations[index].clone();
+        self.spent_usd += crate::pricing::call_cost(&outcome);
+        if let Some(breaker) = self.breakers.get_mut(&planned.variant)
+            && let Some(why) = breaker.record(&outcome)
+        {
+            self.progress.notice(&format!(
+                "{}: {why}; its remaining calls will not start",
+                planned.variant
+            ));
+        }
+        let entry = &mut self.manifest.conversations[index];
         entry.status = Some(outcome.status);
         entry.error = outcome.error.clone();
-        entry.end_reason = outcome.end_reason.clone();
-        entry.verdict = verdict;
+        entry.end_reason = outcome.end_reason;
         entry.attempts = (outcome.attempts > 1).then_some(outcome.attempts);
-        m.counts = Counts::of(&m.conversations);
-        save_manifest(&self.dir, &m);
-    }
-}
-
-async fn start_emulator(
-    path: &Path,
-    file: &AgentFile,
-    opts: &RunOptions,
-) -> Result<(EmulatorHandle, ClosedSetRecognizer), RunError> {
-    let (registry, _) = AgentRegistry::load(path).map_err(|e| RunError::Config(vec![e]))?;
-    let compiled = CompiledAgent::new(file.clone()).map_err(|e| RunError::Setup(e.to_string()))?;
-    let agent = Arc::new(compiled);
-    let registry = registry.with_agent(agent.clone());
-    let ear = ClosedSetRecognizer::new();
-    let mut config = EmulatorConfig::new(agent, registry);
-    config.latency = opts.latency_ms.map(|ms| LatencySpec {
-        median_ms: ms,
-        p90_ms: ms,
-    });
-    config.seed = opts.seed;
-    config.transcriber = Some(Arc::new(ear.clone()));
-    config.recognizer = Some(ear.clone());
-    config.max_sessions = usize::MAX;
-    config.faults = opts.emulator_faults.clone().unwrap_or_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| RunError::Setup(format!("cannot start the local emulator: {e}")))?;
-    let handle = emulator::spawn(listener, config).map_err(|e| RunError::Setup(e.to_string()))?;
-    Ok((handle, ear))
-}
-
-/// What one call of the plan is made of.
-struct Call<'a> {
-    target: &'a Target,
-    scenario: &'a ScenarioFile,
-    persona: &'a PersonaFile,
-    persona_path: &'a Path,
-    planned: &'a PlannedConversation,
-    dir: &'a Path,
-}
-
-/// One try (`attempt`, from 1) of a call.
-async fn converse(call: Call<'_>, opts: &RunOptions, attempt: u32) -> ConversationOutcome {
-    let Call {
-        target,
-        scenario,
-        persona,
-        persona_path,
-        planned,
-        dir,
-    } = call;
-    let key = format!(
-        "{}/{}/{}",
-        planned.variant, planned.scenario, planned.repeat
-    );
-    let mut endpoint = target.endpoint.clone();
-    if target.recognizer.is_some() {
-        endpoint.url = format!(
-            "{}&rehearse_conversation={}&rehearse_attempt={attempt}",
-            endpoint.url,
-            url_encode(&key)
-        );
-    }
-    let spec = ConversationSpec {
-        key,
-        endpoint,
-        instructions: target.instructions.clone(),
-        tools: target.file.tool_defs(),
-        agent_voice: target.file.voice.name.clone(),
-        scenario: scenario.clone(),
-        persona: persona.clone(),
-        seed: planned.seed,
-        pace: opts.pace,
-        turns: opts.turns,
-        dir: dir.to_path_buf(),
-        recognizer: target.recognizer.clone(),
-        idle_timeout: opts.idle_timeout,
-        wall_limit: opts
-            .conversation_timeout
-            .unwrap_or_else(|| supervisor::default_wall_limit(scenario.end.max_duration_s)),
-        max_audio_s: opts.max_audio_minutes * 60.0,
-        attempt,
-        speech: match &persona.driver {
-            Driver::Chat {
-                speech_url: Some(url),
-                speech_model,
-                api_key_env,
-                ..
-            } => Some(SpeechEndpoint {
-                url: url.clone(),
-                model: speech_model
-                    .clone()
-                    .unwrap_or_else(|| "gpt-4o-mini-tts".into()),
-                voice: persona.voice.name.clone().unwrap_or_else(|| "alloy".into()),
-                key: api_key_env
-                    .as_ref()
-                    .and_then(|v| std::env::var(v).ok())
-                    .map(Secret::new),
-            }),
-            _ => None,
-        },
-    };
-    let mut caller: Box<dyn TextCaller> = match &persona.driver {
-        Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),
-        Driver::Chat {
-            url,
-            model,
-            api_key_env,
-            temperature,
-            ..
-        } => {
-            let key = api_key_env
-                .as_ref()
-                .and_then(|v| std::env::var(v).ok())
-                .map(Secret::new);
-            let instructions = match caller_instructions(persona, scenario, None) {
-                Ok(i) => i,
-                Err(e) => return setup_failure(&spec, format!("caller prompt: {e}")),
-            };
-            Box::new(ChatCaller::new(
-                url,
-                model,
-                key,
-                *temperature,
-                instructions,
-                planned.seed,
-            ))
-        }
-        Driver::Realtime { provider, .. } => {
-            return super::relay::run_relayed(&spec, persona_path, provider).await;
-        }
-    };
-    run_conversation(&spec, caller.as_mut()).await
-}
-
-fn setup_failure(spec: &ConversationSpec, error: String) -> ConversationOutcome {
-    let _ = std::fs::create_dir_all(&spec.dir);
-    ConversationOutcome {
-        error: Some(error),
-        ..ConversationOutcome::not_finished()
-    }
-}
-
-/// Percent-encodes a query value.
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
+        self.changed();
+        // An interrupted call was never finished: nothing to score. A call
+        // that errored is scored (its sheet records the error verdict).
+        let call = (outcome.status != Status::Interrupted)
+            .then(|| self.call(&planned, dir))
+            .flatten();
+        match call {
+            Some(call) => {
+                self.score(index, planned, call, dir, scorer);
+                self.recorded.insert(index, outcome);
             }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+            None => self
+                .progress
+                .conversation_finished(&planned, &outcome, None),
+        }
+    }
+
+    /// Hands a recorded call to the scorer, as a task of its own.
+    fn score(
+        &mut self,
+        index: usize,
+        planned: PlannedConversation,
+        call: Call,
+        dir: &Path,
+        scorer: &Arc<dyn ScoreCall>,
+    ) {
+        let job = RecordedCall {
+            run_dir: dir.to_path_buf(),
+            dir: call.dir,
+            planned,
+            agent: call.target.file.clone(),
+            scenario: call.scenario,
+            persona: call.persona,
+        };
+        let scorer = scorer.clone();
+        let handle = self
+            .tasks
+            .spawn(async move { TaskOutput::Scored(scorer.score(job).await) });
+        self.task_calls
+            .insert(handle.id(), (index, TaskKind::Scoring));
+    }
+
+    fn on_scored(&mut self, index: usize, scored: Scored) {
+        self.spent_usd += scored.judge_cost_usd;
+        for e in scored.write_errors {
+            self.manifest.add_write_error(e);
+        }
+        let entry = &mut self.manifest.conversations[index];
+        entry.verdict = Some(scored.verdict);
+        let planned = entry.clone();
+        if let Some(outcome) = self.recorded.remove(&index) {
+            self.progress
+                .conversation_finished(&planned, &outcome, Some(scored.verdict));
+        }
+        self.changed();
+    }
+
+    fn changed(&mut self) {
+        self.manifest.recount();
+        self.unsaved = true;
+    }
+
+    /// Hands the manifest to the writer when it changed and the writer is free.
+    fn save(&mut self) {
+        if self.unsaved && self.writer.offer(&self.manifest) {
+            self.unsaved = false;
+        }
+    }
+}
+
+fn panic_message(e: JoinError) -> String {
+    if e.is_cancelled() {
+        return "the task was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    format!("panicked: {text}")
 }

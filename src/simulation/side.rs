@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 use super::bridge::BridgeError;
 use super::clock::Clock;
 use super::fixtures::{FixtureSet, ToolAnswer};
-use super::recorder::{Recorder, ToolCallRecord};
+use super::recorder::Recorder;
 use crate::audio::AudioFormat;
 use crate::protocol::item::FunctionCallOutputItem;
 use crate::protocol::{
     ClientEvent, Dialect, Item, ResponseObject, ServerEvent, SessionConfig, SessionPatch, ToolDef,
 };
 use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient, TimedEvent};
+use crate::run_folder::ToolCallRecord;
 
 /// Silence the server VAD needs to close a turn (what we configure).
 pub const VAD_SILENCE_MS: u32 = 500;

@@ -1,7 +1,8 @@
 //! Keeping a run honest when providers misbehave or the user stops it:
 //! conversations are tried again after transient provider failures, a
-//! run-wide circuit breaker stops starting new ones while the provider is
-//! down, and Ctrl-C / SIGTERM stop the run cleanly.
+//! per-agent circuit breaker stops starting new ones while the provider is
+//! down, and Ctrl-C / SIGTERM stop the run cleanly (a second one asks the CLI
+//! to quit at once; nothing here exits the process).
 
 use std::future::Future;
 use std::path::Path;
@@ -9,11 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::bridge::{ConversationOutcome, Status};
 use crate::retry::RetryPolicy;
-
-/// Where the artifacts of a failed try are kept, inside the call's folder.
-pub const ATTEMPTS_DIR: &str = "attempts";
+use crate::run_folder::{ATTEMPTS, ConversationOutcome, Status};
 
 /// Runs `attempt(n)` (n from 1) until it completes, fails for a reason
 /// another try would not fix, or the policy's tries are spent. Before each
@@ -60,11 +58,11 @@ where
 
 /// Moves everything in `dir` except earlier tries into `attempts/<n>/`.
 fn set_aside(dir: &Path, n: u32) -> std::io::Result<()> {
-    let target = dir.join(ATTEMPTS_DIR).join(n.to_string());
+    let target = dir.join(ATTEMPTS).join(n.to_string());
     std::fs::create_dir_all(&target)?;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name() == ATTEMPTS_DIR {
+        if entry.file_name() == ATTEMPTS {
             continue;
         }
         std::fs::rename(entry.path(), target.join(entry.file_name()))?;
@@ -118,10 +116,57 @@ impl CircuitBreaker {
     }
 }
 
-/// Turns true on the first Ctrl-C or SIGTERM. A second signal exits at
-/// once (status 130), for a user who does not want to wait for the cleanup.
-pub fn stop_on_signals() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
+/// What the user asked of a run by signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopRequest {
+    Running,
+    /// First Ctrl-C or SIGTERM: finish the record of calls in progress,
+    /// start no more.
+    Stop,
+    /// Second signal: the user does not want to wait for the cleanup; the
+    /// CLI returns at once.
+    QuitNow,
+}
+
+/// A run's view of the user's stop requests: cheap to clone and to wait on.
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<StopRequest>);
+
+impl StopSignal {
+    /// A signal driven by hand (tests, embedding applications); send
+    /// [`StopRequest::Stop`] on the sender to stop the run.
+    pub fn manual() -> (watch::Sender<StopRequest>, StopSignal) {
+        let (tx, rx) = watch::channel(StopRequest::Running);
+        (tx, StopSignal(rx))
+    }
+
+    /// A stop has been asked for.
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow() >= StopRequest::Stop
+    }
+
+    /// Resolves once a stop is asked for (never, if the sender goes away).
+    pub async fn stopped(&self) {
+        self.reached(StopRequest::Stop).await
+    }
+
+    /// Resolves on the second signal.
+    pub async fn quit_now(&self) {
+        self.reached(StopRequest::QuitNow).await
+    }
+
+    async fn reached(&self, level: StopRequest) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|s| *s >= level).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Listens for Ctrl-C and SIGTERM: the first asks the run to stop, the
+/// second to quit at once.
+pub fn stop_on_signals() -> StopSignal {
+    let (tx, signal) = StopSignal::manual();
     tokio::spawn(async move {
         if wait_for_signal().await.is_err() {
             return;
@@ -129,12 +174,12 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
         eprintln!(
             "stopping: finishing the record of calls in progress (press Ctrl-C again to quit at once)"
         );
-        let _ = tx.send(true);
+        let _ = tx.send(StopRequest::Stop);
         if wait_for_signal().await.is_ok() {
-            std::process::exit(130);
+            let _ = tx.send(StopRequest::QuitNow);
         }
     });
-    rx
+    signal
 }
 
 /// The first Ctrl-C or SIGTERM.
@@ -151,24 +196,6 @@ pub async fn wait_for_signal() -> std::io::Result<()> {
     {
         tokio::signal::ctrl_c().await
     }
-}
-
-/// Resolves once `stop` turns true (never, without a receiver).
-pub async fn stopped(stop: Option<watch::Receiver<bool>>) {
-    match stop {
-        Some(mut rx) => {
-            let _ = rx.wait_for(|s| *s).await;
-            // A dropped sender without a stop means "never".
-            if !*rx.borrow() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
-}
-
-pub fn is_stopped(stop: &Option<watch::Receiver<bool>>) -> bool {
-    stop.as_ref().is_some_and(|rx| *rx.borrow())
 }
 
 /// The outcome written for a call the user's stop cut short.

@@ -3,7 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use super::run::{Counts, JUDGE_CACHE, MANIFEST, Manifest, save_manifest};
+use super::{JUDGE_CACHE, MANIFEST, Manifest, RunFolder, RunFolderError, write_atomic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(transparent)]
+    Folder(#[from] RunFolderError),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -19,22 +32,22 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, String> {
+/// Merges the shard folders into `out` (their calls and judge caches
+/// copied, their manifests combined) and returns the merged manifest.
+pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, MergeError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io { path, source }
+    };
     let mut merged: Option<Manifest> = None;
     for shard in shards {
-        let m: Manifest = std::fs::read(shard.join(MANIFEST))
-            .map_err(|e| format!("{}: {e}", shard.join(MANIFEST).display()))
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| format!("{}: {e}", shard.join(MANIFEST).display()))
-            })?;
+        let m = RunFolder::open(shard)?.manifest;
         for c in m.conversations.iter().filter(|c| c.status.is_some()) {
-            copy_dir(&shard.join(&c.dir), &out.join(&c.dir))
-                .map_err(|e| format!("copying {}: {e}", c.dir.display()))?;
+            copy_dir(&shard.join(&c.dir), &out.join(&c.dir)).map_err(io(&shard.join(&c.dir)))?;
         }
         if shard.join(JUDGE_CACHE).is_dir() {
             copy_dir(&shard.join(JUDGE_CACHE), &out.join(JUDGE_CACHE))
-                .map_err(|e| e.to_string())?;
+                .map_err(io(&shard.join(JUDGE_CACHE)))?;
         }
         match &mut merged {
             None => {
@@ -44,18 +57,21 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, String> {
             }
             Some(acc) => {
                 if acc.seed != m.seed || acc.variants != m.variants {
-                    return Err(format!(
+                    return Err(MergeError::Mismatch(format!(
                         "{} is not a shard of the same run (seed {} vs {}, variants {:?} vs {:?})",
                         shard.display(),
                         m.seed,
                         acc.seed,
                         m.variants,
                         acc.variants
-                    ));
+                    )));
                 }
                 for c in m.conversations {
                     if acc.conversations.iter().any(|a| a.dir == c.dir) {
-                        return Err(format!("{} appears in two shards", c.dir.display()));
+                        return Err(MergeError::Mismatch(format!(
+                            "{} appears in two shards",
+                            c.dir.display()
+                        )));
                     }
                     acc.conversations.push(c);
                 }
@@ -63,13 +79,17 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<Manifest, String> {
                     acc.config_hashes.entry(k).or_insert(v);
                 }
                 acc.finished_at = acc.finished_at.clone().max(m.finished_at);
+                acc.write_errors.extend(m.write_errors);
+                acc.counts.write_errors += m.counts.write_errors;
             }
         }
     }
-    let mut m = merged.ok_or("give at least one shard directory")?;
+    let mut m = merged
+        .ok_or_else(|| MergeError::Mismatch("give at least one shard directory".to_string()))?;
     m.conversations.sort_by(|a, b| a.dir.cmp(&b.dir));
-    m.counts = Counts::of(&m.conversations);
-    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
-    save_manifest(out, &m);
+    m.recount();
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let json = serde_json::to_vec_pretty(&m).unwrap_or_default();
+    write_atomic(&out.join(MANIFEST), &json).map_err(io(&out.join(MANIFEST)))?;
     Ok(m)
 }

@@ -1,6 +1,7 @@
-//! How the emulator learns what a caller said in audio: a transcription
-//! backend. Without one, audio the client sent without a transcript is not
-//! understood, and the agent says so; it never guesses.
+//! Speech to text: the [`Transcriber`] seam and its OpenAI-compatible HTTP
+//! backend. The emulator hears callers through it (it never guesses words it
+//! could not hear), and the consistency scorer transcribes the agent's audio
+//! through it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +42,7 @@ impl HttpTranscriber {
     /// comes from the environment variable named by the caller.
     pub fn new(base_url: &str, model: &str, api_key: Option<String>) -> Self {
         HttpTranscriber {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
+            client: crate::http::client(Duration::from_secs(30)),
             url: format!("{}/audio/transcriptions", base_url.trim_end_matches('/')),
             model: model.to_string(),
             api_key,

@@ -1,0 +1,101 @@
+//! Aggregates over a run's rows: per check (variant × scenario × persona ×
+//! check) and per variant, with Wilson intervals and pass^k. Plain folds over
+//! the rows the tables hold, so the figures in `summary.md`, `results.json`
+//! and the HTML report are exactly those the Parquet tables give (CI
+//! recomputes them from the tables with DuckDB).
+
+use std::collections::BTreeMap;
+
+use super::stats;
+use super::tables::{ConversationRow, ResultRow};
+use super::{CheckAggregate, VariantAggregate};
+use crate::run_folder::{CheckStatus, Status};
+
+/// Per variant × scenario × persona × check, in that sort order.
+pub fn check_aggregates(results: &[ResultRow]) -> Vec<CheckAggregate> {
+    let mut groups: BTreeMap<(&str, &str, &str, &str), Vec<&ResultRow>> = BTreeMap::new();
+    for r in results {
+        let key = (&*r.variant, &*r.scenario, &*r.persona, &*r.check);
+        groups.entry(key).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .map(|((variant, scenario, persona, check), rows)| {
+            let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
+            let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
+            let status = |s: CheckStatus| rows.iter().filter(|r| r.status == s).count() as u32;
+            let values: Vec<f64> = rows.iter().filter_map(|r| r.value).collect();
+            let ci = stats::wilson(passes as u64, decided as u64);
+            CheckAggregate {
+                variant: variant.to_string(),
+                scenario: scenario.to_string(),
+                persona: persona.to_string(),
+                check: check.to_string(),
+                decided,
+                passes,
+                errors: status(CheckStatus::Error),
+                skipped: status(CheckStatus::Skipped),
+                pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
+                ci_low: ci.map(|c| c.0),
+                ci_high: ci.map(|c| c.1),
+                value_mean: stats::mean(&values),
+                value_p50: stats::quantile(&values, 0.5),
+                value_p95: stats::quantile(&values, 0.95),
+            }
+        })
+        .collect()
+}
+
+/// Per variant, sorted by name: counts, pass rate, pass^k over the scenario
+/// repeats, mean p95 response latency, spend and call audio.
+pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggregate> {
+    let mut groups: BTreeMap<&str, Vec<&ConversationRow>> = BTreeMap::new();
+    for c in conversations {
+        groups.entry(&c.variant).or_default().push(c);
+    }
+    groups
+        .into_iter()
+        .map(|(variant, rows)| {
+            let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
+            let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
+            let tasks = task_passes(&rows);
+            let k = tasks.iter().map(|t| t.1).min().unwrap_or(0);
+            let ci = stats::wilson(passes as u64, decided as u64);
+            let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
+            let sum = |cost: fn(&ConversationRow) -> Option<f64>| {
+                let usd: f64 = rows.iter().copied().filter_map(cost).sum();
+                (usd > 0.0).then_some(usd)
+            };
+            VariantAggregate {
+                variant: variant.to_string(),
+                conversations: rows.len() as u32,
+                decided,
+                passes,
+                errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
+                pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
+                ci_low: ci.map(|c| c.0),
+                ci_high: ci.map(|c| c.1),
+                pass_hat_k: stats::pass_hat_k(&tasks, k),
+                k: k as u32,
+                ttfa_p95_mean_ms: stats::mean(&ttfa),
+                cost_usd: sum(|r| r.cost_usd),
+                caller_cost_usd: sum(|r| r.caller_cost_usd),
+                judge_cost_usd: sum(|r| r.judge_cost_usd),
+                audio_s: rows.iter().map(|r| r.duration_s).sum(),
+            }
+        })
+        .collect()
+}
+
+/// Per scenario of one variant's decided conversations: (passes, repeats).
+fn task_passes(rows: &[&ConversationRow]) -> Vec<(u64, u64)> {
+    let mut tasks: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in rows {
+        if let Some(passed) = r.passed {
+            let t = tasks.entry(&r.scenario).or_default();
+            t.0 += passed as u64;
+            t.1 += 1;
+        }
+    }
+    tasks.into_values().collect()
+}

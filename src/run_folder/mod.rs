@@ -1,0 +1,54 @@
+//! The run folder: every file a run writes, as the contract between the
+//! engine that writes it ([`crate::simulation`]) and everything that reads it
+//! ([`crate::scoring`], [`crate::reporting`], `rescore`, `merge`, `report`).
+//!
+//! ```text
+//! <run>/run.json                         Manifest (format version, plan, statuses, counts)
+//! <run>/judge-cache/<hash>.json          judge replies, shared by a run and its rescoring
+//! <run>/conversations/<variant>/<scenario>/<repeat>/
+//!     conversation.json                  ConversationOutcome
+//!     transcript.jsonl tools.jsonl events.jsonl   Utterance, ToolCallRecord, EventRecord lines
+//!     agent.wav customer.wav conversation.wav
+//!     scores.json                        ScoreSheet
+//!     attempts/<n>/                      the artifacts of failed tries
+//! ```
+//!
+//! Types here change only with [`FORMAT_VERSION`]; [`RunFolder::open`] refuses
+//! a folder written in another format with both versions named.
+
+mod conversation;
+mod manifest;
+pub mod merge;
+mod read;
+mod records;
+mod scores;
+mod write;
+
+pub use conversation::{CallerUsage, ConversationOutcome, EndReason, Status, UsageTotals};
+pub use manifest::{
+    Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, TurnMode,
+};
+pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl};
+pub use records::{Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance};
+pub use scores::{Check, CheckKind, CheckStatus, SCORES_VERSION, ScoreSheet, Verdict};
+pub use write::{Jsonl, MAX_UNTRUSTED_TEXT, bounded, write_atomic};
+
+/// `run.json`: the manifest.
+pub const MANIFEST: &str = "run.json";
+/// Judge replies, cached by request hash, shared by a run and its rescoring.
+pub const JUDGE_CACHE: &str = "judge-cache";
+/// Where a run's calls live, one folder per variant / scenario / repeat.
+pub const CONVERSATIONS: &str = "conversations";
+/// Where the artifacts of a call's failed tries are kept, inside its folder.
+pub const ATTEMPTS: &str = "attempts";
+
+/// `conversation.json`: how a call went.
+pub const OUTCOME: &str = "conversation.json";
+/// `scores.json`: the checks and verdict of a call.
+pub const SCORES: &str = "scores.json";
+pub const TRANSCRIPT: &str = "transcript.jsonl";
+pub const EVENTS: &str = "events.jsonl";
+pub const TOOLS: &str = "tools.jsonl";
+pub const AGENT_WAV: &str = "agent.wav";
+pub const CUSTOMER_WAV: &str = "customer.wav";
+pub const CONVERSATION_WAV: &str = "conversation.wav";
