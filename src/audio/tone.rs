@@ -150,37 +150,106 @@ fn loudness(samples: &[i16]) -> (Option<f64>, Option<f64>, Option<f64>) {
 
 /// F0 in Hz of each voiced 10 ms frame (YIN, 40 ms windows, on an 8 kHz copy).
 pub fn pitch_track(samples: &[i16]) -> Vec<f64> {
-    let x = decimate_to_8k(samples);
-    let window = (PITCH_RATE as f64 * 0.04) as usize;
-    let hop = (PITCH_RATE as usize / 1000) * FRAME_MS;
-    let tau_min = (PITCH_RATE as f64 / F0_MAX).floor() as usize;
-    let tau_max = (PITCH_RATE as f64 / F0_MIN).ceil() as usize;
-    if x.len() < window + tau_max {
-        return Vec::new();
-    }
-    let mut diff = vec![0.0f64; tau_max + 1];
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start + window + tau_max <= x.len() {
-        let frame = &x[start..start + window];
-        let energy: f64 = frame.iter().map(|v| v * v).sum::<f64>() / window as f64;
-        // Only frames loud enough to be speech (the same floor as the activity measure).
-        if energy.sqrt() > 10f64.powf(SILENCE_DBFS / 20.0) {
-            for (tau, d) in diff.iter_mut().enumerate().skip(1) {
-                *d = (0..window)
-                    .map(|j| {
-                        let e = x[start + j] - x[start + j + tau];
-                        e * e
-                    })
-                    .sum();
-            }
-            if let Some(f0) = yin_pick(&diff, tau_min, tau_max) {
-                out.push(f0);
-            }
+    // Only frames loud enough to be speech (the floor of the activity
+    // measure) are analysed: 10 ms at 24 kHz, as the activity frames.
+    let frame_24k = SESSION_RATE as usize / 1000 * FRAME_MS;
+    let voiced: Vec<bool> = samples
+        .chunks(frame_24k)
+        .map(|f| rms_dbfs(f) > SILENCE_DBFS)
+        .collect();
+    let x = decimate_to_8k(samples, &voiced);
+    YinTrack::new(&x).track()
+}
+
+/// The YIN difference function over 40 ms windows every 10 ms, computed from
+/// per-10 ms block correlations, so overlapping windows share their work:
+/// `d(τ) = Σx_j² + Σx_{j+τ}² − 2·Σx_j·x_{j+τ}`, with the energy sums from
+/// prefix sums and the cross term as the sum of four block correlations,
+/// each computed once and only for blocks a loud window needs.
+struct YinTrack<'a> {
+    x: &'a [f64],
+    /// Prefix sums of x²: energy of any span in O(1).
+    energy: Vec<f64>,
+    /// `blocks[b][τ] = Σ_{j in block b} x_j·x_{j+τ}`, computed on demand.
+    blocks: Vec<Option<Vec<f64>>>,
+    window: usize,
+    hop: usize,
+    tau_min: usize,
+    tau_max: usize,
+}
+
+impl<'a> YinTrack<'a> {
+    fn new(x: &'a [f64]) -> Self {
+        let hop = (PITCH_RATE as usize / 1000) * FRAME_MS;
+        let mut energy = Vec::with_capacity(x.len() + 1);
+        let mut sum = 0.0;
+        energy.push(0.0);
+        for v in x {
+            sum += v * v;
+            energy.push(sum);
         }
-        start += hop;
+        YinTrack {
+            x,
+            energy,
+            blocks: vec![None; x.len() / hop + 1],
+            window: (PITCH_RATE as f64 * 0.04) as usize,
+            hop,
+            tau_min: (PITCH_RATE as f64 / F0_MAX).floor() as usize,
+            tau_max: (PITCH_RATE as f64 / F0_MIN).ceil() as usize,
+        }
     }
-    out
+
+    fn span_energy(&self, from: usize, len: usize) -> f64 {
+        self.energy[from + len] - self.energy[from]
+    }
+
+    /// The correlations of one block with the signal `τ` later, τ in 0..=τmax.
+    fn block(&mut self, b: usize) -> &[f64] {
+        let (x, hop, tau_max) = (self.x, self.hop, self.tau_max);
+        self.blocks[b].get_or_insert_with(|| {
+            let mut c = vec![0.0; tau_max + 1];
+            for j in b * hop..(b + 1) * hop {
+                let (xj, ahead) = (x[j], &x[j..=j + tau_max]);
+                for (c, v) in c.iter_mut().zip(ahead) {
+                    *c += xj * v;
+                }
+            }
+            c
+        })
+    }
+
+    fn track(mut self) -> Vec<f64> {
+        let (window, hop, tau_max) = (self.window, self.hop, self.tau_max);
+        let mut out = Vec::new();
+        if self.x.len() < window + tau_max {
+            return out;
+        }
+        let floor = 10f64.powf(SILENCE_DBFS / 20.0);
+        let mut diff = vec![0.0f64; tau_max + 1];
+        let mut cross = vec![0.0f64; tau_max + 1];
+        let mut start = 0;
+        while start + window + tau_max <= self.x.len() {
+            let e0 = self.span_energy(start, window);
+            if (e0 / window as f64).sqrt() > floor {
+                cross.iter_mut().for_each(|c| *c = 0.0);
+                for b in start / hop..(start + window) / hop {
+                    for (c, v) in cross.iter_mut().zip(self.block(b)) {
+                        *c += v;
+                    }
+                }
+                for (tau, d) in diff.iter_mut().enumerate().skip(1) {
+                    let shifted = self.span_energy(start + tau, window);
+                    // Rounding can leave a hair below zero where d is ~0.
+                    *d = (e0 + shifted - 2.0 * cross[tau]).max(0.0);
+                }
+                if let Some(f0) = yin_pick(&diff, self.tau_min, tau_max) {
+                    out.push(f0);
+                }
+            }
+            start += hop;
+        }
+        out
+    }
 }
 
 /// Cumulative-mean-normalised difference, first dip under the threshold,
@@ -217,40 +286,58 @@ fn yin_pick(diff: &[f64], tau_min: usize, tau_max: usize) -> Option<f64> {
     None
 }
 
-/// 24 kHz → 8 kHz: a windowed-sinc low-pass at 3.4 kHz, then every third sample.
-fn decimate_to_8k(samples: &[i16]) -> Vec<f64> {
+/// 24 kHz → 8 kHz: a windowed-sinc low-pass at 3.4 kHz, then every third
+/// sample. Only the 10 ms frames marked `voiced` (and enough around them for
+/// a pitch window) are filtered; the rest stays zero, which the pitch
+/// tracker's loudness floor skips anyway.
+fn decimate_to_8k(samples: &[i16], voiced: &[bool]) -> Vec<f64> {
     const TAPS: usize = 63;
+    const HALF: usize = TAPS / 2;
     let cutoff = 3_400.0 / SESSION_RATE as f64;
-    let h: Vec<f64> = (0..TAPS)
-        .map(|i| {
-            let n = i as f64 - (TAPS - 1) as f64 / 2.0;
-            let sinc = if n == 0.0 {
+    // Symmetric taps: h[HALF - k] == h[HALF + k]; keep the centre and one side.
+    let side: Vec<f64> = (0..=HALF)
+        .map(|k| {
+            let n = k as f64;
+            let sinc = if k == 0 {
                 2.0 * cutoff
             } else {
                 (std::f64::consts::TAU * cutoff * n).sin() / (std::f64::consts::PI * n)
             };
-            let w = 0.42 - 0.5 * (std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos()
-                + 0.08 * (2.0 * std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos();
+            let i = (HALF + k) as f64;
+            let w = 0.42 - 0.5 * (std::f64::consts::TAU * i / (TAPS - 1) as f64).cos()
+                + 0.08 * (2.0 * std::f64::consts::TAU * i / (TAPS - 1) as f64).cos();
             sinc * w
         })
         .collect();
-    let x: Vec<f64> = samples.iter().map(|&s| s as f64 / 32768.0).collect();
-    (0..x.len() / 3)
-        .map(|k| {
-            let centre = k * 3;
-            h.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let idx = centre as isize + i as isize - (TAPS / 2) as isize;
-                    if idx >= 0 && (idx as usize) < x.len() {
-                        c * x[idx as usize]
-                    } else {
-                        0.0
-                    }
-                })
-                .sum()
-        })
-        .collect()
+    // Zero-padded copy: the filter never needs a bounds check.
+    let mut x = vec![0.0f64; samples.len() + 2 * HALF];
+    for (d, &s) in x[HALF..].iter_mut().zip(samples) {
+        *d = s as f64 / 32768.0;
+    }
+    let out_len = samples.len() / 3;
+    let mut out = vec![0.0f64; out_len];
+    // A pitch window reaches 40 ms + one period past its frame; filter that
+    // much around every voiced frame.
+    let frame = SESSION_RATE as usize / 1000 * FRAME_MS;
+    let reach = 6;
+    let mut wanted = vec![false; voiced.len()];
+    for (i, _) in voiced.iter().enumerate().filter(|(_, v)| **v) {
+        let lo = i.saturating_sub(reach);
+        let hi = (i + reach + 1).min(voiced.len());
+        wanted[lo..hi].iter_mut().for_each(|w| *w = true);
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        if !wanted.get(k * 3 / frame).copied().unwrap_or(false) {
+            continue;
+        }
+        let centre = k * 3 + HALF;
+        let mut acc = side[0] * x[centre];
+        for t in 1..=HALF {
+            acc += side[t] * (x[centre - t] + x[centre + t]);
+        }
+        *o = acc;
+    }
+    out
 }
 
 /// Linear-interpolated percentile (`p` in 0–1); None for no values.
@@ -328,6 +415,43 @@ mod tests {
                 (v * 6000.0) as i16
             })
             .collect()
+    }
+
+    /// The difference function as YIN defines it, computed directly.
+    fn direct_diff(x: &[f64], start: usize, window: usize, tau_max: usize) -> Vec<f64> {
+        (0..=tau_max)
+            .map(|tau| {
+                (0..window)
+                    .map(|j| (x[start + j] - x[start + j + tau]).powi(2))
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn block_correlations_give_the_direct_difference_function() {
+        let audio = buzz(140.0, 0.5);
+        let x = decimate_to_8k(&audio, &vec![true; audio.len() / 240 + 1]);
+        let mut yin = YinTrack::new(&x);
+        let (window, tau_max, hop) = (yin.window, yin.tau_max, yin.hop);
+        for start in [0, hop * 7, hop * 20] {
+            let want = direct_diff(&x, start, window, tau_max);
+            let mut cross = vec![0.0; tau_max + 1];
+            for b in start / hop..(start + window) / hop {
+                for (c, v) in cross.iter_mut().zip(yin.block(b)) {
+                    *c += v;
+                }
+            }
+            for tau in 1..=tau_max {
+                let got = yin.span_energy(start, window) + yin.span_energy(start + tau, window)
+                    - 2.0 * cross[tau];
+                assert!(
+                    (got - want[tau]).abs() < 1e-9,
+                    "tau {tau}: {got} vs {}",
+                    want[tau]
+                );
+            }
+        }
     }
 
     #[test]
