@@ -45,10 +45,7 @@ async fn flaky(
 }
 
 async fn post(server: &common::http::TestServer) -> Result<Value, rehearse::retry::HttpFailure> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
+    let client = rehearse::http::client(Duration::from_millis(500));
     let url = format!("{}/chat/completions", server.base);
     send_with_retries(
         &FAST,

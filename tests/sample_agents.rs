@@ -88,7 +88,52 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             file: "personas/quick.yaml",
             find: "traits: { patience: 0.5,",
             replace: "traits: { patience: 0.5,,",
-            expect: &["personas/quick.yaml:3:"],
+            expect: &[
+                "personas/quick.yaml:3:",
+                // The scenario using it is told the file is broken, not that
+                // the persona is missing.
+                "scenarios/quick.yaml:3:10: persona `quick` is in",
+                "which has errors",
+            ],
+        },
+        Mistake {
+            what: "duplicate key",
+            file: "scenarios/quick.yaml",
+            find: "goal: Check on a mug you ordered.",
+            replace: "goal: Check on a mug you ordered.\ngoal: Ask about a refund.",
+            expect: &["scenarios/quick.yaml:5:", "`goal` is given twice"],
+        },
+        Mistake {
+            what: "invalid regex in an expectation",
+            file: "scenarios/quick.yaml",
+            find: "tools:\n  lookup_order:",
+            replace: "expectations:\n  tool_calls:\n    - name: lookup_order\n      arguments: { order_id: { regex: \"NW(\" } }\ntools:\n  lookup_order:",
+            expect: &["scenarios/quick.yaml:16:", "invalid regex `NW(`"],
+        },
+        Mistake {
+            what: "unknown order mode",
+            file: "scenarios/quick.yaml",
+            find: "tools:\n  lookup_order:",
+            replace: "expectations:\n  order: strcit\ntools:\n  lookup_order:",
+            expect: &[
+                "scenarios/quick.yaml:14:",
+                "`strcit` is not one of",
+                "did you mean `strict`?",
+            ],
+        },
+        Mistake {
+            what: "unknown stage in the expected flow",
+            file: "scenarios/quick.yaml",
+            find: "tools:\n  lookup_order:",
+            replace: "expectations:\n  flow: [greet, lookup]\ntools:\n  lookup_order:",
+            expect: &["scenarios/quick.yaml:14:17:", "stage `lookup`"],
+        },
+        Mistake {
+            what: "fixture for an unknown tool",
+            file: "scenarios/quick.yaml",
+            find: "tools:\n  lookup_order:",
+            replace: "tools:\n  lookup_ordr:",
+            expect: &["scenarios/quick.yaml:14:3:", "did you mean `lookup_order`?"],
         },
         Mistake {
             what: "unknown key",
@@ -112,21 +157,24 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             file: "scenarios/quick.yaml",
             find: "persona: quick",
             replace: "persona: quik",
-            expect: &["scenarios/quick.yaml", "quik", "did you mean `quick`?"],
+            expect: &[
+                "scenarios/quick.yaml:3:10: persona `quik` not found",
+                "did you mean `quick`?",
+            ],
         },
         Mistake {
             what: "invalid template",
             file: "scenarios/quick.yaml",
             find: "say: \"It's {{ facts.order_spoken }}.\"",
             replace: "say: \"It's {{ facts.order_spoken \"",
-            expect: &["scenarios/quick.yaml", "script.rules[0].say"],
+            expect: &["scenarios/quick.yaml:9:12:", "script.rules[0].say"],
         },
         Mistake {
             what: "invalid regex",
             file: "agents/desk.yaml",
             find: "pattern: '(?i)",
             replace: "pattern: '((?i)",
-            expect: &["agents/desk.yaml", "slot `order_id`: invalid regex"],
+            expect: &["agents/desk.yaml:", "slot `order_id`: invalid regex"],
         },
         Mistake {
             what: "path outside the project",
@@ -162,6 +210,11 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
             "{}: {stderr}",
             m.what
+        );
+        let shown = stderr.replace(&project.path().display().to_string(), "[project]");
+        insta::assert_snapshot!(
+            format!("config_mistake__{}", m.what.replace(' ', "_")),
+            shown
         );
     }
 

@@ -34,6 +34,10 @@ pub struct EmulatorArgs {
     /// Environment variable holding a key clients must present.
     #[arg(long)]
     require_key_env: Option<String>,
+    /// Serve clients from other hosts without a key. Without it, listening
+    /// beyond loopback needs --require-key-env.
+    #[arg(long)]
+    allow_unauthenticated_remote: bool,
     /// Sessions served at once; more are refused with an error event.
     #[arg(long, default_value_t = 1000)]
     max_sessions: usize,
@@ -82,6 +86,14 @@ pub async fn run(args: EmulatorArgs) -> u8 {
         }
     }
     config.transcriber = args.transcription.transcriber();
+    let remote = !args.listen.ip().is_loopback();
+    if remote && config.api_key.is_none() && !args.allow_unauthenticated_remote {
+        eprintln!(
+            "error: --listen {} serves other hosts, and without --require-key-env anyone who can reach this machine could use it\n  hint: add --require-key-env VAR (clients send that key), listen on 127.0.0.1, or pass --allow-unauthenticated-remote if that is what you want",
+            args.listen
+        );
+        return exit::CONFIG_ERROR;
+    }
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -95,6 +107,21 @@ pub async fn run(args: EmulatorArgs) -> u8 {
         .unwrap_or_default();
     // Tests and scripts read this line to find the port when --listen uses :0.
     println!("rehearse emulator listening on ws://{addr}/v1/realtime");
+    let who = if remote {
+        "other hosts that can reach this machine can connect"
+    } else {
+        "only this machine can connect"
+    };
+    let key = match &args.require_key_env {
+        Some(var) => format!("clients must present the key in ${var}"),
+        None => "no key is required".to_string(),
+    };
+    let ears = if config.transcriber.is_some() {
+        "caller audio is transcribed by --transcription-url"
+    } else {
+        "caller audio cannot be understood (no --transcription-url); text turns work"
+    };
+    eprintln!("rehearse emulator: {who}; {key}; {ears}");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(emulator::serve(listener, Arc::new(config), rx));
     let _ = crate::simulation::supervisor::wait_for_signal().await;

@@ -47,9 +47,12 @@ pub struct RunArgs {
     #[arg(long)]
     latency_ms: Option<f64>,
     /// Run only shard I of N of the plan (`--shard 2/4`), for spreading a
-    /// batch over machines; `rehearse merge` combines the shards.
+    /// batch over machines; `rehearse merge` combines the shards. `auto`
+    /// reads them from the environment: JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job) or REHEARSE_SHARD_INDEX (1-based), and
+    /// REHEARSE_SHARD_COUNT.
     #[arg(long, value_parser = parse_shard)]
-    shard: Option<(u32, u32)>,
+    shard: Option<Shard>,
     /// Continue the run in --out: finished conversations are kept.
     #[arg(long, requires = "out")]
     resume: bool,
@@ -105,8 +108,17 @@ enum TurnsArg {
     Manual,
 }
 
-fn parse_shard(s: &str) -> Result<(u32, u32), String> {
-    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 2/4")?;
+#[derive(Clone, Copy, Debug)]
+enum Shard {
+    Fixed(u32, u32),
+    FromEnvironment,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    if s == "auto" {
+        return Ok(Shard::FromEnvironment);
+    }
+    let (i, n) = s.split_once('/').ok_or("expected I/N (e.g. 2/4) or auto")?;
     let (i, n): (u32, u32) = (
         i.parse().map_err(|_| "I is not a number")?,
         n.parse().map_err(|_| "N is not a number")?,
@@ -114,7 +126,7 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     if i == 0 || n == 0 || i > n {
         return Err("expected 1 <= I <= N".into());
     }
-    Ok((i, n))
+    Ok(Shard::Fixed(i, n))
 }
 
 pub async fn run(args: RunArgs) -> u8 {
@@ -135,7 +147,19 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.seed = args.seed;
     opts.out = args.out;
     opts.latency_ms = args.latency_ms;
-    opts.shard = args.shard;
+    opts.shard = match args.shard {
+        None => None,
+        Some(Shard::Fixed(i, n)) => Some((i, n)),
+        Some(Shard::FromEnvironment) => {
+            match crate::simulation::plan::shard_from_env(&|k| std::env::var(k).ok()) {
+                Ok(shard) => Some(shard),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::CONFIG_ERROR;
+                }
+            }
+        }
+    };
     opts.resume = args.resume;
     opts.max_cost_usd = args.max_cost;
     opts.retries = args.retries;

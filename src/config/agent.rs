@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::load::{ConfigError, load_yaml_file};
+use super::locate::Step;
 use crate::audio::VoiceSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -295,6 +296,51 @@ impl Default for LatencySpec {
     }
 }
 
+/// Where a transition sits in an agent file, for messages and locations.
+#[derive(Debug, Clone, Copy)]
+enum Place<'a> {
+    Stage {
+        index: usize,
+        id: &'a str,
+        transition: usize,
+    },
+    Anywhere {
+        transition: usize,
+    },
+}
+
+impl Place<'_> {
+    /// The path to `key` of this transition.
+    fn path_to<'k>(&self, key: &'k str) -> Vec<Step<'k>> {
+        match *self {
+            Place::Stage {
+                index, transition, ..
+            } => vec![
+                Step::Key("stages"),
+                Step::Index(index),
+                Step::Key("transitions"),
+                Step::Index(transition),
+                Step::Key(key),
+            ],
+            Place::Anywhere { transition } => vec![
+                Step::Key("emulator"),
+                Step::Key("anywhere"),
+                Step::Index(transition),
+                Step::Key(key),
+            ],
+        }
+    }
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Stage { id, .. } => write!(f, "stage `{id}`"),
+            Place::Anywhere { .. } => f.write_str("anywhere"),
+        }
+    }
+}
+
 /// The model a Realtime agent runs on when its file names none.
 pub const DEFAULT_MODEL: &str = "gpt-realtime";
 
@@ -328,74 +374,95 @@ impl AgentFile {
         // The prompt template must exist, stay in the project and render.
         self.render_instructions(path)?;
         let env = minijinja::Environment::new();
-        let all = self
-            .stages
-            .iter()
-            .flat_map(|s| s.transitions.iter().map(move |t| (s.id.as_str(), t)))
-            .chain(self.emulator.anywhere.iter().map(|t| ("anywhere", t)));
-        for (stage, t) in all {
-            let at = |what: &str| format!("stage `{stage}`: {what}");
+        for (place, t) in self.transitions() {
+            let fail = |key: &str, what: String| {
+                ConfigError::new(path, format!("{place}: {what}")).at_path(&place.path_to(key))
+            };
             if let Some(call) = &t.call
                 && !tool_names.contains(&call.tool.as_str())
             {
-                let mut err = ConfigError::new(path, at(&format!("unknown tool `{}`", call.tool)));
-                if let Some(best) =
-                    super::load::did_you_mean(&call.tool, tool_names.iter().copied())
-                {
-                    err = err.with_hint(format!("did you mean `{best}`?"));
-                }
-                return Err(err);
+                return Err(fail("call", format!("unknown tool `{}`", call.tool))
+                    .suggest(&call.tool, tool_names.iter().copied()));
             }
             if let Some(goto) = &t.goto
                 && !goto.contains("{{")
                 && goto != "end"
                 && !stage_ids.contains(&goto.as_str())
             {
-                let mut err = ConfigError::new(path, at(&format!("`goto: {goto}` names no stage")));
-                if let Some(best) = super::load::did_you_mean(goto, stage_ids.iter().copied()) {
-                    err = err.with_hint(format!("did you mean `{best}`?"));
-                }
-                return Err(err);
+                return Err(fail("goto", format!("`goto: {goto}` names no stage"))
+                    .suggest(goto, stage_ids.iter().copied()));
             }
             if let Some(intent) = &t.intent
                 && !self.emulator.intents.contains_key(intent)
                 && self.provider == ProviderKind::Emulator
             {
-                return Err(
-                    ConfigError::new(path, at(&format!("unknown intent `{intent}`")))
-                        .with_hint("declare it under `emulator.intents`"),
-                );
+                return Err(fail("intent", format!("unknown intent `{intent}`"))
+                    .suggest(intent, self.emulator.intents.keys().map(String::as_str))
+                    .with_hint("declare it under `emulator.intents`"));
             }
             for slot in &t.slots {
                 if !self.emulator.slots.contains_key(slot)
                     && self.provider == ProviderKind::Emulator
                 {
-                    return Err(
-                        ConfigError::new(path, at(&format!("unknown slot `{slot}`")))
-                            .with_hint("declare it under `emulator.slots`"),
-                    );
+                    return Err(fail("slots", format!("unknown slot `{slot}`"))
+                        .suggest(slot, self.emulator.slots.keys().map(String::as_str))
+                        .with_hint("declare it under `emulator.slots`"));
                 }
             }
-            for text in [&t.say, &t.goto].into_iter().flatten() {
-                if let Err(e) = env.template_from_str(text) {
-                    return Err(ConfigError::new(
-                        path,
-                        at(&format!("invalid template: {e}")),
-                    ));
+            for (key, text) in [("say", &t.say), ("goto", &t.goto)] {
+                if let Some(text) = text
+                    && let Err(e) = env.template_from_str(text)
+                {
+                    return Err(fail(key, format!("invalid template: {e}")));
                 }
             }
         }
         for (name, slot) in &self.emulator.slots {
-            if let Some(p) = &slot.pattern
-                && let Err(e) = regex::Regex::new(p)
-            {
-                return Err(ConfigError::new(
-                    path,
-                    format!("slot `{name}`: invalid regex: {e}"),
-                ));
+            for (key, pattern) in [("pattern", &slot.pattern), ("answer", &slot.answer)] {
+                if let Some(p) = pattern
+                    && let Err(e) = regex::Regex::new(p)
+                {
+                    let steps = [
+                        Step::Key("emulator"),
+                        Step::Key("slots"),
+                        Step::Key(name),
+                        Step::Key(key),
+                    ];
+                    return Err(ConfigError::new(
+                        path,
+                        format!(
+                            "slot `{name}`: invalid regex: {}",
+                            super::matcher::regex_problem(&e)
+                        ),
+                    )
+                    .at_path(&steps));
+                }
             }
         }
         Ok(())
+    }
+
+    /// Every transition, with where it sits in the file.
+    fn transitions(&self) -> impl Iterator<Item = (Place<'_>, &Transition)> {
+        let staged = self.stages.iter().enumerate().flat_map(|(i, s)| {
+            s.transitions.iter().enumerate().map(move |(j, t)| {
+                (
+                    Place::Stage {
+                        index: i,
+                        id: &s.id,
+                        transition: j,
+                    },
+                    t,
+                )
+            })
+        });
+        let anywhere = self
+            .emulator
+            .anywhere
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (Place::Anywhere { transition: j }, t));
+        staged.chain(anywhere)
     }
 
     /// This agent with a variant's overrides applied, named `name:variant`.

@@ -54,6 +54,26 @@ impl ConfigError {
         self
     }
 
+    /// Points at the value at `path` in the file (see [`super::locate`]),
+    /// when the file can be read and the path found.
+    pub fn at_path(self, path: &[super::locate::Step]) -> Self {
+        let Ok(text) = std::fs::read_to_string(&self.file) else {
+            return self;
+        };
+        match super::locate::locate(&text, path) {
+            Some((line, column)) => self.at(line, column),
+            None => self,
+        }
+    }
+
+    /// Adds `did you mean X?` when a candidate is close to `got`.
+    pub fn suggest<'a>(self, got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match did_you_mean(got, candidates) {
+            Some(best) => self.with_hint(format!("did you mean `{best}`?")),
+            None => self,
+        }
+    }
+
     /// Points at the value of the first `key:` in the file, when it is found
     /// (for errors found after parsing, which has no positions left).
     pub fn at_key(self, key: &str) -> Self {
@@ -148,8 +168,35 @@ fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> ConfigError {
             format!("missing required key `{field}`"),
             Some(format!("add `{field}:` to this mapping")),
         ),
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => (
+            match key {
+                Some(k) => format!("`{k}` is given twice in this mapping"),
+                None => "a key is given twice in this mapping".to_string(),
+            },
+            Some("keep one of them".to_string()),
+        ),
+        serde_saphyr::Error::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
+            format!("`{variant}` is not one of: {}", expected.join(", ")),
+            did_you_mean(variant, expected.iter().copied())
+                .map(|best| format!("did you mean `{best}`?")),
+        ),
+        serde_saphyr::Error::NullIntoString { .. } => (
+            "a text value is missing here (an empty value reads as null)".to_string(),
+            Some("write the value after the colon; quote it if it starts with a special character".into()),
+        ),
+        serde_saphyr::Error::InvalidBooleanStrict { .. } => (
+            "expected true or false".to_string(),
+            None,
+        ),
+        serde_saphyr::Error::Budget { .. } => (
+            "the file expands to too many YAML nodes (through anchors and aliases); refusing to read it"
+                .to_string(),
+            Some("write the values out instead of nesting aliases".into()),
+        ),
         other => {
-            let message = first_line(&other.to_string());
+            let message = in_user_terms(&first_line(&other.to_string()));
             // A value error names the key it is under, when one is in sight.
             let key = e
                 .location()
@@ -166,6 +213,39 @@ fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> ConfigError {
         err = err.at(loc.line(), loc.column());
     }
     err
+}
+
+/// The YAML library's type names rewritten for someone editing a config
+/// file (`expected struct EndConditions` → `expected a mapping`).
+fn in_user_terms(message: &str) -> String {
+    let mut out = message.to_string();
+    for (from, to) in [
+        ("expected struct ", "expected a mapping"),
+        ("expected a map", "expected a mapping"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list"),
+    ] {
+        if let Some(at) = out.find(from) {
+            let rest = &out[at + from.len()..];
+            // A Rust type name after `struct ` means nothing to the reader.
+            let rest = if from.ends_with("struct ") {
+                rest.trim_start_matches(|c: char| c.is_alphanumeric())
+            } else {
+                rest
+            };
+            out = format!("{}{to}{rest}", &out[..at]);
+        }
+    }
+    // Advice meant for a programmer calling the library, not for this file.
+    match out.find("; use Option<") {
+        Some(at) => out[..at].to_string(),
+        None => out,
+    }
 }
 
 /// The nearest `key:` left of a position on its line (1-based), if any.

@@ -33,10 +33,14 @@ pub fn locate(text: &str, path: &[Step]) -> Option<(u64, u64)> {
                 .map(|(i, c)| (i, c, value_column(lines[i], c + 1))),
         };
         let Some((line, col, value)) = hit else {
-            // A flow mapping on the line found last: look for the key in it.
-            if let (Step::Key(key), Some((line, _))) = (step, found) {
+            // A flow collection on the line found last: look inside it.
+            if let Some((line, col)) = found {
                 let l = lines[line as usize - 1];
-                if let Some(at) = flow_key(l, key) {
+                let inside = match *step {
+                    Step::Key(key) => flow_key(l, key),
+                    Step::Index(n) => flow_item(l, col as usize - 1, n),
+                };
+                if let Some(at) = inside {
                     return Some((line, at as u64 + 1));
                 }
             }
@@ -58,6 +62,23 @@ pub fn locate(text: &str, path: &[Step]) -> Option<(u64, u64)> {
         }
     }
     found
+}
+
+/// A dotted path as messages write it (`tools.lookup_order.responses[0]`).
+pub fn parse_path(dotted: &str) -> Vec<Step<'_>> {
+    let mut steps = Vec::new();
+    for part in dotted.split('.') {
+        let (key, indices) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            steps.push(Step::Key(key));
+        }
+        for index in indices.split('[') {
+            if let Ok(i) = index.trim_end_matches(']').parse() {
+                steps.push(Step::Index(i));
+            }
+        }
+    }
+    steps
 }
 
 fn indent(line: &str) -> usize {
@@ -89,6 +110,37 @@ fn value_column(line: &str, from: usize) -> Option<usize> {
     let rest = line.get(from..)?;
     let value = rest.trim_start();
     (!value.is_empty() && !value.starts_with('#')).then_some(from + rest.len() - value.len())
+}
+
+/// The `n`-th item of a flow sequence starting at column `from` (`[a, b]`).
+fn flow_item(line: &str, from: usize, n: usize) -> Option<usize> {
+    let rest = line.get(from..)?;
+    if !rest.starts_with('[') {
+        return None;
+    }
+    let (mut depth, mut index, mut quote) = (0usize, 0usize, None);
+    for (i, c) in rest.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth == 1 && index == n {
+                    return value_column(line, from + i + 1);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 1 => {
+                index += 1;
+                if index == n {
+                    return value_column(line, from + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A key inside a flow mapping on one line: the column of its value.
@@ -181,6 +233,18 @@ expectations:
             ),
             Some((11, 30))
         );
+        assert_eq!(
+            parse_path("expectations.tool_calls[1].name"),
+            vec![
+                Key("expectations"),
+                Key("tool_calls"),
+                Index(1),
+                Key("name")
+            ]
+        );
+        let flow = "flow: [greet, lookup]\n";
+        assert_eq!(locate(flow, &[Key("flow"), Index(1)]), Some((1, 15)));
+        assert_eq!(locate(flow, &[Key("flow"), Index(0)]), Some((1, 8)));
         // Not there: the deepest step found.
         assert_eq!(locate(DOC, &[Key("tools"), Key("nope")]), Some((4, 1)));
         assert_eq!(locate(DOC, &[Key("nope")]), None);

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod load;
 pub mod locate;
+pub mod matcher;
 pub mod persona;
 pub mod project;
 pub mod rubric;

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::agent::AgentFile;
-use super::load::{ConfigError, did_you_mean};
+use super::load::ConfigError;
+use super::locate::Step;
 use super::persona::{Driver, PersonaFile};
 use super::rubric::RubricFile;
 use super::scenario::ScenarioFile;
@@ -17,6 +18,12 @@ pub struct Project {
     pub personas: BTreeMap<String, (PathBuf, PersonaFile)>,
     pub scenarios: Vec<(PathBuf, ScenarioFile)>,
     pub rubrics: Vec<(PathBuf, RubricFile)>,
+    /// Persona files that did not load (their errors are reported): a
+    /// scenario naming one is told so, not that the persona is missing.
+    pub broken_personas: Vec<PathBuf>,
+    /// Agent files that did not load: the tools and stages they declare are
+    /// unknown, so references to them are not called missing.
+    pub broken_agents: Vec<PathBuf>,
 }
 
 /// YAML files directly in `dir`, sorted (a missing folder is empty).
@@ -64,7 +71,10 @@ impl Project {
         for path in yaml_files(&root.join("agents")) {
             match AgentFile::load(&path) {
                 Ok(a) => project.agents.push((path, a)),
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    project.broken_agents.push(path.clone());
+                    errors.push(e);
+                }
             }
         }
         for path in yaml_files(&root.join("personas")) {
@@ -83,7 +93,10 @@ impl Project {
                         project.personas.insert(p.name.clone(), (path, p));
                     }
                 }
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    project.broken_personas.push(path.clone());
+                    errors.push(e);
+                }
             }
         }
         for path in yaml_files(&root.join("scenarios")) {
@@ -124,27 +137,60 @@ impl Project {
                 ));
             }
             if !self.personas.contains_key(&s.persona) {
-                let mut e = ConfigError::new(
-                    path,
-                    format!("persona `{}` not found in personas/", s.persona),
-                );
-                if let Some(best) =
-                    did_you_mean(&s.persona, self.personas.keys().map(String::as_str))
-                {
-                    e = e.with_hint(format!("did you mean `{best}`?"));
-                }
-                errors.push(e);
+                errors.push(self.missing_persona(path, &s.persona));
             }
+            // With an agent file broken, its tools are unknown, not missing:
+            // its own errors are what to fix.
+            let agents_ok = self.broken_agents.is_empty();
             for name in s.tools.keys() {
-                if !tools.contains(name.as_str()) {
-                    let mut e = ConfigError::new(
-                        path,
-                        format!("fixture for unknown tool `{name}`: no agent declares it"),
+                if agents_ok && !tools.contains(name.as_str()) {
+                    errors.push(
+                        ConfigError::new(
+                            path,
+                            format!("fixture for unknown tool `{name}`: no agent declares it"),
+                        )
+                        .at_path(&[Step::Key("tools"), Step::Key(name)])
+                        .suggest(name, tools.iter().copied()),
                     );
-                    if let Some(best) = did_you_mean(name, tools.iter().copied()) {
-                        e = e.with_hint(format!("did you mean `{best}`?"));
-                    }
-                    errors.push(e);
+                }
+            }
+            for (i, call) in s.expectations.tool_calls.iter().enumerate() {
+                if agents_ok && !tools.contains(call.name.as_str()) {
+                    let at = [
+                        Step::Key("expectations"),
+                        Step::Key("tool_calls"),
+                        Step::Index(i),
+                        Step::Key("name"),
+                    ];
+                    errors.push(
+                        ConfigError::new(
+                            path,
+                            format!(
+                                "expected call to unknown tool `{}`: no agent declares it",
+                                call.name
+                            ),
+                        )
+                        .at_path(&at)
+                        .suggest(&call.name, tools.iter().copied()),
+                    );
+                }
+            }
+            let stages: BTreeSet<&str> = self
+                .agents
+                .iter()
+                .flat_map(|(_, a)| a.stages.iter().map(|st| st.id.as_str()))
+                .collect();
+            for (i, stage) in s.expectations.flow.iter().enumerate() {
+                if agents_ok && !stages.is_empty() && !stages.contains(stage.as_str()) {
+                    let at = [Step::Key("expectations"), Step::Key("flow"), Step::Index(i)];
+                    errors.push(
+                        ConfigError::new(
+                            path,
+                            format!("expected flow names stage `{stage}`, which no agent has"),
+                        )
+                        .at_path(&at)
+                        .suggest(stage, stages.iter().copied()),
+                    );
                 }
             }
         }
@@ -157,6 +203,41 @@ impl Project {
             }
         }
         errors
+    }
+
+    /// The error for a scenario naming a persona that is not loaded: a file
+    /// that failed to load is named as such (its errors are listed too).
+    fn missing_persona(&self, scenario: &Path, persona: &str) -> ConfigError {
+        let at = [Step::Key("persona")];
+        let broken = self.broken_personas.iter().find(|p| {
+            p.file_stem().is_some_and(|s| s == persona)
+                || std::fs::read_to_string(p).is_ok_and(|t| {
+                    t.lines().any(|l| {
+                        l.trim_start_matches("name:")
+                            .trim()
+                            .trim_matches(['"', '\''])
+                            == persona
+                            && l.starts_with("name:")
+                    })
+                })
+        });
+        match broken {
+            Some(file) => ConfigError::new(
+                scenario,
+                format!(
+                    "persona `{persona}` is in {}, which has errors (listed with it)",
+                    file.display()
+                ),
+            )
+            .at_path(&at)
+            .with_hint("fix that file; this scenario needs nothing else"),
+            None => ConfigError::new(
+                scenario,
+                format!("persona `{persona}` not found in personas/"),
+            )
+            .at_path(&at)
+            .suggest(persona, self.personas.keys().map(String::as_str)),
+        }
     }
 
     pub fn scenario(&self, id: &str) -> Option<&ScenarioFile> {

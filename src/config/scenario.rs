@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::load::{ConfigError, load_yaml_file};
+use super::locate::parse_path;
+use super::matcher::{ExpectedArguments, OrderMode, TextRule};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -190,18 +192,18 @@ pub struct Expectations {
     /// Tool calls the agent should make, with argument matchers.
     #[serde(default)]
     pub tool_calls: Vec<ExpectedCall>,
-    /// `strict`, `unordered`, `subset` or `superset`.
+    /// `strict`, `unordered` (default), `subset` or `superset`.
     #[serde(default)]
-    pub order: Option<String>,
+    pub order: OrderMode,
     /// Stage ids the agent should pass through, in order.
     #[serde(default)]
     pub flow: Vec<String>,
     /// Phrases (or `/regex/`) the agent must say at least once.
     #[serde(default)]
-    pub must_say: Vec<String>,
+    pub must_say: Vec<TextRule>,
     /// Phrases (or `/regex/`) the agent must never say.
     #[serde(default)]
-    pub must_not_say: Vec<String>,
+    pub must_not_say: Vec<TextRule>,
     /// Budget for the agent's response latency (p95, ms).
     #[serde(default)]
     pub latency_p95_ms: Option<f64>,
@@ -214,8 +216,7 @@ pub struct ExpectedCall {
     /// Argument matchers by name (a plain value means "equal, case- and
     /// whitespace-insensitive for strings"), or the word `any`. Required: a
     /// call is never matched on its name alone by accident.
-    #[schemars(with = "serde_json::Value")]
-    pub arguments: Value,
+    pub arguments: ExpectedArguments,
 }
 
 impl ScenarioFile {
@@ -244,10 +245,10 @@ impl ScenarioFile {
             }));
         for (at, text) in templates {
             if let Err(e) = env.template_from_str(text) {
-                return Err(ConfigError::new(
-                    path,
-                    format!("{at}: invalid template: {e}"),
-                ));
+                return Err(
+                    ConfigError::new(path, format!("{at}: invalid template: {e}"))
+                        .at_path(&parse_path(&at)),
+                );
             }
         }
         for (name, fixture) in &scenario.tools {
@@ -262,34 +263,14 @@ impl ScenarioFile {
                 .filter(|b| **b)
                 .count();
                 if kinds != 1 {
+                    let at = format!("tools.{name}.responses[{i}]");
                     return Err(ConfigError::new(
                         path,
-                        format!(
-                            "tools.{name}.responses[{i}] needs exactly one of result, template, error, timeout"
-                        ),
-                    ));
+                        format!("{at} needs exactly one of result, template, error, timeout"),
+                    )
+                    .at_path(&parse_path(&at)));
                 }
             }
-        }
-        for (i, call) in scenario.expectations.tool_calls.iter().enumerate() {
-            let ok = matches!(&call.arguments, Value::Object(_))
-                || call.arguments == Value::String("any".into());
-            if !ok {
-                return Err(ConfigError::new(
-                    path,
-                    format!("expectations.tool_calls[{i}] (`{}`): arguments must be a map of matchers or `any`", call.name),
-                )
-                .with_hint("write `arguments: any` to accept any arguments, or list the ones to check"));
-            }
-        }
-        if let Some(order) = &scenario.expectations.order
-            && !["strict", "unordered", "subset", "superset"].contains(&order.as_str())
-        {
-            return Err(ConfigError::new(
-                path,
-                format!("expectations.order `{order}` is not a mode"),
-            )
-            .with_hint("use strict, unordered, subset or superset"));
         }
         Ok(scenario)
     }

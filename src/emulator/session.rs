@@ -142,7 +142,12 @@ struct Session {
     /// The fault this session meets (fault injection), until it strikes.
     fault: Option<ScheduledFault>,
     responses_started: u32,
+    /// The log has said this session cannot hear.
+    said_deaf: bool,
 }
+
+/// What a client is told when the emulator cannot hear its audio.
+pub const CANNOT_HEAR: &str = "this emulator cannot hear caller audio: it has no transcription backend (start `rehearse emulator` with --transcription-url pointing at an OpenAI-compatible /v1/audio/transcriptions server, or send text turns)";
 
 pub async fn run_session(
     ws: WebSocketStream<TcpStream>,
@@ -294,6 +299,7 @@ pub async fn run_session(
         last_input_tokens: 0,
         fault: config.faults.schedule(config.seed, info.stream),
         responses_started: 0,
+        said_deaf: false,
     };
     s.out
         .send(ServerEvent::SessionCreated {
@@ -694,11 +700,24 @@ impl Session {
     }
 
     /// Starts transcription of a user clip; the result arrives on the channel.
-    fn listen(&self, item_id: String, samples: Vec<i16>) -> watch::Receiver<Heard> {
+    ///
+    /// An emulator without a transcription backend cannot hear: it says so
+    /// once in its log, and with a `transcription.failed` event for every
+    /// clip (whether or not the client asked for transcripts), so a client
+    /// can tell "the agent misunderstood" from "the agent could not hear".
+    fn listen(&mut self, item_id: String, samples: Vec<i16>) -> watch::Receiver<Heard> {
         let (tx, rx) = watch::channel(Heard::Pending);
         let transcriber = self.config.transcriber.clone();
         let conversation = self.conversation.clone();
-        let report = self.session.transcription.is_some();
+        let deaf = transcriber.is_none();
+        if deaf && !self.said_deaf {
+            self.said_deaf = true;
+            tracing::warn!(
+                session = %self.session.id,
+                "caller audio arrived, but this emulator has no transcription backend: the agent cannot hear it and will say it did not understand (start the emulator with --transcription-url; see docs/emulator.md)"
+            );
+        }
+        let report = self.session.transcription.is_some() || deaf;
         let out = self.out.clone();
         tokio::spawn(async move {
             let result = match transcriber {
@@ -706,7 +725,7 @@ impl Session {
                     t.transcribe(conversation.as_deref(), Arc::new(samples))
                         .await
                 }
-                None => Err("no transcription backend is configured for this emulator".into()),
+                None => Err(CANNOT_HEAR.into()),
             };
             let heard = match &result {
                 Ok(Some(words)) => Heard::Words(words.clone()),
@@ -724,8 +743,16 @@ impl Session {
                     Err(message) => ServerEvent::InputAudioTranscriptionFailed {
                         item_id,
                         content_index: 0,
-                        error: ProtocolError::new("transcription_failed", &message, None)
-                            .with_kind("transcription_error"),
+                        error: ProtocolError::new(
+                            if deaf {
+                                "transcription_unavailable"
+                            } else {
+                                "transcription_failed"
+                            },
+                            &message,
+                            None,
+                        )
+                        .with_kind("transcription_error"),
                         extra: Default::default(),
                     },
                 };

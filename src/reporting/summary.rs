@@ -131,10 +131,11 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     if r.write_error_count > 0 {
+        let n = r.write_error_count;
         let _ = writeln!(
             out,
-            "\n## Failed writes\n\n{} artifact writes failed; the run's files are incomplete (exit 3):\n",
-            r.write_error_count
+            "\n## Failed writes\n\n{n} artifact {} failed; the run's files are incomplete (exit 3):\n",
+            if n == 1 { "write" } else { "writes" }
         );
         for e in &r.write_errors {
             let _ = writeln!(out, "- {}", cell(e));

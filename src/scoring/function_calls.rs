@@ -16,178 +16,21 @@
 
 use std::collections::BTreeMap;
 
-use regex::Regex;
 use serde_json::{Value, json};
 
 use crate::config::agent::ToolSpec;
+use crate::config::matcher::{Matcher, OrderMode, schema_errors};
 use crate::config::scenario::Expectations;
 use crate::run_folder::RecordedConversation;
 use crate::run_folder::{Check, CheckKind};
 use crate::run_folder::{Speaker, ToolCallRecord};
 
-#[derive(Debug, Clone)]
-pub enum Matcher {
-    /// Strings equal ignoring case and runs of whitespace; numbers equal.
-    Loose(Value),
-    Exact(Value),
-    Regex(Regex),
-    Number {
-        value: f64,
-        tolerance: f64,
-    },
-    OneOf(Vec<Value>),
-    Any,
-    /// Valid against the tool's declared schema for this argument.
-    Schema(Value),
-    /// A nested object: the listed keys must match (partial match).
-    Object(BTreeMap<String, Matcher>),
-}
-
-const MATCHER_KEYS: &[&str] = &[
-    "exact",
-    "regex",
-    "number",
-    "tolerance",
-    "one_of",
-    "any",
-    "schema",
-];
-
-impl Matcher {
-    pub fn parse(spec: &Value, property_schema: Option<&Value>) -> Result<Matcher, String> {
-        let Value::Object(map) = spec else {
-            return Ok(Matcher::Loose(spec.clone()));
-        };
-        let is_matcher = !map.is_empty() && map.keys().all(|k| MATCHER_KEYS.contains(&k.as_str()));
-        if !is_matcher {
-            let mut fields = BTreeMap::new();
-            for (k, v) in map {
-                let sub = property_schema.and_then(|s| s.pointer(&format!("/properties/{k}")));
-                fields.insert(k.clone(), Matcher::parse(v, sub)?);
-            }
-            return Ok(Matcher::Object(fields));
-        }
-        if let Some(v) = map.get("exact") {
-            return Ok(Matcher::Exact(v.clone()));
-        }
-        if let Some(Value::String(p)) = map.get("regex") {
-            return Regex::new(p)
-                .map(Matcher::Regex)
-                .map_err(|e| format!("invalid regex `{p}`: {e}"));
-        }
-        if let Some(n) = map.get("number") {
-            let value = n.as_f64().ok_or("`number` needs a number")?;
-            let tolerance = map.get("tolerance").and_then(Value::as_f64).unwrap_or(0.0);
-            return Ok(Matcher::Number { value, tolerance });
-        }
-        if let Some(Value::Array(options)) = map.get("one_of") {
-            return Ok(Matcher::OneOf(options.clone()));
-        }
-        if map.get("any") == Some(&Value::Bool(true)) {
-            return Ok(Matcher::Any);
-        }
-        if map.get("schema") == Some(&Value::Bool(true)) {
-            let schema = property_schema
-                .cloned()
-                .ok_or("`schema: true` but the tool declares no schema for it")?;
-            return Ok(Matcher::Schema(schema));
-        }
-        Err(format!("unrecognised matcher {spec}"))
-    }
-
-    /// `Ok` when `actual` matches; otherwise why not.
-    pub fn check(&self, actual: Option<&Value>) -> Result<(), String> {
-        let Some(actual) = actual else {
-            return match self {
-                Matcher::Any => Err("missing".into()),
-                _ => Err("missing".into()),
-            };
-        };
-        let ok = match self {
-            Matcher::Loose(want) => loose_eq(want, actual),
-            Matcher::Exact(want) => want == actual,
-            Matcher::Regex(re) => re.is_match(&as_text(actual)),
-            Matcher::Number { value, tolerance } => {
-                number(actual).is_some_and(|n| (n - value).abs() <= *tolerance)
-            }
-            Matcher::OneOf(options) => options.iter().any(|o| loose_eq(o, actual)),
-            Matcher::Any => true,
-            Matcher::Schema(schema) => {
-                let errors = schema_errors(schema, actual);
-                if !errors.is_empty() {
-                    return Err(errors.join("; "));
-                }
-                true
-            }
-            Matcher::Object(fields) => {
-                let mut why = Vec::new();
-                for (k, m) in fields {
-                    if let Err(e) = m.check(actual.get(k)) {
-                        why.push(format!("{k}: {e}"));
-                    }
-                }
-                if !why.is_empty() {
-                    return Err(why.join("; "));
-                }
-                true
-            }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("got {actual}"))
-        }
-    }
-}
-
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    v.as_f64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-fn normalise(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-fn loose_eq(want: &Value, got: &Value) -> bool {
-    match (want, got) {
-        (Value::String(a), Value::String(b)) => normalise(a) == normalise(b),
-        (Value::Number(_), _) | (_, Value::Number(_)) => match (number(want), number(got)) {
-            (Some(a), Some(b)) => a == b,
-            _ => false,
-        },
-        (Value::Bool(a), Value::String(b)) | (Value::String(b), Value::Bool(a)) => {
-            normalise(b) == a.to_string()
-        }
-        (a, b) => a == b,
-    }
-}
-
-fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
-    match jsonschema::validator_for(schema) {
-        Ok(v) => v
-            .iter_errors(instance)
-            .map(|e| format!("{}: {e}", e.instance_path()))
-            .collect(),
-        Err(e) => vec![format!("the declared schema is invalid: {e}")],
-    }
-}
-
-/// An expected call, parsed.
-struct Expected {
-    name: String,
+/// An expected call with the tool's declared schema (for `schema: true`).
+struct Expected<'a> {
+    name: &'a str,
     /// None: any arguments (`arguments: any`).
-    arguments: Option<BTreeMap<String, Matcher>>,
+    arguments: Option<&'a BTreeMap<String, Matcher>>,
+    tool_schema: Option<&'a Value>,
     spec: Value,
 }
 
@@ -198,36 +41,17 @@ struct Actual<'a> {
     retry: bool,
 }
 
-fn parse_expected(exp: &Expectations, tools: &[ToolSpec]) -> Result<Vec<Expected>, String> {
+fn expected<'a>(exp: &'a Expectations, tools: &'a [ToolSpec]) -> Vec<Expected<'a>> {
     exp.tool_calls
         .iter()
-        .map(|e| {
-            let schema = tools
+        .map(|e| Expected {
+            name: &e.name,
+            arguments: e.arguments.matchers(),
+            tool_schema: tools
                 .iter()
                 .find(|t| t.name == e.name)
-                .map(|t| &t.parameters);
-            let arguments = match &e.arguments {
-                Value::String(s) if s == "any" => None,
-                Value::Object(map) => {
-                    let mut out = BTreeMap::new();
-                    for (k, v) in map {
-                        let sub = schema.and_then(|s| s.pointer(&format!("/properties/{k}")));
-                        out.insert(k.clone(), Matcher::parse(v, sub)?);
-                    }
-                    Some(out)
-                }
-                other => {
-                    return Err(format!(
-                        "`{}`: arguments must be a map of matchers or `any`, got {other}",
-                        e.name
-                    ));
-                }
-            };
-            Ok(Expected {
-                name: e.name.clone(),
-                arguments,
-                spec: json!({"name": e.name, "arguments": e.arguments}),
-            })
+                .map(|t| &t.parameters),
+            spec: json!({"name": e.name, "arguments": e.arguments.spec()}),
         })
         .collect()
 }
@@ -236,7 +60,7 @@ fn mismatches(e: &Expected, a: &Actual) -> Option<Vec<Value>> {
     if e.name != a.record.name {
         return None;
     }
-    let Some(matchers) = &e.arguments else {
+    let Some(matchers) = e.arguments else {
         return Some(vec![]);
     };
     let Some(args) = &a.arguments else {
@@ -248,7 +72,10 @@ fn mismatches(e: &Expected, a: &Actual) -> Option<Vec<Value>> {
         matchers
             .iter()
             .filter_map(|(k, m)| {
-                m.check(args.get(k)).err().map(|why| {
+                let schema = e
+                    .tool_schema
+                    .and_then(|s| s.pointer(&format!("/properties/{k}")));
+                m.check(args.get(k), schema).err().map(|why| {
                     json!({"argument": k, "expected": e.spec["arguments"][k], "actual": args.get(k), "problem": why})
                 })
             })
@@ -415,17 +242,7 @@ pub fn score(
         ));
         return checks;
     }
-    let expected = match parse_expected(exp, tools) {
-        Ok(e) => e,
-        Err(why) => {
-            checks.push(Check::error(
-                CheckKind::FunctionCall,
-                "function_call.match",
-                why,
-            ));
-            return checks;
-        }
-    };
+    let expected = expected(exp, tools);
     let considered: Vec<&Actual> = actual.iter().filter(|a| !a.retry).collect();
     let ok: Vec<Vec<bool>> = expected
         .iter()
@@ -436,8 +253,8 @@ pub fn score(
                 .collect()
         })
         .collect();
-    let mode = exp.order.as_deref().unwrap_or("unordered");
-    let pairing = if mode == "strict" {
+    let mode = exp.order;
+    let pairing = if mode == OrderMode::Strict {
         ordered_matching(&ok, considered.len())
     } else {
         max_matching(&ok, considered.len())
@@ -477,7 +294,7 @@ pub fn score(
     let unchecked: Vec<Value> = matched
         .iter()
         .filter_map(|(e, a)| {
-            let listed = expected[*e].arguments.as_ref()?;
+            let listed = expected[*e].arguments?;
             let extra: Vec<&String> = considered[*a]
                 .arguments
                 .as_ref()?
@@ -502,17 +319,16 @@ pub fn score(
         0.0
     };
     let passed = match mode {
-        "strict" | "unordered" => missing.is_empty() && unexpected.is_empty(),
-        "subset" => missing.is_empty(),
-        "superset" => unexpected.is_empty(),
-        _ => false,
+        OrderMode::Strict | OrderMode::Unordered => missing.is_empty() && unexpected.is_empty(),
+        OrderMode::Subset => missing.is_empty(),
+        OrderMode::Superset => unexpected.is_empty(),
     };
     checks.push(
         Check::new(CheckKind::FunctionCall, "function_call.match", passed)
             .value(f1)
-            .threshold(format!("{mode} order"))
+            .threshold(format!("{} order", mode.as_str()))
             .evidence(json!({
-                "mode": mode,
+                "mode": mode.as_str(),
                 "precision": precision, "recall": recall, "f1": f1,
                 "matched": matched.iter().map(|(e, a)| json!({"expected": expected[*e].spec, "call_id": considered[*a].record.call_id})).collect::<Vec<_>>(),
                 "missing": missing,
@@ -529,11 +345,11 @@ mod tests {
     use super::*;
 
     fn m(spec: Value) -> Matcher {
-        Matcher::parse(
-            &spec,
-            Some(&json!({"type": "string", "pattern": "^NW\\d{5}$"})),
-        )
-        .unwrap()
+        Matcher::parse(&spec).unwrap()
+    }
+
+    fn schema() -> Value {
+        json!({"type": "string", "pattern": "^NW\\d{5}$", "properties": {"zip": {"type": "string"}}})
     }
 
     #[test]
@@ -571,22 +387,27 @@ mod tests {
         ];
         for (spec, good, bad) in cases {
             let matcher = m(spec.clone());
+            let schema = schema();
             assert!(
-                matcher.check(Some(&good)).is_ok(),
+                matcher.check(Some(&good), Some(&schema)).is_ok(),
                 "{spec} should accept {good}"
             );
             assert!(
-                matcher.check(Some(&bad)).is_err(),
+                matcher.check(Some(&bad), Some(&schema)).is_err(),
                 "{spec} should reject {bad}"
             );
             assert!(
-                matcher.check(None).is_err(),
+                matcher.check(None, Some(&schema)).is_err(),
                 "{spec} rejects a missing argument"
             );
         }
-        assert!(m(json!({"any": true})).check(Some(&json!(null))).is_ok());
         assert!(
-            m(json!({"any": true})).check(None).is_err(),
+            m(json!({"any": true}))
+                .check(Some(&json!(null)), None)
+                .is_ok()
+        );
+        assert!(
+            m(json!({"any": true})).check(None, None).is_err(),
             "any still needs the argument present"
         );
     }
@@ -762,15 +583,16 @@ mod tests {
     #[test]
     fn name_only_is_not_a_match_unless_any_is_said() {
         let rec = recorded(vec![record("a", r#"{"x":"1"}"#, 10.0, false)], "");
-        let err = score(
-            &rec,
-            &expectations("strict", json!([{"name": "a", "arguments": "whatever"}])),
-            &tools(),
-            &BTreeMap::new(),
-        );
-        assert_eq!(
-            status(&err, "function_call.match"),
-            crate::run_folder::CheckStatus::Error
+        // Anything but matchers or `any` is refused when the scenario loads.
+        let refused = serde_json::from_value::<Expectations>(
+            json!({"tool_calls": [{"name": "a", "arguments": "whatever"}]}),
+        )
+        .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("arguments must be a map of matchers or `any`"),
+            "{refused}"
         );
         let any = score(
             &rec,

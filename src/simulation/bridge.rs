@@ -567,10 +567,19 @@ impl Bridge<'_> {
                     // Non-fatal unless the connection closes, which next_event reports.
                     self.agent.note_error(raw);
                 }
+                ServerEvent::InputAudioTranscriptionFailed { error, .. } => {
+                    self.outcome.note(could_not_hear(&error.message));
+                }
                 _ => {}
             }
         }
     }
+}
+
+/// The note a call gets when the agent reports it could not transcribe
+/// the caller's audio: the agent did not mishear, it could not hear.
+pub(super) fn could_not_hear(why: &str) -> String {
+    format!("the agent could not transcribe the caller's audio: {why}")
 }
 
 const CHUNK_SAMPLES: usize = (SESSION_RATE / 10) as usize;

@@ -206,6 +206,64 @@ pub(super) fn plan_conversations(
     Ok(plan)
 }
 
+/// Environment variable with the number of shards, for `--shard auto`.
+pub const SHARD_COUNT_VAR: &str = "REHEARSE_SHARD_COUNT";
+/// Environment variable with this machine's shard, 1-based (a CI matrix).
+pub const SHARD_INDEX_VAR: &str = "REHEARSE_SHARD_INDEX";
+/// What a Kubernetes Indexed Job sets in each pod: the 0-based index.
+pub const K8S_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
+
+/// `--shard auto`: this machine's shard `(i, n)` (1-based) from the
+/// environment a distributed engine sets. The count comes from
+/// [`SHARD_COUNT_VAR`]; the index from a Kubernetes Indexed Job's
+/// [`K8S_INDEX_VAR`] (0-based) or from [`SHARD_INDEX_VAR`] (1-based), and
+/// when both are set they must agree. Anything missing or inconsistent is
+/// refused: a shard that silently ran the wrong slice would leave a hole in
+/// the nightly report.
+pub fn shard_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<(u32, u32), String> {
+    let number = |var: &str| -> Result<Option<u32>, String> {
+        match env(var) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("--shard auto: {var}={v:?} is not a whole number")),
+        }
+    };
+    let count = number(SHARD_COUNT_VAR)?.ok_or_else(|| {
+        format!(
+            "--shard auto: {SHARD_COUNT_VAR} is not set; set it to the number of shards (in a Kubernetes Indexed Job, the Job's completions)"
+        )
+    })?;
+    if count == 0 {
+        return Err(format!(
+            "--shard auto: {SHARD_COUNT_VAR} is 0; it must be at least 1"
+        ));
+    }
+    let k8s = number(K8S_INDEX_VAR)?.map(|i| i + 1);
+    let explicit = number(SHARD_INDEX_VAR)?;
+    let index = match (k8s, explicit) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(format!(
+                "--shard auto: {K8S_INDEX_VAR} says shard {a} (it counts from 0) but {SHARD_INDEX_VAR} says {b}; set one of them"
+            ));
+        }
+        (Some(i), _) | (None, Some(i)) => i,
+        (None, None) => {
+            return Err(format!(
+                "--shard auto: neither {K8S_INDEX_VAR} (set by a Kubernetes Indexed Job) nor {SHARD_INDEX_VAR} (1-based, for a CI matrix) is set"
+            ));
+        }
+    };
+    if index == 0 || index > count {
+        return Err(format!(
+            "--shard auto: shard {index} of {count} is out of range (shards count from 1 to {SHARD_COUNT_VAR})"
+        ));
+    }
+    Ok((index, count))
+}
+
 /// Minutes of call assumed per conversation for `--dry-run` estimates (the
 /// sample suite's calls average a little over a minute).
 pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
@@ -287,6 +345,72 @@ mod tests {
             Some("v2")
         );
         assert_eq!(AgentRef::parse("agents/a.yaml").variant, None);
+    }
+
+    #[test]
+    fn shards_come_from_a_kubernetes_index_or_a_ci_matrix_and_nothing_else() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            shard_from_env(&move |k: &str| {
+                vars.iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(
+            from(&[("JOB_COMPLETION_INDEX", "0"), ("REHEARSE_SHARD_COUNT", "4")]),
+            Ok((1, 4))
+        );
+        assert_eq!(
+            from(&[("JOB_COMPLETION_INDEX", "3"), ("REHEARSE_SHARD_COUNT", "4")]),
+            Ok((4, 4))
+        );
+        assert_eq!(
+            from(&[("REHEARSE_SHARD_INDEX", "2"), ("REHEARSE_SHARD_COUNT", "3")]),
+            Ok((2, 3))
+        );
+        assert_eq!(
+            from(&[
+                ("JOB_COMPLETION_INDEX", "1"),
+                ("REHEARSE_SHARD_INDEX", "2"),
+                ("REHEARSE_SHARD_COUNT", "3")
+            ]),
+            Ok((2, 3)),
+            "both set and agreeing"
+        );
+        let err = |vars: &[(&str, &str)]| from(vars).unwrap_err();
+        assert!(err(&[("JOB_COMPLETION_INDEX", "0")]).contains("REHEARSE_SHARD_COUNT is not set"));
+        assert!(err(&[("REHEARSE_SHARD_COUNT", "4")]).contains("neither JOB_COMPLETION_INDEX"));
+        assert!(
+            err(&[("JOB_COMPLETION_INDEX", "4"), ("REHEARSE_SHARD_COUNT", "4")])
+                .contains("out of range")
+        );
+        assert!(
+            err(&[("REHEARSE_SHARD_INDEX", "0"), ("REHEARSE_SHARD_COUNT", "4")])
+                .contains("out of range")
+        );
+        assert!(
+            err(&[
+                ("REHEARSE_SHARD_INDEX", "two"),
+                ("REHEARSE_SHARD_COUNT", "4")
+            ])
+            .contains("not a whole number")
+        );
+        assert!(
+            err(&[("REHEARSE_SHARD_INDEX", "1"), ("REHEARSE_SHARD_COUNT", "0")])
+                .contains("at least 1")
+        );
+        assert!(
+            err(&[
+                ("JOB_COMPLETION_INDEX", "0"),
+                ("REHEARSE_SHARD_INDEX", "2"),
+                ("REHEARSE_SHARD_COUNT", "4")
+            ])
+            .contains("set one of them")
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ struct Relay<'a> {
     calls: Vec<(String, String, String, f64)>,
     /// Audio received from both sessions so far, in samples.
     audio_samples: usize,
+    /// Notes for the call's record.
+    notes: Vec<String>,
 }
 
 /// Runs one conversation whose caller is the Realtime session described by
@@ -151,6 +153,7 @@ async fn relay(
         tool_calls: 0,
         calls: Vec::new(),
         audio_samples: 0,
+        notes: Vec::new(),
     };
     let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, r.run()).await {
@@ -176,6 +179,9 @@ async fn relay(
         usage: r.caller_usage.clone(),
     });
     outcome.write_errors.append(&mut r.rec.write_errors);
+    for note in r.notes.drain(..) {
+        outcome.note(note);
+    }
     outcome.protocol_errors.append(&mut r.agent.errors);
     outcome.protocol_errors.append(&mut r.caller.errors);
     outcome.protocol_errors_not_kept += r.agent.errors_not_kept + r.caller.errors_not_kept;
@@ -364,6 +370,10 @@ impl Relay<'_> {
                 }
             }
             ServerEvent::Error { .. } => self.agent.note_error(raw),
+            ServerEvent::InputAudioTranscriptionFailed { error, .. } => {
+                self.notes
+                    .push(super::bridge::could_not_hear(&error.message));
+            }
             _ => {}
         }
         Ok(None)
