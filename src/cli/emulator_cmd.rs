@@ -121,7 +121,7 @@ pub async fn run(args: EmulatorArgs) -> u8 {
     } else {
         "caller audio cannot be understood (no --transcription-url); text turns work"
     };
-    eprintln!("rehearse emulator: {who}; {key}; {ears}");
+    println!("rehearse emulator: {who}; {key}; {ears}");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(emulator::serve(listener, Arc::new(config), rx));
     let _ = crate::simulation::supervisor::wait_for_signal().await;

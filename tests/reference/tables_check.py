@@ -62,6 +62,18 @@ def main():
         ok = mine is not None and ci is not None and close(mine["ci_low"], ci[0]) and close(mine["ci_high"], ci[1])
         record(f"{variant}: Wilson 95% interval", ok, f"duckdb {ci}, rehearse {mine and (mine['ci_low'], mine['ci_high'])}")
 
+    # Spend per variant: the agent's, the callers' and the judges', each priced
+    # per call by rehearse; DuckDB only adds them up.
+    costs = con.execute(f"""
+        select variant, sum(cost_usd), sum(caller_cost_usd), sum(judge_cost_usd)
+        from '{conv}' group by variant order by variant""").fetchall()
+    for variant, agent, caller, judge in costs:
+        mine = by_variant.get(variant) or {}
+        ok = all(close(mine.get(k), v if v else None, 1e-9)
+                 for k, v in (("cost_usd", agent), ("caller_cost_usd", caller), ("judge_cost_usd", judge)))
+        record(f"{variant}: cost sums (agent, caller, judge)", ok,
+               f"duckdb {(agent, caller, judge)}, rehearse {(mine.get('cost_usd'), mine.get('caller_cost_usd'), mine.get('judge_cost_usd'))}")
+
     checks = con.execute(f"""
         select variant, scenario, persona, "check",
                count(passed) as decided,
