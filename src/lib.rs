@@ -21,6 +21,12 @@
 //! - [`suite`]: a run end to end: calls, each scored as it is recorded, then
 //!   the reports; and `rescore`.
 //! - [`cli`]: argument parsing, dispatch and exit codes only.
+//!
+//! What a library user (and the tests and benchmarks) reaches is public and
+//! documented: the run folder's types and reader, the config types, the
+//! suite and the run loop's seams (`ScoreCall`, `Progress`), reports,
+//! pricing, the Realtime client and the emulator. Everything else is
+//! `pub(crate)`.
 
 // Protocol errors carry the fields the wire needs (type, code, message, param,
 // event_id); they are built on the cold path only, so their size is fine.
@@ -29,7 +35,7 @@
 pub mod audio;
 pub mod cli;
 pub mod config;
-pub mod cpu_pool;
+pub(crate) mod cpu_pool;
 pub mod emulator;
 pub mod http;
 pub mod pricing;
@@ -38,8 +44,8 @@ pub mod realtime;
 pub mod reporting;
 pub mod retry;
 pub mod run_folder;
-pub mod scoring;
+pub(crate) mod scoring;
 pub mod simulation;
 pub mod suite;
-pub mod text;
+pub(crate) mod text;
 pub mod transcription;

@@ -191,3 +191,276 @@ fn dry_run_plans_without_connecting_and_the_budget_stops_new_calls() {
         "calls never started are not reported as results"
     );
 }
+
+#[test]
+fn shards_from_the_environment_of_a_k8s_indexed_job_or_a_ci_matrix_merge_into_the_whole_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mini = common::repo().join("tests/fixtures/mini");
+    let run_in = |out: &Path, extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "run",
+            "--project",
+            mini.to_str().unwrap(),
+            "--agent",
+            "agents/desk.yaml",
+            "--scenario",
+            "quick",
+            "--scenario",
+            "markup",
+            "--repeat",
+            "3",
+            "--latency-ms",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        common::rehearse_in(&common::repo(), &args, env)
+    };
+    let whole = tmp.path().join("whole");
+    assert!(run_in(&whole, &[], &[]).status.success());
+    // Four shards: two as pods of a Kubernetes Indexed Job (0-based index),
+    // two as legs of a CI matrix (1-based).
+    let envs: [&[(&str, &str)]; 4] = [
+        &[("JOB_COMPLETION_INDEX", "0"), ("REHEARSE_SHARD_COUNT", "4")],
+        &[("JOB_COMPLETION_INDEX", "1"), ("REHEARSE_SHARD_COUNT", "4")],
+        &[("REHEARSE_SHARD_INDEX", "3"), ("REHEARSE_SHARD_COUNT", "4")],
+        &[("REHEARSE_SHARD_INDEX", "4"), ("REHEARSE_SHARD_COUNT", "4")],
+    ];
+    let mut shards = Vec::new();
+    let mut planned = 0;
+    for (i, env) in envs.iter().enumerate() {
+        let dir = tmp.path().join(format!("shard-{i}"));
+        let out = run_in(&dir, &["--shard", "auto"], env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        planned += manifest(&dir)["counts"]["planned"].as_u64().unwrap();
+        shards.push(dir.to_str().unwrap().to_string());
+    }
+    assert_eq!(planned, 6, "the shards split the plan without overlap");
+    let merged = tmp.path().join("merged");
+    let mut args = vec!["merge".to_string()];
+    args.extend(shards);
+    args.extend(["--out".into(), merged.to_str().unwrap().into()]);
+    let out = rehearse(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        outcomes(&merged),
+        outcomes(&whole),
+        "four shards merge into the whole run"
+    );
+
+    // A shard that cannot tell which it is refuses to run (exit 2).
+    for env in [
+        &[("JOB_COMPLETION_INDEX", "0")][..],
+        &[("REHEARSE_SHARD_COUNT", "4")][..],
+        &[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("REHEARSE_SHARD_INDEX", "2"),
+            ("REHEARSE_SHARD_COUNT", "4"),
+        ][..],
+        &[("JOB_COMPLETION_INDEX", "4"), ("REHEARSE_SHARD_COUNT", "4")][..],
+    ] {
+        let out = run_in(&tmp.path().join("refused"), &["--shard", "auto"], env);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!tmp.path().join("refused").exists(), "nothing runs");
+    }
+}
+
+/// The recipes in docs/ci.md: their `rehearse` command lines, with the
+/// environment each engine sets, plan a complete split of the suite.
+#[test]
+fn the_documented_kubernetes_and_github_actions_recipes_shard_the_suite() {
+    let doc = std::fs::read_to_string(common::repo().join("docs/ci.md")).unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```yaml")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let k8s = blocks
+        .iter()
+        .find(|b| b.contains("completionMode: Indexed"))
+        .expect("a Kubernetes Indexed Job in docs/ci.md");
+    let gha = blocks
+        .iter()
+        .find(|b| b.contains("matrix:") && b.contains("--shard auto"))
+        .expect("a GitHub Actions matrix in docs/ci.md");
+    for block in [k8s, gha] {
+        let _: Value = serde_saphyr::from_str(block).expect("the recipe is valid YAML");
+    }
+    // The Job's container command and its shard count.
+    let job: Value = serde_saphyr::from_str(k8s).unwrap();
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let completions = job["spec"]["completions"].as_u64().unwrap();
+    let count = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "REHEARSE_SHARD_COUNT")
+        .and_then(|e| e["value"].as_str())
+        .expect("the Job sets REHEARSE_SHARD_COUNT");
+    assert_eq!(
+        count,
+        completions.to_string(),
+        "the count matches the Job's completions"
+    );
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(command[0], "rehearse");
+    let mut total = 0;
+    for index in 0..completions {
+        let index = index.to_string();
+        let env = [
+            ("JOB_COMPLETION_INDEX", index.as_str()),
+            ("REHEARSE_SHARD_COUNT", count),
+        ];
+        // What the pod would run, planned without calling anyone.
+        let mut args: Vec<String> = command[1..]
+            .iter()
+            .take_while(|a| *a != "--out")
+            .cloned()
+            .collect();
+        args.push("--dry-run".into());
+        let out = common::rehearse_in(&common::repo(), &args, &env);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let n: u64 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        total += n;
+    }
+    let all = common::rehearse_in(
+        &common::repo(),
+        &command[1..]
+            .iter()
+            .take_while(|a| *a != "--shard")
+            .chain(["--dry-run".to_string()].iter())
+            .cloned()
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    let whole: u64 = String::from_utf8_lossy(&all.stdout)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(total, whole, "the Job's shards plan the whole suite");
+    // The matrix legs are the shards 1..=N of REHEARSE_SHARD_COUNT, and a
+    // merge job gathers them.
+    let workflow: Value = serde_saphyr::from_str(gha).unwrap();
+    let shard = &workflow["jobs"]["shard"];
+    let legs: Vec<u64> = shard["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let count = shard["env"]["REHEARSE_SHARD_COUNT"].as_u64().unwrap();
+    assert_eq!(legs, (1..=count).collect::<Vec<_>>());
+    assert_eq!(shard["env"]["REHEARSE_SHARD_INDEX"], "${{ matrix.shard }}");
+    let merge = workflow["jobs"]["merge"].to_string();
+    assert!(merge.contains("-- merge shards/shard-*"), "{merge}");
+}
+
+/// A gpt-realtime-mini agent is reported and budgeted at mini prices: its
+/// conversations table shows its model and that model's cost, and a budget
+/// of 2.5 calls at mini prices lets three calls start (at gpt-realtime
+/// prices the first call alone would spend it).
+#[test]
+fn a_mini_model_run_reports_and_budgets_its_own_price() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    common::copy_dir(&common::repo().join("tests/fixtures/mini"), &project);
+    let agent = project.join("agents/desk.yaml");
+    let text = std::fs::read_to_string(&agent).unwrap();
+    std::fs::write(
+        &agent,
+        text.replacen(
+            "provider: emulator",
+            "provider: emulator\nmodel: gpt-realtime-mini",
+            1,
+        ),
+    )
+    .unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--project",
+            project.to_str().unwrap(),
+            "--agent",
+            "agents/desk.yaml",
+            "--scenario",
+            "quick",
+            "--latency-ms",
+            "0",
+            "--concurrency",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        rehearse(&args)
+    };
+    let one = tmp.path().join("one");
+    assert!(run(&one, &[]).status.success());
+    let outcome: Value = serde_json::from_slice(
+        &std::fs::read(one.join("conversations/desk/quick/0/conversation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(outcome["model"], "gpt-realtime-mini");
+    let usage: rehearse::run_folder::UsageTotals =
+        serde_json::from_value(outcome["usage"].clone()).unwrap();
+    let mini = rehearse::pricing::cost("gpt-realtime-mini", &usage).unwrap();
+    let full = rehearse::pricing::cost("gpt-realtime", &usage).unwrap();
+    assert!(
+        full > 2.5 * mini,
+        "the test needs mini to be this much cheaper: {full} vs {mini}"
+    );
+    let csv = std::fs::read_to_string(one.join("conversations.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("model"), "gpt-realtime-mini");
+    let reported: f64 = col("cost_usd").parse().unwrap();
+    assert!(
+        (reported - mini).abs() < 1e-12,
+        "reported {reported}, mini price {mini}"
+    );
+
+    let budget = format!("{}", 2.5 * mini);
+    let budgeted = tmp.path().join("budgeted");
+    let out = run(&budgeted, &["--repeat", "4", "--max-cost", &budget]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = &manifest(&budgeted)["counts"];
+    assert_eq!(
+        (counts["completed"].as_u64(), counts["not_started"].as_u64()),
+        (Some(3), Some(1)),
+        "spend counted at mini prices: {counts}"
+    );
+}

@@ -339,11 +339,23 @@ async fn streamed_audio_triggers_server_vad_and_unheard_words_are_not_invented()
         end.abs_diff(expected_end) <= 60,
         "speech stopped at {end} ms, expected ~{expected_end}"
     );
-    // No transcription backend: the agent must say it did not understand.
+    // No transcription backend: the agent must say it did not understand,
+    // and the emulator must say why (even though no transcripts were asked).
     assert!(
         transcript_of(&turn).contains("couldn't understand"),
         "{}",
         transcript_of(&turn)
+    );
+    let cannot_hear = turn.iter().find_map(|e| match &e.received.event {
+        ServerEvent::InputAudioTranscriptionFailed { error, .. } => Some(error.clone()),
+        _ => None,
+    });
+    let error = cannot_hear.expect("a transcription.failed event says the agent cannot hear");
+    assert_eq!(error.code.as_deref(), Some("transcription_unavailable"));
+    assert!(
+        error.message.contains("--transcription-url"),
+        "{}",
+        error.message
     );
 }
 
@@ -660,4 +672,145 @@ fn the_emulator_listens_on_loopback_unless_told_otherwise() {
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("[default: 127.0.0.1:8765]"), "{help}");
+    // Beyond loopback without a key: refused before anything listens.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(common::repo())
+        .args(["emulator", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--require-key-env") && stderr.contains("--allow-unauthenticated-remote"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_emulator_says_who_can_reach_it_and_whether_it_can_hear() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+        .current_dir(common::repo())
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let listening = lines.next().unwrap().unwrap();
+    let who = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening.contains("listening on ws://127.0.0.1:"),
+        "{listening}"
+    );
+    assert!(who.contains("only this machine can connect"), "{who}");
+    assert!(who.contains("no key is required"), "{who}");
+    assert!(who.contains("caller audio cannot be understood"), "{who}");
+}
+
+/// RFC 6455 §5.5.1: a Close frame is answered with a Close frame. Third-party
+/// clients (Pipecat, `websockets`) report a missing answer as an error on
+/// every normal hang-up.
+#[tokio::test]
+async fn a_clients_close_frame_is_answered_with_a_close_frame() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let emulator = Emulator::start(&[]);
+    for mid_response in [false, true] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(emulator.url())
+            .await
+            .unwrap();
+        let first = ws.next().await.unwrap().unwrap();
+        assert!(first.to_text().unwrap().contains("session.created"));
+        if mid_response {
+            let create = json!({"type": "response.create"}).to_string();
+            ws.send(Message::text(create)).await.unwrap();
+            // Wait for audio to be streaming.
+            loop {
+                let m = ws.next().await.unwrap().unwrap();
+                if m.to_text().unwrap_or("").contains("output_audio.delta") {
+                    break;
+                }
+            }
+        }
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .unwrap();
+        let answer = tokio::time::timeout(LIMIT, async {
+            while let Some(frame) = ws.next().await {
+                match frame {
+                    Ok(Message::Close(frame)) => return Some(frame),
+                    Ok(_) => continue,
+                    Err(e) => panic!("the socket broke instead of closing: {e}"),
+                }
+            }
+            None
+        })
+        .await
+        .expect("the server answers in time");
+        let frame = answer.expect("the server sent a Close frame back");
+        assert_eq!(
+            frame.map(|f| u16::from(f.code)),
+            Some(1000),
+            "mid_response={mid_response}"
+        );
+    }
+}
+
+/// The other direction: when a server closes first, rehearse's client
+/// answers with its own Close frame.
+#[tokio::test]
+async fn rehearses_client_answers_a_servers_close_frame() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let created = json!({"type": "session.created", "event_id": "e1", "session": {}});
+        ws.send(Message::text(created.to_string())).await.unwrap();
+        ws.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "done".into(),
+        })))
+        .await
+        .unwrap();
+        // What the client sends back before the socket goes.
+        let mut answered = false;
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        {
+            answered |= matches!(frame, Message::Close(_));
+        }
+        answered
+    });
+    let url = format!("ws://{addr}/v1/realtime?model=gpt-realtime");
+    let mut client = rehearse::realtime::RealtimeClient::connect(
+        &rehearse::realtime::Endpoint::local(&url, Dialect::Ga),
+        std::time::Instant::now(),
+        None,
+        LIMIT,
+    )
+    .await
+    .unwrap();
+    // As a call ends: events until the server's close, then hang up.
+    while let Some(event) = client.receiver.recv().await {
+        event.unwrap();
+    }
+    client.sender.close().await;
+    drop(client);
+    assert!(
+        server.await.unwrap(),
+        "the client answered the server's Close frame"
+    );
 }

@@ -264,3 +264,148 @@ async fn judges_are_asked_cached_and_rescored() {
         );
     }
 }
+
+const STRICT_RUBRIC: &str = r#"
+name: strict
+judge:
+  url: BASE
+  model: judge-model
+  timeout_s: 5
+criteria:
+  - id: plain
+    kind: judge
+    question: "CASE-OK Did the agent greet the caller?"
+  - id: dotted
+    kind: judge
+    question: "CASE-DOTTED Did the agent find the order?"
+  - id: sentence
+    kind: judge
+    question: "CASE-SENTENCE Was the agent brief?"
+  - id: outcome
+    kind: judge
+    question: "CASE-LABEL How did the call end?"
+    scale: { labels: [resolved, escalated] }
+    threshold: [resolved]
+"#;
+
+/// A judge held to a schema typed by each criterion's scale, answering off
+/// it anyway: those answers are errors naming the reply, never fails. And a
+/// judge cache that cannot be written is a failed write: logged, counted,
+/// listed, exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn off_scale_verdicts_are_errors_and_unwritable_caches_fail_the_run() {
+    let schemas = Arc::new(Mutex::new(Vec::<(String, Value)>::new()));
+    let seen = schemas.clone();
+    let server = common::http::serve(Arc::new(move |req: &Request| {
+        let body = req.json();
+        let prompt = body["messages"][1]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let case = prompt
+            .split_whitespace()
+            .find(|w| w.starts_with("CASE-"))
+            .unwrap_or("")
+            .to_string();
+        let verdict_schema =
+            body["response_format"]["json_schema"]["schema"]["properties"]["verdict"].clone();
+        seen.lock().unwrap().push((case.clone(), verdict_schema));
+        let verdict = match case.as_str() {
+            "CASE-OK" => json!("pass"),
+            "CASE-DOTTED" => json!("Pass."),
+            "CASE-SENTENCE" => json!("The agent was brief enough."),
+            _ => json!("unsure"),
+        };
+        reply(
+            &json!({"verdict": verdict, "score": 1, "reasoning": "r", "evidence": []}).to_string(),
+        )
+    }))
+    .await;
+    let project = tempfile::tempdir().unwrap();
+    common::copy_dir(&common::repo().join("tests/fixtures/mini"), project.path());
+    std::fs::create_dir_all(project.path().join("rubrics")).unwrap();
+    std::fs::write(
+        project.path().join("rubrics/strict.yaml"),
+        STRICT_RUBRIC.replace("BASE", &server.base),
+    )
+    .unwrap();
+    let run = project.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    // Where the judge cache goes there is a file: every cache write fails.
+    std::fs::write(run.join("judge-cache"), b"not a folder").unwrap();
+    let args: Vec<String> = [
+        "run",
+        "--project",
+        project.path().to_str().unwrap(),
+        "--agent",
+        "agents/desk.yaml",
+        "--scenario",
+        "quick",
+        "--latency-ms",
+        "0",
+        "--out",
+        run.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || rehearse(&args))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a failed write fails the run: {stderr}"
+    );
+    assert!(stderr.contains("artifact writes failed"), "{stderr}");
+
+    let sheet: Value = serde_json::from_slice(
+        &std::fs::read(run.join("conversations/desk/quick/0/scores.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(check(&sheet, "judge.strict.plain")["status"], "pass");
+    for (name, said) in [
+        ("judge.strict.dotted", "\"Pass.\""),
+        ("judge.strict.sentence", "The agent was brief enough."),
+        ("judge.strict.outcome", "\"unsure\""),
+    ] {
+        let c = check(&sheet, name);
+        assert_eq!(
+            c["status"], "error",
+            "an off-scale verdict is not a fail: {c:#}"
+        );
+        let reason = c["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("not on the criterion's scale") && reason.contains(said),
+            "{reason}"
+        );
+    }
+    assert_eq!(sheet["verdict"], "error");
+    // The schema each criterion asked for was typed by its scale.
+    let schemas = schemas.lock().unwrap();
+    let asked = |case: &str| schemas.iter().find(|(c, _)| c == case).unwrap().1.clone();
+    assert_eq!(asked("CASE-OK")["enum"], json!(["pass", "fail"]));
+    assert_eq!(
+        asked("CASE-LABEL")["enum"],
+        json!(["resolved", "escalated"])
+    );
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert!(
+        manifest["counts"]["write_errors"].as_u64().unwrap() >= 1,
+        "{manifest:#}"
+    );
+    assert!(
+        manifest["write_errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("judge-cache")
+    );
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## Failed writes") && summary.contains("judge-cache"),
+        "{summary}"
+    );
+}

@@ -255,3 +255,42 @@ fn report_rebuilds_outputs_and_gates_use_documented_exit_codes() {
         "a gate file typo is a config error"
     );
 }
+
+/// A run folder written in another format is refused with both versions
+/// named and what to do, by every command that reads one.
+#[test]
+fn a_run_folder_of_another_format_version_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(
+        old.join("run.json"),
+        r#"{"version": 1, "run_id": "x", "conversations": []}"#,
+    )
+    .unwrap();
+    let dir = old.to_str().unwrap();
+    for args in [
+        vec!["report", dir],
+        vec!["rescore", dir],
+        vec![
+            "merge",
+            dir,
+            "--out",
+            tmp.path().join("m").to_str().unwrap(),
+        ],
+        vec!["compare", dir, dir],
+    ] {
+        let out = rehearse(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("run-folder format 1")
+                && stderr.contains(&format!(
+                    "reads format {}",
+                    rehearse::run_folder::FORMAT_VERSION
+                )),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("re-run"), "{args:?}: {stderr}");
+    }
+}

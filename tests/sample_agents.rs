@@ -235,3 +235,54 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
         );
     }
 }
+
+/// Mistakes in how a run is set up are configuration errors (exit 2) that
+/// say what exists: a missing key variable, a selection that matches
+/// nothing, an agent file that is not there.
+#[test]
+fn set_up_mistakes_are_configuration_errors_that_say_what_exists() {
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "missing_key",
+            &["run", "--agent", "agents/support-openai.yaml", "--dry-run"],
+        ),
+        (
+            "missing_key_run",
+            &[
+                "run",
+                "--agent",
+                "agents/support-openai.yaml",
+                "--scenario",
+                "happy-path-refund",
+            ],
+        ),
+        (
+            "scenario_selects_nothing",
+            &["run", "--scenario", "happy-path", "--dry-run"],
+        ),
+        (
+            "tag_selects_nothing",
+            &["run", "--tag", "retruns", "--dry-run"],
+        ),
+        (
+            "agent_file_missing",
+            &["run", "--agent", "agents/suport.yaml", "--dry-run"],
+        ),
+    ];
+    for (name, args) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rehearse"))
+            .current_dir(common::repo())
+            .args(args)
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if name == "missing_key" {
+            // A dry run connects to nothing, so it needs no key.
+            assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        insta::assert_snapshot!(format!("set_up_mistake__{name}"), stderr);
+    }
+}

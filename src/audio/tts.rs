@@ -85,10 +85,64 @@ impl Voice {
     }
 
     /// Speaks `text` as 24 kHz mono PCM. Empty text gives empty audio.
+    ///
+    /// Synthesis is deterministic, and a batch says the same lines again and
+    /// again (an agent's script, a scenario's caller), so recent lines are
+    /// kept ([`SPOKEN_CACHE_BYTES`] in all) and said again from memory.
     pub fn speak(&self, text: &str) -> Vec<i16> {
+        let key = (self.settings.key(), text.to_string());
+        if let Some(pcm) = spoken().lock().ok().and_then(|c| c.get(&key)) {
+            return pcm.to_vec();
+        }
         let audio = self.engine.synthesize(text);
-        resample::resample_i16(&audio.samples, audio.sample_rate, SESSION_RATE)
+        let pcm = resample::resample_i16(&audio.samples, audio.sample_rate, SESSION_RATE);
+        if let Ok(mut cache) = spoken().lock() {
+            cache.put(key, &pcm);
+        }
+        pcm
     }
+}
+
+/// Most audio kept by [`Voice::speak`] for lines said again, in bytes.
+pub const SPOKEN_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+type SpokenKey = ((u32, u32), String);
+
+/// Recently spoken lines, oldest dropped first once over the budget.
+#[derive(Default)]
+struct SpokenCache {
+    lines: HashMap<SpokenKey, Arc<[i16]>>,
+    order: std::collections::VecDeque<SpokenKey>,
+    bytes: usize,
+}
+
+impl SpokenCache {
+    fn get(&self, key: &SpokenKey) -> Option<Arc<[i16]>> {
+        self.lines.get(key).cloned()
+    }
+
+    fn put(&mut self, key: SpokenKey, pcm: &[i16]) {
+        let size = std::mem::size_of_val(pcm);
+        if size > SPOKEN_CACHE_BYTES || self.lines.contains_key(&key) {
+            return;
+        }
+        while self.bytes + size > SPOKEN_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.lines.remove(&old) {
+                self.bytes -= std::mem::size_of_val(&*gone);
+            }
+        }
+        self.bytes += size;
+        self.order.push_back(key.clone());
+        self.lines.insert(key, pcm.into());
+    }
+}
+
+fn spoken() -> &'static Mutex<SpokenCache> {
+    static SPOKEN: OnceLock<Mutex<SpokenCache>> = OnceLock::new();
+    SPOKEN.get_or_init(Default::default)
 }
 
 #[cfg(test)]
@@ -108,6 +162,26 @@ mod tests {
             "{secs} s for {words} words"
         );
         assert!(rms_dbfs(&pcm) > -35.0, "speech level {}", rms_dbfs(&pcm));
+    }
+
+    #[test]
+    fn a_line_said_again_sounds_the_same_and_the_cache_stays_in_budget() {
+        let voice = Voice::new(VoiceSettings::default());
+        let line = "Your return label is on its way.";
+        assert_eq!(voice.speak(line), voice.speak(line));
+        let other = Voice::new(VoiceSettings {
+            pitch: 1.3,
+            rate: 1.0,
+        });
+        assert_ne!(voice.speak(line), other.speak(line), "keyed by voice too");
+        let mut cache = SpokenCache::default();
+        let big = vec![0i16; SPOKEN_CACHE_BYTES / 2 / 3];
+        for i in 0..10 {
+            cache.put(((0, 0), i.to_string()), &big);
+            assert!(cache.bytes <= SPOKEN_CACHE_BYTES);
+        }
+        assert!(cache.get(&((0, 0), "9".into())).is_some(), "newest kept");
+        assert!(cache.get(&((0, 0), "0".into())).is_none(), "oldest dropped");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `rehearse emulator`
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,8 +106,13 @@ pub async fn run(args: EmulatorArgs) -> u8 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    // Tests and scripts read this line to find the port when --listen uses :0.
-    println!("rehearse emulator listening on ws://{addr}/v1/realtime");
+    // Tests and scripts read the first line to find the port when --listen
+    // uses :0, and may stop reading there: a closed stdout is not an error.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "rehearse emulator listening on ws://{addr}/v1/realtime"
+    );
     let who = if remote {
         "other hosts that can reach this machine can connect"
     } else {
@@ -121,7 +127,8 @@ pub async fn run(args: EmulatorArgs) -> u8 {
     } else {
         "caller audio cannot be understood (no --transcription-url); text turns work"
     };
-    println!("rehearse emulator: {who}; {key}; {ears}");
+    let _ = writeln!(out, "rehearse emulator: {who}; {key}; {ears}");
+    let _ = out.flush();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(emulator::serve(listener, Arc::new(config), rx));
     let _ = crate::simulation::supervisor::wait_for_signal().await;

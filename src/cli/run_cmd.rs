@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::exit;
+use crate::realtime::ProviderError;
 use crate::run_folder::Status;
 use crate::simulation::progress::{self, Progress};
 use crate::simulation::supervisor::stop_on_signals;
@@ -247,7 +248,16 @@ fn report_error(e: &RunError) -> u8 {
             }
             exit::CONFIG_ERROR
         }
-        RunError::Provider { .. } | RunError::Selection(_) => {
+        RunError::Provider { error, .. } => {
+            eprintln!("error: {e}");
+            if let ProviderError::MissingKey { var, .. } = error {
+                eprintln!(
+                    "  hint: export {var} (keys are read from the environment only), or name another variable with `api_key_env:` in the agent file"
+                );
+            }
+            exit::CONFIG_ERROR
+        }
+        RunError::Selection(_) => {
             eprintln!("error: {e}");
             exit::CONFIG_ERROR
         }

@@ -7,9 +7,9 @@
 
 pub mod faults;
 mod ids;
-pub mod recognizer;
+pub(crate) mod recognizer;
 mod responder;
-pub mod script;
+pub(crate) mod script;
 mod server;
 mod session;
 mod tool_output;

@@ -229,6 +229,7 @@ impl ScriptState {
         &self.agent.file.name
     }
 
+    #[cfg(test)]
     pub fn stage_id(&self) -> &str {
         self.agent
             .file
@@ -540,6 +541,75 @@ emulator:
             ),
             Reply::Say("Transferring you.".into())
         );
+    }
+
+    /// The bundled support agent, as third-party clients meet it.
+    fn support() -> (ScriptState, AgentRegistry) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/support.yaml");
+        let (registry, agent) = AgentRegistry::load(&path).unwrap();
+        (ScriptState::new(agent), registry)
+    }
+
+    fn call(reply: Reply) -> (String, String, String) {
+        match reply {
+            Reply::Call {
+                call_id,
+                name,
+                arguments,
+            } => (call_id, name, arguments),
+            other => panic!("expected a tool call, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn python_literal_outputs_are_understood_and_bare_answers_fill_the_awaited_slot() {
+        let (mut s, reg) = support();
+        let all = |_: &str| true;
+        s.respond(TurnInput::Opening, &all, &reg);
+        // A zip code said before it is asked for is not taken for one.
+        s.respond(TurnInput::Caller("97201".into()), &all, &reg);
+        let (id, name, _) = call(s.respond(
+            TurnInput::Caller("My order number is N W 1 0 4 2 2.".into()),
+            &all,
+            &reg,
+        ));
+        assert_eq!(name, "lookup_order");
+        // What LiveKit Agents sends for a Python tool that returns a dict.
+        let output = "{'found': True, 'item': 'a pair of trail boots'}".to_string();
+        let reply = s.respond(
+            TurnInput::ToolOutput {
+                call_id: id,
+                output,
+            },
+            &all,
+            &reg,
+        );
+        let Reply::Say(text) = reply else {
+            panic!("{reply:?}")
+        };
+        assert!(text.contains("a pair of trail boots"), "{text}");
+        assert!(text.contains("zip code"), "{text}");
+        for answer in ["97201", "9 7 2 0 1", "It's 97201."] {
+            let (mut s, reg) = support();
+            s.respond(TurnInput::Opening, &all, &reg);
+            let (id, _, _) = call(s.respond(TurnInput::Caller("NW10422".into()), &all, &reg));
+            let found = r#"{"found": true, "item": "boots"}"#.to_string();
+            s.respond(
+                TurnInput::ToolOutput {
+                    call_id: id,
+                    output: found,
+                },
+                &all,
+                &reg,
+            );
+            let (_, name, arguments) =
+                call(s.respond(TurnInput::Caller(answer.into()), &all, &reg));
+            assert_eq!(name, "verify_identity", "{answer}");
+            assert!(
+                arguments.contains(r#""zip_code":"97201""#),
+                "{answer}: {arguments}"
+            );
+        }
     }
 
     #[test]

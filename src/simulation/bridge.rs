@@ -58,8 +58,6 @@ pub struct ConversationSpec {
     pub wall_limit: Duration,
     /// Most agent audio accepted in one call, in seconds.
     pub max_audio_s: f64,
-    /// Which try of the call this is (1-based).
-    pub attempt: u32,
     /// A speech endpoint for the caller's voice (`chat` driver); the offline
     /// voice when absent.
     pub speech: Option<SpeechEndpoint>,

@@ -120,7 +120,6 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
             .conversation_timeout
             .unwrap_or_else(|| supervisor::default_wall_limit(scenario.end.max_duration_s)),
         max_audio_s: opts.max_audio_minutes * 60.0,
-        attempt,
         speech: speech_endpoint(persona),
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {

@@ -30,10 +30,6 @@ impl Clock {
         }
     }
 
-    pub fn pace(&self) -> Pace {
-        self.pace
-    }
-
     /// The wall-clock origin (for event traces).
     pub fn origin(&self) -> Instant {
         self.start

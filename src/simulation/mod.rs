@@ -11,22 +11,22 @@
 //! - [`plan`]: selection, seeded order, dry run; [`supervisor`]: retries,
 //!   circuit breakers, stop requests; [`progress`]: display.
 
-pub mod bridge;
+pub(crate) mod bridge;
 mod call;
-pub mod caller;
-pub mod clock;
-pub mod fixtures;
+pub(crate) mod caller;
+pub(crate) mod clock;
+pub(crate) mod fixtures;
 mod harness_load;
 mod manifest_writer;
-pub mod plan;
+pub(crate) mod plan;
 pub mod progress;
-pub mod recorder;
-pub mod relay;
+pub(crate) mod recorder;
+pub(crate) mod relay;
 pub mod run;
-pub mod side;
+pub(crate) mod side;
 pub mod supervisor;
-pub mod targets;
-pub mod voice;
+pub(crate) mod targets;
+pub(crate) mod voice;
 
 pub use crate::run_folder::{Pace, TurnMode};
 pub use plan::AgentRef;

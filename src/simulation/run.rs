@@ -555,14 +555,18 @@ impl<'a> Dispatcher<'a> {
                 };
                 self.on_recorded(index, report, dir, scorer);
             }
-            TaskKind::Scoring => self.on_scored(
-                index,
-                Scored {
-                    verdict: Verdict::Error,
-                    judge_cost_usd: 0.0,
-                    write_errors: vec![format!("scoring failed: {message}")],
-                },
-            ),
+            TaskKind::Scoring => {
+                let entry = &mut self.manifest.conversations[index];
+                entry.error = Some(format!("scoring failed: {message}"));
+                self.on_scored(
+                    index,
+                    Scored {
+                        verdict: Verdict::Error,
+                        judge_cost_usd: 0.0,
+                        write_errors: Vec::new(),
+                    },
+                );
+            }
         }
     }
 
@@ -679,4 +683,102 @@ fn panic_message(e: JoinError) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
     format!("panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulation::progress::Silent;
+
+    struct NoScoring;
+
+    impl ScoreCall for NoScoring {
+        fn score(&self, _: RecordedCall) -> BoxFuture<'_, Scored> {
+            Box::pin(async {
+                Scored {
+                    verdict: Verdict::Pass,
+                    judge_cost_usd: 0.0,
+                    write_errors: Vec::new(),
+                }
+            })
+        }
+    }
+
+    fn planned(repeat: u32) -> PlannedConversation {
+        PlannedConversation {
+            variant: "agent".into(),
+            scenario: "s".into(),
+            persona: "p".into(),
+            repeat,
+            seed: 0,
+            dir: format!("conversations/agent/s/{repeat}").into(),
+            status: None,
+            error: None,
+            end_reason: None,
+            verdict: None,
+            not_started: None,
+            attempts: None,
+        }
+    }
+
+    /// A call task that panics is that call's `error`, with the panic
+    /// message, in the manifest and on disk; the run goes on to its end.
+    #[tokio::test]
+    async fn a_panicking_call_task_is_recorded_as_that_calls_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Arc::new(RunOptions::new(dir.path()));
+        let project = Project::default();
+        let mut manifest = Manifest {
+            version: FORMAT_VERSION,
+            run_id: "r".into(),
+            harness_version: "t".into(),
+            started_at: String::new(),
+            finished_at: None,
+            seed: 0,
+            pace: Pace::Fast,
+            turns: TurnMode::Vad,
+            repeat: 1,
+            concurrency: 1,
+            config_hashes: BTreeMap::new(),
+            variants: vec!["agent".into()],
+            agents: BTreeMap::new(),
+            scenarios: vec!["s".into()],
+            conversations: vec![planned(0)],
+            counts: Counts::default(),
+            write_errors: Vec::new(),
+            harness_load: None,
+        };
+        manifest.recount();
+        let writer = ManifestWriter::spawn(dir.path());
+        let mut dispatcher =
+            Dispatcher::new(&opts, &project, &[], manifest, writer, Arc::new(Silent));
+        // A call task that panics, as if the call code had a bug.
+        let handle = dispatcher.tasks.spawn(async {
+            if std::hint::black_box(true) {
+                panic!("index out of bounds: the len is 0 but the index is 3");
+            }
+            TaskOutput::Scored(Scored {
+                verdict: Verdict::Pass,
+                judge_cost_usd: 0.0,
+                write_errors: Vec::new(),
+            })
+        });
+        dispatcher
+            .task_calls
+            .insert(handle.id(), (0, TaskKind::Call));
+        dispatcher.calling = 1;
+        dispatcher.dispatch(dir.path(), Arc::new(NoScoring)).await;
+        let entry = &dispatcher.manifest.conversations[0];
+        assert_eq!(entry.status, Some(Status::Error));
+        let error = entry.error.as_deref().unwrap();
+        assert!(
+            error.contains("panicked") && error.contains("index out of bounds"),
+            "{error}"
+        );
+        assert_eq!(dispatcher.manifest.counts.error, 1);
+        let on_disk = dispatcher.writer.finish(&dispatcher.manifest).await;
+        assert!(on_disk.is_empty(), "{on_disk:?}");
+        let written = RunFolder::open(dir.path()).unwrap().manifest;
+        assert_eq!(written.conversations[0].status, Some(Status::Error));
+    }
 }

@@ -34,6 +34,9 @@ pub fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), Run
     } else {
         root.join(&r.path)
     };
+    if !path.exists() {
+        return Err(RunError::Selection(unknown_agent(root, r)));
+    }
     let base = AgentFile::load(&path).map_err(|e| RunError::Config(vec![e]))?;
     let file = match &r.variant {
         Some(v) => base
@@ -42,6 +45,26 @@ pub fn load_agent(root: &Path, r: &AgentRef) -> Result<(PathBuf, AgentFile), Run
         None => base,
     };
     Ok((path, file))
+}
+
+/// `--agent FILE` that names no file: what the project has instead.
+fn unknown_agent(root: &Path, r: &AgentRef) -> String {
+    let files: Vec<String> = crate::config::project::yaml_files(&root.join("agents"))
+        .iter()
+        .filter_map(|p| p.strip_prefix(root).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    let given = r.path.display().to_string();
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    format!(
+        "--agent {given}: no such file{}; the project's agents are: {}",
+        super::plan::suggestion(&given, &names),
+        if names.is_empty() {
+            "none (add one under agents/)".to_string()
+        } else {
+            names.join(", ")
+        }
+    )
 }
 
 /// Resolves every agent of the run; emulator agents get an in-process
