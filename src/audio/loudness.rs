@@ -28,20 +28,22 @@ fn energy_to_loudness(energy: f64) -> f64 {
 
 /// Measures `samples` (mono PCM at `rate` Hz).
 pub fn measure(samples: &[i16], rate: u32) -> Loudness {
-    let x: Vec<f64> = samples.iter().map(|&s| s as f64 / 32768.0).collect();
-    let energy = PrefixEnergy::of(&k_weighted(&x, rate));
-    let per_100ms = (rate / 10) as usize;
+    let energy = k_weighted_energy(samples, rate);
     Loudness {
-        integrated_lufs: integrated(&energy, per_100ms),
-        range_lu: range(&energy, per_100ms),
-        true_peak_dbfs: true_peak(&x).filter(|p| *p > 0.0).map(|p| 20.0 * p.log10()),
+        integrated_lufs: integrated(&energy),
+        range_lu: range(&energy),
+        true_peak_dbfs: true_peak(samples)
+            .filter(|p| *p > 0.0)
+            .map(|p| 20.0 * p.log10()),
     }
 }
 
 /// The BS.1770 K-weighting (a high shelf and a high-pass, from the analog
 /// prototype, so any sample rate gets the same response) as one 4th-order
-/// section in direct form II, as libebur128 runs it.
-fn k_weighted(x: &[f64], rate: u32) -> Vec<f64> {
+/// section in direct form II, as libebur128 runs it; returned as the running
+/// energy of the weighted signal, which is all the gates need.
+fn k_weighted_energy(samples: &[i16], rate: u32) -> PrefixEnergy {
+    let chunk = (rate / 10) as usize;
     let rate = rate as f64;
     let (f0, gain_db, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
     let k = (std::f64::consts::PI * f0 / rate).tan();
@@ -76,58 +78,60 @@ fn k_weighted(x: &[f64], rate: u32) -> Vec<f64> {
         pa[1] * ra[2] + pa[2] * ra[1],
         pa[2] * ra[2],
     ];
-    let mut v = [0.0f64; 5];
-    x.iter()
-        .map(|&input| {
-            v[0] = input - a[1] * v[1] - a[2] * v[2] - a[3] * v[3] - a[4] * v[4];
-            let out = b[0] * v[0] + b[1] * v[1] + b[2] * v[2] + b[3] * v[3] + b[4] * v[4];
-            v[4] = v[3];
-            v[3] = v[2];
-            v[2] = v[1];
-            // Denormals would slow the filter to a crawl in silence.
-            v[1] = if v[0].abs() < f64::MIN_POSITIVE {
-                0.0
-            } else {
-                v[0]
-            };
-            out
-        })
-        .collect()
+    let mut v = [0.0f64; 4];
+    let mut sums = Vec::with_capacity(samples.len() / chunk + 1);
+    let mut total = 0.0;
+    sums.push(0.0);
+    // Every block and window the gates use starts and ends on a 100 ms
+    // boundary, so the energy is kept per 100 ms; a trailing part shorter
+    // than that ends no block.
+    for part in samples.chunks_exact(chunk) {
+        let [mut v1, mut v2, mut v3, mut v4] = v;
+        let mut energy = 0.0;
+        for &s in part {
+            // The oldest terms first: only the last product waits on the
+            // previous sample's state, which keeps the recursion's latency short.
+            let v0 = s as f64 / 32768.0 - a[4] * v4 - a[3] * v3 - a[2] * v2 - a[1] * v1;
+            let out = b[4] * v4 + b[3] * v3 + b[2] * v2 + b[1] * v1 + b[0] * v0;
+            (v4, v3, v2, v1) = (v3, v2, v1, v0);
+            energy += out * out;
+        }
+        // A state decaying through long silence would turn denormal and slow
+        // the filter a hundredfold: flush it between chunks, off the hot loop.
+        v = [v1, v2, v3, v4].map(|x| if x.abs() < f64::MIN_POSITIVE { 0.0 } else { x });
+        total += energy;
+        sums.push(total);
+    }
+    PrefixEnergy {
+        sums,
+        per_step: chunk,
+    }
 }
 
-/// Running sums of the squared filtered signal: the energy of any window in
-/// constant time.
-struct PrefixEnergy(Vec<f64>);
+/// Running sums of the squared filtered signal per 100 ms: the energy of any
+/// window of whole 100 ms steps in constant time.
+struct PrefixEnergy {
+    sums: Vec<f64>,
+    per_step: usize,
+}
 
 impl PrefixEnergy {
-    fn of(y: &[f64]) -> Self {
-        let mut sums = Vec::with_capacity(y.len() + 1);
-        let mut total = 0.0;
-        sums.push(0.0);
-        for v in y {
-            total += v * v;
-            sums.push(total);
-        }
-        PrefixEnergy(sums)
+    /// Whole 100 ms steps measured.
+    fn steps(&self) -> usize {
+        self.sums.len() - 1
     }
 
-    fn len(&self) -> usize {
-        self.0.len() - 1
-    }
-
-    /// Mean square of the `len` samples ending at `end`.
+    /// Mean square of the `len` steps ending at step `end`.
     fn mean(&self, end: usize, len: usize) -> f64 {
-        (self.0[end] - self.0[end - len]) / len as f64
+        (self.sums[end] - self.sums[end - len]) / (len * self.per_step) as f64
     }
 }
 
 /// Gated integrated loudness over 400 ms blocks every 100 ms: blocks above
 /// −70 LUFS, then those above their mean less 10 LU.
-fn integrated(energy: &PrefixEnergy, per_100ms: usize) -> Option<f64> {
-    let block = 4 * per_100ms;
-    let blocks: Vec<f64> = (block..=energy.len())
-        .step_by(per_100ms)
-        .map(|end| energy.mean(end, block))
+fn integrated(energy: &PrefixEnergy) -> Option<f64> {
+    let blocks: Vec<f64> = (4..=energy.steps())
+        .map(|end| energy.mean(end, 4))
         .filter(|e| *e >= absolute_gate())
         .collect();
     if blocks.is_empty() {
@@ -142,11 +146,10 @@ fn integrated(energy: &PrefixEnergy, per_100ms: usize) -> Option<f64> {
 /// −70 LUFS and above their mean less 20 LU; the spread between their 10th
 /// and 95th percentiles. Without such blocks (silence, under 3 s) it is 0,
 /// as the reference implementation reports it.
-fn range(energy: &PrefixEnergy, per_100ms: usize) -> Option<f64> {
-    let window = 30 * per_100ms;
-    let mut blocks: Vec<f64> = (window..=energy.len())
-        .step_by(10 * per_100ms)
-        .map(|end| energy.mean(end, window))
+fn range(energy: &PrefixEnergy) -> Option<f64> {
+    let mut blocks: Vec<f64> = (30..=energy.steps())
+        .step_by(10)
+        .map(|end| energy.mean(end, 30))
         .filter(|e| *e >= absolute_gate())
         .collect();
     if blocks.is_empty() {
@@ -194,33 +197,43 @@ fn interpolation_filter() -> [[f64; PHASES]; TAPS_PER_PHASE] {
 /// largest sum of absolute taps of any phase): a stretch of input whose
 /// samples are too quiet to beat the peak found so far is skipped without
 /// being filtered, and the result is exact.
-fn true_peak(x: &[f64]) -> Option<f64> {
-    if x.is_empty() {
+fn true_peak(samples: &[i16]) -> Option<f64> {
+    if samples.is_empty() {
         return None;
     }
     let filter = interpolation_filter();
     let gain = (0..PHASES)
         .map(|p| filter.iter().map(|t| t[p].abs()).sum::<f64>())
         .fold(0.0, f64::max);
-    // Zero history before the signal and a tail after it, as a streaming
-    // filter sees them.
-    let mut padded = vec![0.0; TAPS_PER_PHASE - 1];
-    padded.extend_from_slice(x);
-    padded.extend(std::iter::repeat_n(0.0, TAPS_PER_PHASE - 1));
-    const STRETCH: usize = 256;
-    let mut peak = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let outputs = padded.len() - (TAPS_PER_PHASE - 1);
+    let x = |i: isize| -> f64 {
+        match usize::try_from(i).ok().and_then(|i| samples.get(i)) {
+            Some(&s) => s as f64 / 32768.0,
+            None => 0.0,
+        }
+    };
+    // Output i filters inputs i-11..=i (zeros before the start and after the
+    // end, as a streaming filter sees them).
+    let history = TAPS_PER_PHASE as isize - 1;
+    let outputs = samples.len() as isize + history;
+    let mut peak = samples
+        .iter()
+        .map(|s| (*s as f64 / 32768.0).abs())
+        .fold(0.0f64, f64::max);
+    const STRETCH: isize = 256;
     let mut start = 0;
     while start < outputs {
         let end = (start + STRETCH).min(outputs);
-        let reach = &padded[start..end + TAPS_PER_PHASE - 1];
-        let loudest = reach.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let reach = (start - history).max(0) as usize..(end as usize).min(samples.len());
+        let loudest = samples[reach]
+            .iter()
+            .map(|s| (*s as f64 / 32768.0).abs())
+            .fold(0.0f64, f64::max);
         if loudest * gain > peak {
             for i in start..end {
-                // Newest sample first, as the filter taps run.
-                let taps = &padded[i..i + TAPS_PER_PHASE];
                 let mut out = [0.0f64; PHASES];
-                for (coeffs, v) in filter.iter().zip(taps.iter().rev()) {
+                for (t, coeffs) in filter.iter().enumerate() {
+                    // Newest sample first, as the filter taps run.
+                    let v = x(i - t as isize);
                     for (o, c) in out.iter_mut().zip(coeffs) {
                         *o += c * v;
                     }

@@ -54,7 +54,7 @@ pub fn analyse(samples: &[i16], words: Option<&str>) -> ToneMetrics {
     let voiced_frames = frames.iter().filter(|v| **v).count();
     let pauses = pauses_ms(&frames);
     let first_voiced = frames.iter().position(|v| *v);
-    let f0 = pitch_track(samples);
+    let f0 = pitch_track(samples, &frames);
     let semitones: Vec<f64> = f0.iter().map(|hz| 12.0 * (hz / 100.0).log2()).collect();
     let voiced_s = voiced_frames as f64 * FRAME_MS as f64 / 1000.0;
     let (wpm, sps) = match words {
@@ -130,16 +130,12 @@ fn pauses_ms(frames: &[bool]) -> Vec<f64> {
     out
 }
 
-/// F0 in Hz of each voiced 10 ms frame (YIN, 40 ms windows, on an 8 kHz copy).
-pub fn pitch_track(samples: &[i16]) -> Vec<f64> {
-    // Only frames loud enough to be speech (the floor of the activity
-    // measure) are analysed: 10 ms at 24 kHz, as the activity frames.
-    let frame_24k = SESSION_RATE as usize / 1000 * FRAME_MS;
-    let voiced: Vec<bool> = samples
-        .chunks(frame_24k)
-        .map(|f| rms_dbfs(f) > SILENCE_DBFS)
-        .collect();
-    let x = decimate_to_8k(samples, &voiced);
+/// F0 in Hz of each voiced 10 ms frame (YIN, 40 ms windows, on an 8 kHz
+/// copy). `voiced` marks the 10 ms frames loud enough to be speech (the
+/// activity measure's); only those, and what their windows reach, are
+/// analysed.
+fn pitch_track(samples: &[i16], voiced: &[bool]) -> Vec<f64> {
+    let x = decimate_to_8k(samples, voiced);
     YinTrack::new(&x).track()
 }
 
@@ -154,8 +150,10 @@ struct YinTrack<'a> {
     x: &'a [f32],
     /// Prefix sums of x²: energy of any span in O(1).
     energy: Vec<f64>,
-    /// `blocks[b][τ] = Σ_{j in block b} x_j·x_{j+τ}`, computed on demand.
-    blocks: Vec<Option<Vec<f32>>>,
+    /// `blocks[b·(τmax+1) + τ] = Σ_{j in block b} x_j·x_{j+τ}`, one flat
+    /// store; `computed[b]` once block `b` is filled in.
+    blocks: Vec<f32>,
+    computed: Vec<bool>,
     window: usize,
     hop: usize,
     tau_min: usize,
@@ -172,14 +170,17 @@ impl<'a> YinTrack<'a> {
             sum += v as f64 * v as f64;
             energy.push(sum);
         }
+        let tau_max = (PITCH_RATE as f64 / F0_MIN).ceil() as usize;
+        let count = x.len() / hop + 1;
         YinTrack {
             x,
             energy,
-            blocks: vec![None; x.len() / hop + 1],
+            blocks: vec![0.0; count * (tau_max + 1)],
+            computed: vec![false; count],
             window: (PITCH_RATE as f64 * 0.04) as usize,
             hop,
             tau_min: (PITCH_RATE as f64 / F0_MAX).floor() as usize,
-            tau_max: (PITCH_RATE as f64 / F0_MIN).ceil() as usize,
+            tau_max,
         }
     }
 
@@ -189,17 +190,19 @@ impl<'a> YinTrack<'a> {
 
     /// The correlations of one block with the signal `τ` later, τ in 0..=τmax.
     fn block(&mut self, b: usize) -> &[f32] {
-        let (x, hop, tau_max) = (self.x, self.hop, self.tau_max);
-        self.blocks[b].get_or_insert_with(|| {
-            let mut c = vec![0.0f32; tau_max + 1];
+        let (x, hop, width) = (self.x, self.hop, self.tau_max + 1);
+        let c = &mut self.blocks[b * width..(b + 1) * width];
+        if !self.computed[b] {
+            self.computed[b] = true;
             for j in b * hop..(b + 1) * hop {
-                let (xj, ahead) = (x[j], &x[j..=j + tau_max]);
+                // c += x_j · x[j..j+τmax]: contiguous, so it vectorises.
+                let (xj, ahead) = (x[j], &x[j..j + width]);
                 for (c, v) in c.iter_mut().zip(ahead) {
                     *c += xj * v;
                 }
             }
-            c
-        })
+        }
+        c
     }
 
     fn track(mut self) -> Vec<f64> {
@@ -278,18 +281,16 @@ fn decimate_to_8k(samples: &[i16], voiced: &[bool]) -> Vec<f32> {
     const TAPS: usize = 63;
     const HALF: usize = TAPS / 2;
     let cutoff = 3_400.0 / SESSION_RATE as f64;
-    // Symmetric taps: h[HALF - k] == h[HALF + k]; keep the centre and one side.
-    let side: Vec<f32> = (0..=HALF)
-        .map(|k| {
-            let n = k as f64;
-            let sinc = if k == 0 {
+    let h: Vec<f32> = (0..TAPS)
+        .map(|i| {
+            let n = i as f64 - HALF as f64;
+            let sinc = if n == 0.0 {
                 2.0 * cutoff
             } else {
                 (std::f64::consts::TAU * cutoff * n).sin() / (std::f64::consts::PI * n)
             };
-            let i = (HALF + k) as f64;
-            let w = 0.42 - 0.5 * (std::f64::consts::TAU * i / (TAPS - 1) as f64).cos()
-                + 0.08 * (2.0 * std::f64::consts::TAU * i / (TAPS - 1) as f64).cos();
+            let w = 0.42 - 0.5 * (std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos()
+                + 0.08 * (2.0 * std::f64::consts::TAU * i as f64 / (TAPS - 1) as f64).cos();
             (sinc * w) as f32
         })
         .collect();
@@ -314,14 +315,30 @@ fn decimate_to_8k(samples: &[i16], voiced: &[bool]) -> Vec<f32> {
         if !wanted.get(k * 3 / frame).copied().unwrap_or(false) {
             continue;
         }
-        let centre = k * 3 + HALF;
-        let mut acc = side[0] * x[centre];
-        for t in 1..=HALF {
-            acc += side[t] * (x[centre - t] + x[centre + t]);
-        }
-        *o = acc;
+        // The padded copy puts input sample 3k at 3k + HALF: its window
+        // starts at 3k.
+        *o = dot(&h, &x[k * 3..k * 3 + TAPS]);
     }
     out
+}
+
+/// `a · b` with eight independent partial sums, so the compiler can keep
+/// them in vector registers (a single running sum could not be reordered).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Linear-interpolated percentile (`p` in 0–1); None for no values.
@@ -415,7 +432,7 @@ mod tests {
     #[test]
     fn block_correlations_give_the_direct_difference_function() {
         let audio = buzz(140.0, 0.5);
-        let x = decimate_to_8k(&audio, &vec![true; audio.len() / 240 + 1]);
+        let x = decimate_to_8k(&audio, &[true; 51]);
         let mut yin = YinTrack::new(&x);
         let (window, tau_max, hop) = (yin.window, yin.tau_max, yin.hop);
         for start in [0, hop * 7, hop * 20] {
