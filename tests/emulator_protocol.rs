@@ -72,10 +72,14 @@ fn transcript_of(events: &[TimedEvent]) -> String {
 }
 
 /// Event types without the streamed deltas, which interleave.
+/// The event sequence without deltas, and without input transcription
+/// events, which the API sends whenever transcription finishes (any time
+/// after the item is added).
 fn skeleton(events: &[TimedEvent]) -> Vec<&str> {
     types(events)
         .into_iter()
         .filter(|t| !t.ends_with(".delta"))
+        .filter(|t| !t.starts_with("conversation.item.input_audio_transcription."))
         .collect()
 }
 

@@ -30,17 +30,15 @@ impl Track {
         let start =
             ((start_ms.max(0.0) * SESSION_RATE as f64 / 1000.0).round() as u64).max(self.written);
         self.pad_to(start)?;
-        for &s in samples {
-            self.writer.write_sample(s).map_err(to_io)?;
-        }
+        wav::write_samples(&mut self.writer, samples).map_err(to_io)?;
         self.written += samples.len() as u64;
         Ok(start as f64 * 1000.0 / SESSION_RATE as f64)
     }
 
     fn pad_to(&mut self, sample: u64) -> std::io::Result<()> {
-        while self.written < sample {
-            self.writer.write_sample(0i16).map_err(to_io)?;
-            self.written += 1;
+        if self.written < sample {
+            wav::write_silence(&mut self.writer, sample - self.written).map_err(to_io)?;
+            self.written = sample;
         }
         Ok(())
     }
@@ -145,23 +143,32 @@ impl Recorder {
     }
 }
 
-/// Streams two equal-length mono WAVs into one stereo WAV.
+/// Streams two mono WAVs into one stereo WAV, a block at a time (the
+/// shorter side padded with silence).
 fn interleave(left: &Path, right: &Path, out: &Path) -> std::io::Result<()> {
-    let mut l = hound::WavReader::open(left).map_err(to_io)?;
-    let mut r = hound::WavReader::open(right).map_err(to_io)?;
+    let open = |p: &Path| {
+        wav::PcmBlocks::open(p)
+            .map_err(to_io)?
+            .ok_or_else(|| std::io::Error::other(format!("{} is not 16-bit PCM", p.display())))
+    };
+    let (mut l, mut r) = (open(left)?, open(right)?);
     let mut w = wav::create(out, SESSION_RATE, 2).map_err(to_io)?;
-    let mut ls = l.samples::<i16>();
-    let mut rs = r.samples::<i16>();
+    const BLOCK: usize = 8 * 1024;
+    let (mut lb, mut rb) = (vec![0i16; BLOCK], vec![0i16; BLOCK]);
+    let mut frames = Vec::with_capacity(2 * BLOCK);
     loop {
-        match (ls.next(), rs.next()) {
-            (None, None) => break,
-            (a, b) => {
-                w.write_sample(a.transpose().map_err(to_io)?.unwrap_or(0))
-                    .map_err(to_io)?;
-                w.write_sample(b.transpose().map_err(to_io)?.unwrap_or(0))
-                    .map_err(to_io)?;
-            }
+        let (nl, nr) = (l.read(&mut lb)?, r.read(&mut rb)?);
+        let n = nl.max(nr);
+        if n == 0 {
+            break;
         }
+        lb[nl..n].fill(0);
+        rb[nr..n].fill(0);
+        frames.clear();
+        for (a, b) in lb[..n].iter().zip(&rb[..n]) {
+            frames.extend([*a, *b]);
+        }
+        wav::write_samples(&mut w, &frames).map_err(to_io)?;
     }
     w.finalize().map_err(to_io)
 }
