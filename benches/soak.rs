@@ -6,7 +6,7 @@
 //! It checks what a nightly batch relies on: every conversation accounted
 //! for (completed, or error with a cause), no file descriptors or tasks left
 //! behind, and memory that stays flat as calls finish. It prints the figures
-//! the README quotes.
+//! docs/benchmarks.md quotes.
 //!
 //! Run: `cargo bench --bench soak` (SOAK_CONVERSATIONS=200 for a short run).
 

@@ -1,7 +1,7 @@
 //! Function-call accuracy: the agent's tool calls against the scenario's
 //! expected calls, with argument matchers and an order mode.
 //!
-//! Semantics (also in the README):
+//! Semantics (also in docs/scoring.md):
 //! - Every expected call states its `arguments`: a map of matchers, or the
 //!   word `any`. A call is never matched on its name alone by default.
 //! - Listed arguments must match; arguments the expectation does not list
