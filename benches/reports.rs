@@ -117,6 +117,7 @@ fn main() {
             ..Default::default()
         },
         conversations,
+        shard: None,
         write_errors: Vec::new(),
         harness_load: None,
     };

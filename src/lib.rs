@@ -25,8 +25,9 @@
 //! What a library user (and the tests and benchmarks) reaches is public and
 //! documented: the run folder's types and reader, the config types, the
 //! suite and the run loop's seams (`ScoreCall`, `Progress`), reports,
-//! pricing, the Realtime client and the emulator. Everything else is
-//! `pub(crate)`.
+//! pricing, the Realtime client and the emulator. The engine's inner
+//! modules (scoring, the call bridge and relay, recorders, the CPU pool,
+//! text helpers) are `pub(crate)`.
 
 // Protocol errors carry the fields the wire needs (type, code, message, param,
 // event_id); they are built on the cold path only, so their size is fine.

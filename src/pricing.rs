@@ -72,29 +72,56 @@ pub const GPT_4O_MINI_REALTIME: TokenPrices = TokenPrices {
     ..GPT_REALTIME_MINI
 };
 
-/// Model-name prefixes and their prices, most specific first (a dated
-/// snapshot such as `gpt-realtime-2025-08-28` is priced as its model).
-const TABLE: &[(&str, TokenPrices)] = &[
-    ("gpt-realtime-2.1-mini", GPT_REALTIME_MINI),
-    ("gpt-realtime-mini", GPT_REALTIME_MINI),
-    ("gpt-realtime-2", GPT_REALTIME_2),
-    ("gpt-realtime", GPT_REALTIME),
-    ("gpt-4o-mini-realtime", GPT_4O_MINI_REALTIME),
-    ("gpt-4o-realtime", GPT_4O_REALTIME),
+/// A model's published prices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelPrice {
+    /// The model name; dated snapshots (`gpt-realtime-2025-08-28`) and
+    /// previews (`gpt-4o-realtime-preview`) are priced as it.
+    pub model: &'static str,
+    pub prices: TokenPrices,
+}
+
+const fn model(model: &'static str, prices: TokenPrices) -> ModelPrice {
+    ModelPrice { model, prices }
+}
+
+/// Every model with a published price, most specific name first.
+pub const TABLE: &[ModelPrice] = &[
+    model("gpt-realtime-2.1-mini", GPT_REALTIME_MINI),
+    model("gpt-realtime-mini", GPT_REALTIME_MINI),
+    model("gpt-realtime-2", GPT_REALTIME_2),
+    model("gpt-realtime", GPT_REALTIME),
+    model("gpt-4o-mini-realtime", GPT_4O_MINI_REALTIME),
+    model("gpt-4o-realtime", GPT_4O_REALTIME),
     // Chat models a simulated caller or a judge commonly runs on.
-    ("gpt-4.1-nano", text_only(0.1, 0.025, 0.4)),
-    ("gpt-4.1-mini", text_only(0.4, 0.1, 1.6)),
-    ("gpt-4.1", text_only(2.0, 0.5, 8.0)),
-    ("gpt-4o-mini", text_only(0.15, 0.075, 0.6)),
-    ("gpt-4o", text_only(2.5, 1.25, 10.0)),
+    model("gpt-4.1-nano", text_only(0.1, 0.025, 0.4)),
+    model("gpt-4.1-mini", text_only(0.4, 0.1, 1.6)),
+    model("gpt-4.1", text_only(2.0, 0.5, 8.0)),
+    model("gpt-4o-mini", text_only(0.15, 0.075, 0.6)),
+    model("gpt-4o", text_only(2.5, 1.25, 10.0)),
 ];
+
+/// `name` is `model` itself or a variant of it: a dated snapshot or a
+/// preview (`-` and more after the name). `gpt-realtime-2025-08-28` is a
+/// `gpt-realtime`, not a `gpt-realtime-2`: a date is not a version.
+fn is_model(name: &str, model: &str) -> bool {
+    match name.strip_prefix(model) {
+        Some("") => true,
+        Some(rest) => {
+            let rest = rest.strip_prefix('-').unwrap_or("");
+            let dated = rest.len() >= 4 && rest.chars().take(4).all(|c| c.is_ascii_digit());
+            dated || rest.starts_with("preview")
+        }
+        None => false,
+    }
+}
 
 /// The published prices of `model`, if it is in the table.
 pub fn for_model(model: &str) -> Option<TokenPrices> {
     TABLE
         .iter()
-        .find(|(prefix, _)| model.starts_with(prefix))
-        .map(|(_, p)| *p)
+        .find(|m| is_model(model, m.model))
+        .map(|m| m.prices)
 }
 
 /// USD for `usage` on `model`; None for a model without a published price
@@ -193,6 +220,26 @@ mod tests {
             (at("gpt-realtime") / at("gpt-realtime-mini") - full / mini).abs() < 1e-9,
             "mini is cheaper by the published ratio"
         );
+    }
+
+    #[test]
+    fn dated_snapshots_and_previews_are_priced_as_their_model() {
+        let at = |m: &str| for_model(m);
+        assert_eq!(at("gpt-realtime-2025-08-28"), Some(GPT_REALTIME));
+        assert_eq!(at("gpt-realtime-2"), Some(GPT_REALTIME_2));
+        assert_eq!(at("gpt-realtime-2-2026-05-01"), Some(GPT_REALTIME_2));
+        assert_eq!(at("gpt-realtime-mini-2025-10-06"), Some(GPT_REALTIME_MINI));
+        assert_eq!(
+            at("gpt-4o-realtime-preview-2024-12-17"),
+            Some(GPT_4O_REALTIME)
+        );
+        assert_eq!(
+            at("gpt-4o-mini-realtime-preview"),
+            Some(GPT_4O_MINI_REALTIME)
+        );
+        assert_eq!(at("gpt-4o-mini-2024-07-18"), for_model("gpt-4o-mini"));
+        assert_eq!(at("gpt-realtimer"), None);
+        assert_eq!(at("gpt-4o-transcribe"), None, "not a chat price");
     }
 
     #[test]

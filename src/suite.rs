@@ -112,11 +112,13 @@ pub async fn rescore(
     let project = Project::load(project_root).map_err(RescoreError::Config)?;
     let rubrics: Vec<RubricFile> = project.rubrics.iter().map(|(_, r)| r.clone()).collect();
     let mut summary = RescoreSummary::default();
+    // Only calls that ran to a record: never started, stopped or killed
+    // calls have nothing to score.
     for entry in run
         .manifest
         .conversations
         .iter_mut()
-        .filter(|c| c.not_started.is_none())
+        .filter(|c| c.is_finished())
     {
         let dir = run_dir.join(&entry.dir);
         let agent = run

@@ -162,7 +162,9 @@ fn dry_run_plans_without_connecting_and_the_budget_stops_new_calls() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("plan: 32 conversations"), "{text}");
     assert!(
-        text.contains("support: 16 conversations on the local emulator (free)"),
+        text.contains(
+            "support: 16 conversations on the local emulator (free; priced as gpt-realtime"
+        ),
         "{text}"
     );
     assert!(
@@ -241,6 +243,17 @@ fn shards_from_the_environment_of_a_k8s_indexed_job_or_a_ci_matrix_merge_into_th
         shards.push(dir.to_str().unwrap().to_string());
     }
     assert_eq!(planned, 6, "the shards split the plan without overlap");
+    // A shard missing (a failed pod) is named, and nothing is merged.
+    let partial = tmp.path().join("partial");
+    let mut args = vec!["merge".to_string()];
+    args.extend(shards[..3].iter().cloned());
+    args.extend(["--out".into(), partial.to_str().unwrap().into()]);
+    let out = rehearse(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("shard 4 of 4 is missing"), "{stderr}");
+    assert!(!partial.join("run.json").exists());
+
     let merged = tmp.path().join("merged");
     let mut args = vec!["merge".to_string()];
     args.extend(shards);
@@ -331,9 +344,12 @@ fn the_documented_kubernetes_and_github_actions_recipes_shard_the_suite() {
             ("REHEARSE_SHARD_COUNT", count),
         ];
         // What the pod would run, planned without calling anyone.
+        // Its flags, planned instead of run (`--resume` and `--out` go with
+        // a real run folder).
         let mut args: Vec<String> = command[1..]
             .iter()
             .take_while(|a| *a != "--out")
+            .filter(|a| *a != "--resume")
             .cloned()
             .collect();
         args.push("--dry-run".into());

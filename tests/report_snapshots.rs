@@ -159,6 +159,7 @@ fn synthetic_run(dir: &Path) {
         scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
         conversations,
         counts: Counts::default(),
+        shard: None,
         write_errors: Vec::new(),
         harness_load: None,
     };

@@ -111,6 +111,13 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             expect: &["scenarios/quick.yaml:16:", "invalid regex `NW(`"],
         },
         Mistake {
+            what: "invalid matcher in an expectation",
+            file: "scenarios/quick.yaml",
+            find: "tools:\n  lookup_order:",
+            replace: "expectations:\n  tool_calls:\n    - name: lookup_order\n      arguments: { order_id: { number: five } }\ntools:\n  lookup_order:",
+            expect: &["scenarios/quick.yaml:16:", "`number` needs a number"],
+        },
+        Mistake {
             what: "unknown order mode",
             file: "scenarios/quick.yaml",
             find: "tools:\n  lookup_order:",
@@ -241,7 +248,11 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
 /// nothing, an agent file that is not there.
 #[test]
 fn set_up_mistakes_are_configuration_errors_that_say_what_exists() {
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "shard_auto_without_environment",
+            &["run", "--shard", "auto", "--dry-run"],
+        ),
         (
             "missing_key",
             &["run", "--agent", "agents/support-openai.yaml", "--dry-run"],
@@ -274,6 +285,9 @@ fn set_up_mistakes_are_configuration_errors_that_say_what_exists() {
             .current_dir(common::repo())
             .args(args)
             .env_remove("OPENAI_API_KEY")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("REHEARSE_SHARD_INDEX")
+            .env_remove("REHEARSE_SHARD_COUNT")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -76,7 +76,9 @@ impl PcmBlocks {
         if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
             return Ok(None);
         }
-        let left = reader.len() as u64;
+        // Never trust a header's size beyond what the file can hold.
+        let on_disk = std::fs::metadata(path).map_or(0, |m| m.len()) / 2;
+        let left = (reader.len() as u64).min(on_disk);
         Ok(Some(PcmBlocks {
             data: reader.into_inner(),
             left,
@@ -84,17 +86,39 @@ impl PcmBlocks {
         }))
     }
 
-    /// Up to `out.len()` next samples into `out`; how many (0 at the end).
+    /// Up to `out.len()` next samples into `out`; how many (0 at the end,
+    /// or where a file claimed more than it holds).
     pub fn read(&mut self, out: &mut [i16]) -> std::io::Result<usize> {
-        let n = (out.len() as u64).min(self.left) as usize;
-        let mut bytes = vec![0u8; n * 2];
-        self.data.read_exact(&mut bytes)?;
-        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            *o = i16::from_le_bytes([b[0], b[1]]);
+        let mut bytes = [0u8; 2 * 4096];
+        let mut done = 0;
+        while done < out.len() && self.left > 0 {
+            let n = (out.len() - done).min(4096).min(self.left as usize);
+            let got = read_up_to(&mut self.data, &mut bytes[..n * 2])? / 2;
+            for (o, b) in out[done..done + got].iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = i16::from_le_bytes([b[0], b[1]]);
+            }
+            done += got;
+            self.left -= got as u64;
+            if got < n {
+                self.left = 0;
+            }
         }
-        self.left -= n as u64;
-        Ok(n)
+        Ok(done)
     }
+}
+
+/// Fills `buf` as far as the reader allows; how many bytes (short at EOF).
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Reads a WAV file as mono 16-bit samples (channels averaged) and its rate.

@@ -224,11 +224,16 @@ pub async fn run(args: RunArgs) -> u8 {
         );
         return exit::RUN_ERROR;
     }
+    // A call the provider broke, one that never ran, and one rehearse could
+    // not score (its record says why) all leave the run without a verdict.
     let errors = manifest
         .conversations
         .iter()
-        .filter(|c| {
-            c.status == Some(Status::Error) || (c.status.is_none() && c.not_started.is_none())
+        .filter(|c| match c.status {
+            Some(Status::Error) => true,
+            Some(Status::Completed) => c.error.is_some(),
+            Some(Status::Interrupted) => false,
+            None => c.not_started.is_none(),
         })
         .count();
     match (&args.gate, errors) {
@@ -261,7 +266,12 @@ fn report_error(e: &RunError) -> u8 {
             eprintln!("error: {e}");
             exit::CONFIG_ERROR
         }
-        RunError::Folder(_) | RunError::Setup(_) => {
+        // A run folder that cannot be used as given is the command's mistake.
+        RunError::Folder(_) => {
+            eprintln!("error: {e}");
+            exit::CONFIG_ERROR
+        }
+        RunError::Setup(_) => {
             eprintln!("error: {e}");
             exit::RUN_ERROR
         }

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::load::{ConfigError, load_yaml_file};
+use super::load::{ConfigError, load_yaml_file, template_problem};
 use super::locate::Step;
 use crate::audio::VoiceSettings;
 
@@ -413,7 +413,10 @@ impl AgentFile {
                 if let Some(text) = text
                     && let Err(e) = env.template_from_str(text)
                 {
-                    return Err(fail(key, format!("invalid template: {e}")));
+                    return Err(fail(
+                        key,
+                        format!("invalid template: {}", template_problem(&e)),
+                    ));
                 }
             }
         }
@@ -438,6 +441,19 @@ impl AgentFile {
                     .at_path(&steps));
                 }
             }
+        }
+        // Each variant is an agent of its own: it must hold up too.
+        for name in self.variants.keys() {
+            let variant = self
+                .with_variant(name)
+                .map_err(|e| ConfigError::new(path, e))?;
+            variant.check(path).map_err(|mut e| {
+                e.message = format!("variant `{name}`: {}", e.message);
+                if e.line.is_none() {
+                    e = e.at_path(&[Step::Key("variants"), Step::Key(name)]);
+                }
+                e
+            })?;
         }
         Ok(())
     }

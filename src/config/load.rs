@@ -125,19 +125,42 @@ pub fn resolve_inside(config_file: &Path, key: &str, rel: &str) -> Result<PathBu
     Ok(full)
 }
 
+/// A template error as a config error's message: the problem, without the
+/// template engine's `(in <string>:1)` (the config error has the location).
+pub fn template_problem(e: &minijinja::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (in <string>") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// The closest candidate to `got`, if any is close enough to be a likely typo
 /// (a few edits away, transpositions counting as one).
+///
+/// A name that is part of a longer candidate (`happy-path` for
+/// `happy-path-refund`, `lookup` for `lookup_order`) is taken first, the
+/// shortest such; otherwise the candidate a few edits away.
 pub fn did_you_mean<'a>(
     got: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let plain = got.trim_matches('*');
+    let containing = candidates
+        .iter()
+        .copied()
+        .filter(|c| plain.len() >= 3 && c.contains(plain) && *c != got)
+        .min_by_key(|c| c.len());
     let budget = (got.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(got, c), c))
-        .filter(|(distance, _)| *distance <= budget)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
+    containing.or_else(|| {
+        candidates
+            .iter()
+            .map(|c| (strsim::damerau_levenshtein(got, c), *c))
+            .filter(|(distance, _)| *distance <= budget)
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, c)| c)
+    })
 }
 
 pub fn parse_yaml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
@@ -229,6 +252,17 @@ fn in_user_terms(message: &str) -> String {
         ("expected f32", "expected a number"),
         ("expected a boolean", "expected true or false"),
         ("expected a sequence", "expected a list"),
+        ("invalid floating point", "expected a number"),
+        ("invalid integer", "expected a whole number"),
+        ("invalid boolean", "expected true or false"),
+        (
+            "unexpected EOF while parsing an implicit flow mapping",
+            "an inline `{ … }` mapping is not closed",
+        ),
+        (
+            "unexpected EOF while parsing a flow sequence",
+            "an inline `[ … ]` list is not closed",
+        ),
     ] {
         if let Some(at) = out.find(from) {
             let rest = &out[at + from.len()..];

@@ -47,11 +47,17 @@ pub fn locate(text: &str, path: &[Step]) -> Option<(u64, u64)> {
             return found;
         };
         found = Some((line as u64 + 1, value.unwrap_or(col) as u64 + 1));
+        // What belongs to this step: deeper lines, or for a key without a
+        // value, also a list written at the key's own indent (`key:` then
+        // `- item` lines level with it, which YAML allows).
+        let compact_list = matches!(step, Step::Key(_)) && value.is_none();
         let below = block
             .iter()
             .copied()
             .skip_while(|&(i, _)| i <= line)
-            .take_while(|&(_, c)| c > col);
+            .take_while(|&(i, c)| {
+                c > col || (compact_list && c == col && lines[i][c..].starts_with('-'))
+            });
         block = match (step, value) {
             // A list item's content starts on its own line, after `- `.
             (Step::Index(_), Some(v)) => std::iter::once((line, v)).chain(below).collect(),
@@ -241,6 +247,11 @@ expectations:
                 Index(1),
                 Key("name")
             ]
+        );
+        let compact = "tools:\n- name: a\n- name: b\nother: 1\n";
+        assert_eq!(
+            locate(compact, &[Key("tools"), Index(1), Key("name")]),
+            Some((3, 9))
         );
         let flow = "flow: [greet, lookup]\n";
         assert_eq!(locate(flow, &[Key("flow"), Index(1)]), Some((1, 15)));

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::load::{ConfigError, load_yaml_file};
+use super::locate::Step;
 use crate::run_folder::Speaker;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -156,12 +157,14 @@ impl RubricFile {
     pub fn load(path: &Path) -> Result<RubricFile, ConfigError> {
         let rubric: RubricFile = load_yaml_file(path)?;
         let env = minijinja::Environment::new();
-        for c in &rubric.criteria {
+        for (i, c) in rubric.criteria.iter().enumerate() {
+            let at = |key: &'static str| [Step::Key("criteria"), Step::Index(i), Step::Key(key)];
             if c.kind == CriterionKind::Judge && c.question.trim().is_empty() {
                 return Err(ConfigError::new(
                     path,
                     format!("criterion `{}` asks no question", c.id),
                 )
+                .at_path(&at("id"))
                 .with_hint("add `question:` for judge criteria"));
             }
             if c.kind == CriterionKind::Tone && c.targets.is_empty() {
@@ -169,20 +172,23 @@ impl RubricFile {
                     path,
                     format!("criterion `{}` sets no targets", c.id),
                 )
+                .at_path(&at("id"))
                 .with_hint("add `targets: { words_per_minute: [130, 170] }`"));
             }
             for metric in c.targets.keys() {
                 if !TONE_METRICS.contains(&metric.as_str()) {
-                    let mut e = ConfigError::new(
+                    let steps = [
+                        Step::Key("criteria"),
+                        Step::Index(i),
+                        Step::Key("targets"),
+                        Step::Key(metric),
+                    ];
+                    return Err(ConfigError::new(
                         path,
                         format!("criterion `{}`: unknown tone metric `{metric}`", c.id),
-                    );
-                    if let Some(best) =
-                        super::load::did_you_mean(metric, TONE_METRICS.iter().copied())
-                    {
-                        e = e.with_hint(format!("did you mean `{best}`?"));
-                    }
-                    return Err(e);
+                    )
+                    .at_path(&steps)
+                    .suggest(metric, TONE_METRICS.iter().copied()));
                 }
             }
             if let Some(p) = &c.prompt
@@ -190,8 +196,13 @@ impl RubricFile {
             {
                 return Err(ConfigError::new(
                     path,
-                    format!("criterion `{}`: invalid prompt template: {e}", c.id),
-                ));
+                    format!(
+                        "criterion `{}`: invalid prompt template: {}",
+                        c.id,
+                        super::load::template_problem(&e)
+                    ),
+                )
+                .at_path(&at("prompt")));
             }
         }
         Ok(rubric)

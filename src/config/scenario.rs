@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::load::{ConfigError, load_yaml_file};
+use super::load::{ConfigError, load_yaml_file, template_problem};
 use super::locate::parse_path;
 use super::matcher::{ExpectedArguments, OrderMode, TextRule};
 
@@ -245,10 +245,11 @@ impl ScenarioFile {
             }));
         for (at, text) in templates {
             if let Err(e) = env.template_from_str(text) {
-                return Err(
-                    ConfigError::new(path, format!("{at}: invalid template: {e}"))
-                        .at_path(&parse_path(&at)),
-                );
+                return Err(ConfigError::new(
+                    path,
+                    format!("{at}: invalid template: {}", template_problem(&e)),
+                )
+                .at_path(&parse_path(&at)));
             }
         }
         for (name, fixture) in &scenario.tools {

@@ -589,7 +589,7 @@ emulator:
         };
         assert!(text.contains("a pair of trail boots"), "{text}");
         assert!(text.contains("zip code"), "{text}");
-        for answer in ["97201", "9 7 2 0 1", "It's 97201."] {
+        for answer in ["97201", "9 7 2 0 1", "It's 97201.", "Sure, 9 7 2 0 1."] {
             let (mut s, reg) = support();
             s.respond(TurnInput::Opening, &all, &reg);
             let (id, _, _) = call(s.respond(TurnInput::Caller("NW10422".into()), &all, &reg));

@@ -98,9 +98,13 @@ pub struct Manifest {
     pub agents: BTreeMap<String, String>,
     pub scenarios: Vec<String>,
     pub conversations: Vec<PlannedConversation>,
+    /// This run's share of the plan, when it is a shard (`--shard i/n`);
+    /// `merge` checks that every shard is there once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub counts: Counts,
-    /// Artifact writes that failed (`path: error`), the first 100; a run with
-    /// any exits 3.
+    /// Artifact writes that failed (`path: error`): the first 100 by text,
+    /// all of them in `counts.write_errors`; a run with any exits 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub write_errors: Vec<String>,
     /// How well the harness kept up with itself (realtime pacing): when it
@@ -124,6 +128,13 @@ impl Manifest {
         self.counts = Counts::of(&self.conversations);
         self.counts.write_errors = write_errors;
     }
+}
+
+/// Shard `index` of `count` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
 }
 
 /// The harness's own scheduling delay during a realtime-paced run: how late

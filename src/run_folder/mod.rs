@@ -26,7 +26,7 @@ mod write;
 
 pub use conversation::{CallerUsage, ConversationOutcome, EndReason, Status, UsageTotals};
 pub use manifest::{
-    Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, TurnMode,
+    Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard, TurnMode,
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl};
 pub use records::{Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance};

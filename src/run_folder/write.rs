@@ -8,13 +8,22 @@ use std::path::Path;
 
 use serde::Serialize;
 
-/// Writes a file so that readers see the old or the new content, never half.
+/// Writes a file so that readers see the old or the new content, never half
+/// (the rename is atomic). Each write has its own temporary name, so two
+/// writers of the same file (two identical judge questions in flight) cannot
+/// trip over each other's temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
     let tmp = path.with_file_name(name);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    std::fs::write(&tmp, bytes).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// An append-only JSON-lines file, flushed after each line.

@@ -142,7 +142,9 @@ struct Sample {
 }
 
 /// Asks the judge once (or reads its cached answer) and reads the verdict
-/// on `scale`. A failed cache write is added to `write_errors`.
+/// on `scale`. Only a reply that reads as a verdict on the scale is cached:
+/// a judge that answered off the point is asked again next time. A failed
+/// cache write is added to `write_errors`.
 async fn ask(
     client: &reqwest::Client,
     judge: &JudgeSettings,
@@ -156,22 +158,32 @@ async fn ask(
         .map(|b| format!("{b:02x}"))
         .collect();
     let cache_file = cache_dir.join(format!("{key}.json"));
-    let (reply, cached) = match std::fs::read(&cache_file)
+    let cached = tokio::fs::read(&cache_file)
+        .await
         .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-    {
-        Some(v) => (v, true),
-        None => {
-            let v = post(client, judge, body).await?;
-            let written = std::fs::create_dir_all(cache_dir)
-                .and_then(|()| write_atomic(&cache_file, v.to_string().as_bytes()));
-            if let Err(e) = written {
-                tracing::error!(path = %cache_file.display(), error = %e, "cannot cache a judge reply");
-                write_errors.push(format!("{}: {e}", cache_file.display()));
-            }
-            (v, false)
-        }
-    };
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    if let Some(reply) = cached {
+        return read_reply(scale, &reply, true);
+    }
+    let reply = post(client, judge, body).await?;
+    let sample = read_reply(scale, &reply, false)?;
+    let bytes = reply.to_string().into_bytes();
+    let (dir, file) = (cache_dir.to_path_buf(), cache_file.clone());
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).and_then(|()| write_atomic(&file, &bytes))
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    if let Err(e) = written {
+        tracing::error!(path = %cache_file.display(), error = %e, "cannot cache a judge reply");
+        write_errors.push(format!("{}: {e}", cache_file.display()));
+    }
+    Ok(sample)
+}
+
+/// A judge's chat completion read as one sample on `scale`.
+fn read_reply(scale: &Scale, reply: &Value, cached: bool) -> Result<Sample, String> {
     let content = reply["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or("");
@@ -409,7 +421,7 @@ fn decide(
                 .max_by_key(|(_, c)| *c)
                 .unwrap_or_default();
             (
-                passing.contains(&label),
+                passing.contains(&label.to_lowercase()),
                 count as f64 / n,
                 count as f64 / n,
                 format!("label in {passing:?}"),
@@ -466,6 +478,20 @@ mod tests {
         assert_eq!(read(&Scale::OneToFive, json!("5")).as_deref(), Some("5"));
         assert_eq!(read(&Scale::OneToFive, json!(4.5)), None);
         assert_eq!(read(&Scale::OneToFive, json!(6)), None);
+        // A label the rubric capitalises passes when the rubric says it does.
+        let sample = |verdict: &str| Sample {
+            verdict: verdict.into(),
+            score: 0.0,
+            reasoning: String::new(),
+            evidence: Value::Null,
+            usage: (0, 0),
+            cached: false,
+        };
+        let passing = json!(["Resolved"]);
+        let (passed, ..) = decide(&labels, Some(&passing), &[sample("Resolved")]);
+        assert!(passed);
+        let (passed, ..) = decide(&labels, Some(&passing), &[sample("Escalated")]);
+        assert!(!passed);
         let schema = response_format(&labels);
         assert_eq!(
             schema["json_schema"]["schema"]["properties"]["verdict"]["enum"],

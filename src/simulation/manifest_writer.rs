@@ -11,7 +11,10 @@ use crate::run_folder::{MANIFEST, Manifest, write_atomic};
 
 pub(super) struct ManifestWriter {
     tx: mpsc::Sender<Vec<u8>>,
-    task: tokio::task::JoinHandle<Vec<String>>,
+    /// Writes that failed, as they fail (the run records them in the next
+    /// version of the manifest).
+    failed: mpsc::UnboundedReceiver<String>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl ManifestWriter {
@@ -19,18 +22,22 @@ impl ManifestWriter {
         // One write waiting while one is in progress: anything newer replaces
         // the waiting one at the collector (it only sends when there is room).
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1);
+        let (report, failed) = mpsc::unbounded_channel();
         let path = dir.join(MANIFEST);
         let task = tokio::spawn(async move {
-            let mut failures = Vec::new();
             while let Some(bytes) = rx.recv().await {
                 if let Err(e) = write(path.clone(), bytes).await {
                     tracing::error!(error = %e, "cannot write run.json");
-                    failures.push(e);
+                    let _ = report.send(e);
                 }
             }
-            failures
         });
-        ManifestWriter { tx, task }
+        ManifestWriter { tx, failed, task }
+    }
+
+    /// Writes that failed since the last call.
+    pub fn failures(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.failed.try_recv().ok()).collect()
     }
 
     /// Hands over `manifest` if the writer has room; false when it is busy
@@ -46,13 +53,20 @@ impl ManifestWriter {
     }
 
     /// Writes `manifest` as the last version, after any write in flight, and
-    /// returns every write that failed during the run.
+    /// returns the writes that failed and were not yet taken by
+    /// [`ManifestWriter::failures`] (this last one among them, if it failed).
     pub async fn finish(self, manifest: &Manifest) -> Vec<String> {
-        let ManifestWriter { tx, task } = self;
+        let ManifestWriter {
+            tx,
+            mut failed,
+            task,
+        } = self;
         let _ = tx.send(to_json(manifest)).await;
         drop(tx);
-        task.await
-            .unwrap_or_else(|e| vec![format!("run.json writer: {e}")])
+        if let Err(e) = task.await {
+            return vec![format!("run.json writer: {e}")];
+        }
+        std::iter::from_fn(|| failed.try_recv().ok()).collect()
     }
 }
 

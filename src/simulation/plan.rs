@@ -143,17 +143,9 @@ pub(super) fn select<'a>(
     Ok(selected)
 }
 
-/// ` (did you mean X?)` for the candidate `got` most likely meant: one it
-/// starts or is contained in, else the closest by edit distance.
+/// ` (did you mean X?)` for the candidate `got` most likely meant.
 pub(super) fn suggestion(got: &str, candidates: &[&str]) -> String {
-    let plain = got.trim_matches('*');
-    let close = candidates
-        .iter()
-        .copied()
-        .filter(|c| !plain.is_empty() && c.contains(plain))
-        .min_by_key(|c| c.len())
-        .or_else(|| did_you_mean(got, candidates.iter().copied()));
-    close
+    did_you_mean(got, candidates.iter().copied())
         .map(|c| format!(" (did you mean {c}?)"))
         .unwrap_or_default()
 }
@@ -241,7 +233,13 @@ pub fn shard_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<(u32, u32)
             "--shard auto: {SHARD_COUNT_VAR} is 0; it must be at least 1"
         ));
     }
-    let k8s = number(K8S_INDEX_VAR)?.map(|i| i + 1);
+    let k8s = match number(K8S_INDEX_VAR)? {
+        Some(i) => Some(
+            i.checked_add(1)
+                .ok_or_else(|| format!("--shard auto: {K8S_INDEX_VAR}={i} is out of range"))?,
+        ),
+        None => None,
+    };
     let explicit = number(SHARD_INDEX_VAR)?;
     let index = match (k8s, explicit) {
         (Some(a), Some(b)) if a != b => {
@@ -272,9 +270,19 @@ pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
 /// computed without connecting to anything.
 pub struct PlanSummary {
     pub conversations: usize,
-    /// Variant, its calls, where they go, and their estimated cost (None
-    /// for a model without a published price; the emulator charges nothing).
-    pub per_variant: Vec<(String, usize, String, Option<f64>)>,
+    pub per_variant: Vec<VariantPlan>,
+}
+
+/// One variant's share of a plan.
+pub struct VariantPlan {
+    pub variant: String,
+    pub conversations: usize,
+    /// The model its calls run on (or, on the emulator, are priced as).
+    pub model: String,
+    /// On the local emulator: nothing is charged.
+    pub emulator: bool,
+    /// Estimated cost at the model's prices (None: no published price).
+    pub estimated_usd: Option<f64>,
 }
 
 impl std::fmt::Display for PlanSummary {
@@ -285,13 +293,23 @@ impl std::fmt::Display for PlanSummary {
             self.conversations,
             self.conversations as f64 * ESTIMATED_CALL_MINUTES
         )?;
-        for (variant, n, provider, cost) in &self.per_variant {
-            let cost = match cost {
-                _ if provider.starts_with("the local emulator") => String::new(),
-                Some(usd) => format!(", estimated ${usd:.2}"),
-                None => ", cost unknown (no published price for this model)".to_string(),
+        for v in &self.per_variant {
+            let cost = match v.estimated_usd {
+                Some(usd) => format!("${usd:.2}"),
+                None => "unknown (no published price for this model)".to_string(),
             };
-            writeln!(f, "  {variant}: {n} conversations on {provider}{cost}")?;
+            let (variant, n, model) = (&v.variant, v.conversations, &v.model);
+            if v.emulator {
+                writeln!(
+                    f,
+                    "  {variant}: {n} conversations on the local emulator (free; priced as {model} for reports and --max-cost: {cost})"
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  {variant}: {n} conversations on {model}, estimated {cost}"
+                )?;
+            }
         }
         writeln!(
             f,
@@ -315,13 +333,14 @@ pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
         .map(|f| {
             let n = plan.iter().filter(|p| p.variant == f.name).count();
             let model = f.model_name();
-            let cost = crate::pricing::per_call_minute(model)
-                .map(|per_min| n as f64 * ESTIMATED_CALL_MINUTES * per_min);
-            let provider = match f.provider {
-                ProviderKind::Emulator => "the local emulator (free)".to_string(),
-                _ => model.to_string(),
-            };
-            (f.name.clone(), n, provider, cost)
+            VariantPlan {
+                variant: f.name.clone(),
+                conversations: n,
+                model: model.to_string(),
+                emulator: f.provider == ProviderKind::Emulator,
+                estimated_usd: crate::pricing::per_call_minute(model)
+                    .map(|per_min| n as f64 * ESTIMATED_CALL_MINUTES * per_min),
+            }
         })
         .collect();
     Ok(PlanSummary {

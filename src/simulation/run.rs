@@ -34,7 +34,7 @@ use crate::emulator::FaultSpec;
 use crate::realtime::ProviderError;
 use crate::run_folder::{
     ConversationOutcome, Counts, FORMAT_VERSION, Manifest, OUTCOME, Pace, PlannedConversation,
-    RunFolder, RunFolderError, Status, TurnMode, Verdict,
+    RunFolder, RunFolderError, Shard, Status, TurnMode, Verdict, write_atomic,
 };
 
 #[derive(Debug, Clone)]
@@ -290,6 +290,7 @@ fn open_folder(
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
         counts: Counts::default(),
         conversations: plan,
+        shard: opts.shard.map(|(index, count)| Shard { index, count }),
         write_errors: Vec::new(),
         harness_load: None,
     };
@@ -344,7 +345,16 @@ enum TaskOutput {
     Scored(Scored),
 }
 
-/// Which call a task belongs to and what it does for it.
+/// Whether a recorded call left a recording to score.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recording {
+    /// The call task finished (completed, errored or stopped).
+    Whole,
+    /// The call task panicked: only the record of why.
+    None,
+}
+
+/// What a task does for the call it belongs to.
 #[derive(Clone, Copy)]
 enum TaskKind {
     Call,
@@ -532,7 +542,9 @@ impl<'a> Dispatcher<'a> {
             return;
         };
         match output {
-            TaskOutput::Recorded(report) => self.on_recorded(index, *report, dir, scorer),
+            TaskOutput::Recorded(report) => {
+                self.on_recorded(index, *report, Recording::Whole, dir, scorer)
+            }
             TaskOutput::Scored(scored) => self.on_scored(index, scored),
         }
     }
@@ -549,11 +561,23 @@ impl<'a> Dispatcher<'a> {
             TaskKind::Call => {
                 let mut outcome = ConversationOutcome::not_finished();
                 outcome.fail(format!("rehearse failed during this call: {message}"), None);
+                // The call's own record says why (a rare path: written here).
+                let path = dir.join(&self.manifest.conversations[index].dir);
+                let written = serde_json::to_vec_pretty(&outcome)
+                    .map_err(std::io::Error::other)
+                    .and_then(|json| {
+                        std::fs::create_dir_all(&path)?;
+                        write_atomic(&path.join(OUTCOME), &json)
+                    });
+                let mut write_errors = Vec::new();
+                if let Err(e) = written {
+                    write_errors.push(format!("{}: {e}", path.join(OUTCOME).display()));
+                }
                 let report = CallReport {
                     outcome,
-                    write_errors: Vec::new(),
+                    write_errors,
                 };
-                self.on_recorded(index, report, dir, scorer);
+                self.on_recorded(index, report, Recording::None, dir, scorer);
             }
             TaskKind::Scoring => {
                 let entry = &mut self.manifest.conversations[index];
@@ -576,6 +600,7 @@ impl<'a> Dispatcher<'a> {
         &mut self,
         index: usize,
         report: CallReport,
+        recording: Recording,
         dir: &Path,
         scorer: &Arc<dyn ScoreCall>,
     ) {
@@ -604,10 +629,10 @@ impl<'a> Dispatcher<'a> {
         entry.attempts = (outcome.attempts > 1).then_some(outcome.attempts);
         self.changed();
         // An interrupted call was never finished: nothing to score. A call
-        // that errored is scored (its sheet records the error verdict).
-        let call = (outcome.status != Status::Interrupted)
-            .then(|| self.call(&planned, dir))
-            .flatten();
+        // that errored is scored (its sheet records the error verdict), but
+        // not one whose task panicked: there is no recording to read.
+        let scoreable = recording == Recording::Whole && outcome.status != Status::Interrupted;
+        let call = scoreable.then(|| self.call(&planned, dir)).flatten();
         match call {
             Some(call) => {
                 self.score(index, planned, call, dir, scorer);
@@ -664,8 +689,13 @@ impl<'a> Dispatcher<'a> {
         self.unsaved = true;
     }
 
-    /// Hands the manifest to the writer when it changed and the writer is free.
+    /// Hands the manifest to the writer when it changed and the writer is
+    /// free; writes that failed meanwhile go into it first.
     fn save(&mut self) {
+        for failure in self.writer.failures() {
+            self.manifest.add_write_error(failure);
+            self.unsaved = true;
+        }
         if self.unsaved && self.writer.offer(&self.manifest) {
             self.unsaved = false;
         }
@@ -745,6 +775,7 @@ mod tests {
             scenarios: vec!["s".into()],
             conversations: vec![planned(0)],
             counts: Counts::default(),
+            shard: None,
             write_errors: Vec::new(),
             harness_load: None,
         };
@@ -780,5 +811,12 @@ mod tests {
         assert!(on_disk.is_empty(), "{on_disk:?}");
         let written = RunFolder::open(dir.path()).unwrap().manifest;
         assert_eq!(written.conversations[0].status, Some(Status::Error));
+        let record = RunFolder::open(dir.path())
+            .unwrap()
+            .outcome(&written.conversations[0])
+            .unwrap()
+            .expect("the call's own record is written");
+        assert!(record.error.unwrap().contains("index out of bounds"));
+        assert_eq!(written.conversations[0].verdict, None, "nothing to score");
     }
 }
