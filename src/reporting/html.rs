@@ -285,6 +285,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         Verdict::Error => 1,
         _ => 2,
     });
+    let failed_by_call = report.failed_checks();
     let shown: Vec<Value> = order
         .iter()
         .take(MAX_DETAILED)
@@ -294,10 +295,10 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
             let call_dir = run.dir.join(&dir);
             let transcript: Vec<Utterance> = read_jsonl(&call_dir.join(TRANSCRIPT)).unwrap_or_default();
             let tools: Vec<ToolCallRecord> = read_jsonl(&call_dir.join(TOOLS)).unwrap_or_default();
-            let failed: Vec<Value> = report
-                .results
-                .iter()
-                .filter(|r| c.is_call(&r.variant, &r.scenario, r.repeat) && r.status == CheckStatus::Fail)
+            let failed: Vec<Value> = failed_by_call
+                .get(&(c.variant.as_str(), c.scenario.as_str(), c.repeat))
+                .into_iter()
+                .flatten()
                 .map(|r| json!({"check": r.check, "detail": clip(&r.detail)}))
                 .collect();
             json!({

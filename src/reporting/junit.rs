@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::run_folder::{CheckStatus, Status, Verdict};
+use crate::run_folder::{Status, Verdict};
 
 /// XML text and attribute escaping (transcripts are untrusted).
 pub fn escape(s: &str) -> String {
@@ -29,6 +29,7 @@ pub fn xml(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
     let mut body = String::new();
+    let failed_by_call = r.failed_checks();
     for v in &r.variants {
         let convs: Vec<_> = r
             .conversations
@@ -46,13 +47,9 @@ pub fn xml(r: &Report) -> String {
                 escape(&name),
                 c.duration_s
             );
-            let failed: Vec<_> = r
-                .results
-                .iter()
-                .filter(|x| {
-                    c.is_call(&x.variant, &x.scenario, x.repeat) && x.status == CheckStatus::Fail
-                })
-                .collect();
+            let failed = failed_by_call
+                .get(&(c.variant.as_str(), c.scenario.as_str(), c.repeat))
+                .map_or(&[][..], Vec::as_slice);
             match (c.status, c.verdict) {
                 (Status::Interrupted, _) => {
                     s += 1;

@@ -18,7 +18,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::run_folder::{Manifest, RunFolder, RunFolderError, Status, write_atomic};
+use crate::run_folder::{CheckStatus, Manifest, RunFolder, RunFolderError, Status, write_atomic};
 use compare::AbComparison;
 use tables::{ConversationRow, ResultRow};
 
@@ -123,6 +123,25 @@ pub struct NotRun {
     pub variant: String,
     pub conversations: usize,
     pub why: String,
+}
+
+impl Report {
+    /// The failed checks of every call, by (variant, scenario, repeat): one
+    /// pass over the results, for reporters that list them per call.
+    pub fn failed_checks(&self) -> std::collections::HashMap<(&str, &str, u32), Vec<&ResultRow>> {
+        let mut by_call: std::collections::HashMap<_, Vec<&ResultRow>> = Default::default();
+        for r in self
+            .results
+            .iter()
+            .filter(|r| r.status == CheckStatus::Fail)
+        {
+            by_call
+                .entry((r.variant.as_str(), r.scenario.as_str(), r.repeat))
+                .or_default()
+                .push(r);
+        }
+        by_call
+    }
 }
 
 /// Every note recorded on a call of the run.

@@ -57,10 +57,9 @@ impl RunFolder {
         if !path.exists() {
             return Err(RunFolderError::NotARun(dir.to_path_buf()));
         }
-        let value: Value = read_json(&path)?;
-        check_version(&path, &value, FORMAT_VERSION)?;
-        let manifest = serde_json::from_value(value)
-            .map_err(|source| RunFolderError::Invalid { path, source })?;
+        let bytes = read_bytes(&path)?;
+        let manifest: Manifest =
+            read_versioned(&path, &bytes, FORMAT_VERSION, |m: &Manifest| m.version)?;
         Ok(RunFolder {
             dir: dir.to_path_buf(),
             manifest,
@@ -89,13 +88,44 @@ impl RunFolder {
 /// `scores.json` in a call's folder (format checked), None when absent.
 pub fn read_scores(conversation_dir: &Path) -> Result<Option<ScoreSheet>, RunFolderError> {
     let path = conversation_dir.join(SCORES);
-    let Some(value) = read_optional::<Value>(&path)? else {
-        return Ok(None);
+    let bytes = match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(RunFolderError::Io { path, source }),
+        Ok(bytes) => bytes,
     };
-    check_version(&path, &value, SCORES_VERSION)?;
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|source| RunFolderError::Invalid { path, source })
+    read_versioned(&path, &bytes, SCORES_VERSION, |s: &ScoreSheet| s.version).map(Some)
+}
+
+/// A versioned file read in one pass; its version is looked at on its own
+/// only when it is not the one expected (for the error to name it).
+fn read_versioned<T: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    expected: u32,
+    version: fn(&T) -> u32,
+) -> Result<T, RunFolderError> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(value) if version(&value) == expected => Ok(value),
+        parsed => {
+            let value: Value =
+                serde_json::from_slice(bytes).map_err(|source| RunFolderError::Invalid {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            check_version(path, &value, expected)?;
+            parsed.map_err(|source| RunFolderError::Invalid {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, RunFolderError> {
+    std::fs::read(path).map_err(|source| RunFolderError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A call as its artifacts recorded it: everything a scorer reads.
