@@ -41,6 +41,32 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     prev[h.len()] as f64 / r.len() as f64
 }
 
+/// Each utterance's span of the agent track at the session rate (None
+/// for an empty span).
+fn agent_clips(
+    track: &std::path::Path,
+    spans: &[(f64, f64)],
+) -> Result<Vec<Option<Vec<i16>>>, String> {
+    let (samples, rate) = wav::read_mono(track).map_err(|e| e.to_string())?;
+    let per_ms = rate as f64 / 1000.0;
+    Ok(spans
+        .iter()
+        .map(|&(start, end)| {
+            let (a, b) = (
+                (start * per_ms) as usize,
+                ((end * per_ms) as usize).min(samples.len()),
+            );
+            (a < b).then(|| {
+                crate::audio::resample::resample_i16(
+                    &samples[a..b],
+                    rate,
+                    crate::audio::SESSION_RATE,
+                )
+            })
+        })
+        .collect())
+}
+
 pub async fn score(
     rec: &RecordedConversation,
     transcriber: Option<&dyn Transcriber>,
@@ -54,9 +80,17 @@ pub async fn score(
             "no transcription endpoint configured (--transcription-url)",
         );
     };
-    let (samples, rate) = match wav::read_mono(&rec.track(Speaker::Agent)) {
-        Ok(x) => x,
-        Err(e) => {
+    // Reading the track and cutting the clips is CPU work: off the async
+    // workers, as the rest of offline scoring.
+    let track = rec.track(Speaker::Agent);
+    let spans: Vec<(f64, f64)> = rec
+        .said_by(Speaker::Agent)
+        .map(|u| (u.start_ms, u.end_ms))
+        .collect();
+    let clips = crate::cpu_pool::run(move || agent_clips(&track, &spans)).await;
+    let clips = match clips {
+        Ok(Ok(clips)) => clips,
+        Ok(Err(e)) | Err(e) => {
             return Check::error(
                 CheckKind::Consistency,
                 name,
@@ -64,19 +98,12 @@ pub async fn score(
             );
         }
     };
-    let per_ms = rate as f64 / 1000.0;
     let (mut reference, mut heard) = (Vec::new(), Vec::new());
     let mut worst = Vec::new();
-    for u in rec.said_by(Speaker::Agent) {
-        let (a, b) = (
-            (u.start_ms * per_ms) as usize,
-            ((u.end_ms * per_ms) as usize).min(samples.len()),
-        );
-        if a >= b {
+    for (u, clip) in rec.said_by(Speaker::Agent).zip(clips) {
+        let Some(clip) = clip else {
             continue;
-        }
-        let clip =
-            crate::audio::resample::resample_i16(&samples[a..b], rate, crate::audio::SESSION_RATE);
+        };
         let text = match transcriber.transcribe(None, Arc::new(clip)).await {
             Ok(t) => t.unwrap_or_default(),
             Err(e) => {

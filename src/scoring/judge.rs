@@ -432,11 +432,16 @@ fn decide(
 
 /// The agent's side of the call as an `input_audio` WAV part.
 fn audio_part(rec: &RecordedConversation) -> Result<Value, String> {
-    let bytes =
-        std::fs::read(rec.track(Speaker::Agent)).map_err(|e| format!("agent audio: {e}"))?;
-    if bytes.len() > 20 * 1024 * 1024 {
+    const MAX_AUDIO_BYTES: u64 = 20 * 1024 * 1024;
+    let path = rec.track(Speaker::Agent);
+    // Size first, so an over-long call is refused without reading it.
+    let size = std::fs::metadata(&path)
+        .map_err(|e| format!("agent audio: {e}"))?
+        .len();
+    if size > MAX_AUDIO_BYTES {
         return Err("the agent audio is over 20 MiB; judge shorter calls or per turn".into());
     }
+    let bytes = std::fs::read(&path).map_err(|e| format!("agent audio: {e}"))?;
     Ok(
         json!({"type": "input_audio", "input_audio": {"data": base64::engine::general_purpose::STANDARD.encode(bytes), "format": "wav"}}),
     )
