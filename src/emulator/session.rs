@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -155,116 +156,22 @@ pub async fn run_session(
     info: ConnectInfo,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let (mut sink, mut stream) = ws.split();
+    let (sink, mut stream) = ws.split();
     let ids = Arc::new(IdGen::new(
         config.seed ^ info.stream.wrapping_mul(0x9e37_79b9_7f4a_7c15),
     ));
-    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(256);
+    let (out_tx, out_rx) = mpsc::channel::<Outgoing>(256);
     let dialect = info.dialect;
-    let writer_ids = ids.clone();
     // The writer tells the session loop when a fault has cut the connection.
     let (cut_tx, mut cut_rx) = watch::channel(false);
-    let model = info.model.clone();
-    let writer = tokio::spawn(async move {
-        let mut armed: Option<Fault> = None;
-        let mut stalled = false;
-        // A dropped connection (fault injection) ends without a closing
-        // handshake; every other end completes it.
-        let mut abrupt = false;
-        while let Some(out) = out_rx.recv().await {
-            let event = match out {
-                Outgoing::Arm(fault) => {
-                    armed = Some(fault);
-                    continue;
-                }
-                Outgoing::Close(code, reason) => {
-                    if stalled {
-                        abrupt = true;
-                    } else {
-                        let _ = sink.send(close_frame(code, reason)).await;
-                    }
-                    break;
-                }
-                Outgoing::Event(_) if stalled => continue,
-                Outgoing::Event(event) => event,
-            };
-            if !dialect.carries(&event) {
-                continue;
-            }
-            let message = ServerMessage {
-                event_id: writer_ids.make("event"),
-                event,
-            };
-            let mut text = dialect.encode_server(&message);
-            if let Some(fault) = armed.filter(|_| strikes_here(&message.event)) {
-                armed = None;
-                match fault {
-                    Fault::Drop => {
-                        abrupt = true;
-                        let _ = cut_tx.send(true);
-                        break;
-                    }
-                    Fault::Stall => {
-                        stalled = true;
-                        continue;
-                    }
-                    Fault::Garbage => {
-                        let _ = sink
-                            .send(Message::text("<html>502 Bad Gateway</html>"))
-                            .await;
-                    }
-                    Fault::Truncated => {
-                        let mut cut = text.len() / 2;
-                        while !text.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        text.truncate(cut);
-                    }
-                    Fault::Close(code) => {
-                        let _ = sink.send(close_frame(code, "server_error".into())).await;
-                        linger(&mut out_rx).await;
-                        let _ = cut_tx.send(true);
-                        break;
-                    }
-                    Fault::Expire => {
-                        let expired = ServerMessage {
-                            event_id: writer_ids.make("event"),
-                            event: ServerEvent::error(ProtocolError::new(
-                                "session_expired",
-                                &format!(
-                                    "Your session for {model} hit the maximum duration of 60 minutes."
-                                ),
-                                None,
-                            )),
-                        };
-                        let _ = sink
-                            .send(Message::text(dialect.encode_server(&expired)))
-                            .await;
-                        let _ = sink
-                            .send(close_frame(
-                                1001,
-                                "invalid_request_error.session_expired".into(),
-                            ))
-                            .await;
-                        linger(&mut out_rx).await;
-                        let _ = cut_tx.send(true);
-                        break;
-                    }
-                    Fault::Delay(_) | Fault::RateLimit => {}
-                }
-            }
-            if sink.send(Message::text(text)).await.is_err() {
-                break;
-            }
-        }
-        if !abrupt {
-            // Completes the closing handshake (RFC 6455 §5.5.1): flushes the
-            // Close frame that answers a client's Close (queued by the
-            // WebSocket layer when it read it), or sends ours.
-            let _ = sink.close().await;
-        }
-    });
-
+    let writer = tokio::spawn(write_events(
+        sink,
+        out_rx,
+        cut_tx,
+        dialect,
+        info.model.clone(),
+        ids.clone(),
+    ));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -354,6 +261,116 @@ pub async fn run_session(
     drop(s);
     let _ = writer.await;
     Ok(())
+}
+
+/// The session's writer: sends its events in order and plays an armed
+/// fault when the event it waits for comes up. Tells the session loop, via
+/// `cut`, when a fault has cut the connection.
+async fn write_events(
+    mut sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+    mut out_rx: mpsc::Receiver<Outgoing>,
+    cut_tx: watch::Sender<bool>,
+    dialect: Dialect,
+    model: String,
+    writer_ids: Arc<IdGen>,
+) {
+    let mut armed: Option<Fault> = None;
+    let mut stalled = false;
+    // A dropped connection (fault injection) ends without a closing
+    // handshake; every other end completes it.
+    let mut abrupt = false;
+    while let Some(out) = out_rx.recv().await {
+        let event = match out {
+            Outgoing::Arm(fault) => {
+                armed = Some(fault);
+                continue;
+            }
+            Outgoing::Close(code, reason) => {
+                if stalled {
+                    abrupt = true;
+                } else {
+                    let _ = sink.send(close_frame(code, reason)).await;
+                }
+                break;
+            }
+            Outgoing::Event(_) if stalled => continue,
+            Outgoing::Event(event) => event,
+        };
+        if !dialect.carries(&event) {
+            continue;
+        }
+        let message = ServerMessage {
+            event_id: writer_ids.make("event"),
+            event,
+        };
+        let mut text = dialect.encode_server(&message);
+        if let Some(fault) = armed.filter(|_| strikes_here(&message.event)) {
+            armed = None;
+            match fault {
+                Fault::Drop => {
+                    abrupt = true;
+                    let _ = cut_tx.send(true);
+                    break;
+                }
+                Fault::Stall => {
+                    stalled = true;
+                    continue;
+                }
+                Fault::Garbage => {
+                    let _ = sink
+                        .send(Message::text("<html>502 Bad Gateway</html>"))
+                        .await;
+                }
+                Fault::Truncated => {
+                    let mut cut = text.len() / 2;
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    text.truncate(cut);
+                }
+                Fault::Close(code) => {
+                    let _ = sink.send(close_frame(code, "server_error".into())).await;
+                    linger(&mut out_rx).await;
+                    let _ = cut_tx.send(true);
+                    break;
+                }
+                Fault::Expire => {
+                    let expired = ServerMessage {
+                        event_id: writer_ids.make("event"),
+                        event: ServerEvent::error(ProtocolError::new(
+                            "session_expired",
+                            &format!(
+                                "Your session for {model} hit the maximum duration of 60 minutes."
+                            ),
+                            None,
+                        )),
+                    };
+                    let _ = sink
+                        .send(Message::text(dialect.encode_server(&expired)))
+                        .await;
+                    let _ = sink
+                        .send(close_frame(
+                            1001,
+                            "invalid_request_error.session_expired".into(),
+                        ))
+                        .await;
+                    linger(&mut out_rx).await;
+                    let _ = cut_tx.send(true);
+                    break;
+                }
+                Fault::Delay(_) | Fault::RateLimit => {}
+            }
+        }
+        if sink.send(Message::text(text)).await.is_err() {
+            break;
+        }
+    }
+    if !abrupt {
+        // Completes the closing handshake (RFC 6455 §5.5.1): flushes the
+        // Close frame that answers a client's Close (queued by the
+        // WebSocket layer when it read it), or sends ours.
+        let _ = sink.close().await;
+    }
 }
 
 /// After a close frame, gives the client a moment to read it and answer

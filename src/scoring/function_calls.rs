@@ -153,25 +153,46 @@ pub fn score(
     tools: &[ToolSpec],
     facts: &BTreeMap<String, String>,
 ) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let mut actual: Vec<Actual> = Vec::new();
-    for (i, record) in rec.tools.iter().enumerate() {
-        let arguments = serde_json::from_str::<Value>(&record.arguments).ok();
-        let retry = rec.tools[..i].last().is_some_and(|prev| {
-            prev.name == record.name
-                && prev.arguments == record.arguments
-                && (prev.is_error || prev.timed_out)
-        }) && i > 0;
-        actual.push(Actual {
-            record,
-            arguments,
-            retry,
-        });
-    }
+    let actual = actual_calls(rec);
+    let matched = if exp.tool_calls.is_empty() {
+        Check::skipped(
+            CheckKind::FunctionCall,
+            "function_call.match",
+            "the scenario expects no tool calls",
+        )
+    } else {
+        match_check(exp, tools, &actual)
+    };
+    vec![
+        schema_check(&actual, tools),
+        premature_check(rec, &actual, facts),
+        matched,
+    ]
+}
 
-    // Schema validity of every call, expected or not.
+/// The recorded calls, each marked as a retry when it repeats the call
+/// before it after that one failed or timed out.
+fn actual_calls(rec: &RecordedConversation) -> Vec<Actual<'_>> {
+    rec.tools
+        .iter()
+        .enumerate()
+        .map(|(i, record)| Actual {
+            record,
+            arguments: serde_json::from_str::<Value>(&record.arguments).ok(),
+            retry: i > 0 && {
+                let prev = &rec.tools[i - 1];
+                prev.name == record.name
+                    && prev.arguments == record.arguments
+                    && (prev.is_error || prev.timed_out)
+            },
+        })
+        .collect()
+}
+
+/// Schema validity of every call, expected or not.
+fn schema_check(actual: &[Actual], tools: &[ToolSpec]) -> Check {
     let mut invalid = Vec::new();
-    for a in &actual {
+    for a in actual {
         let problems: Vec<String> =
             match (&a.arguments, tools.iter().find(|t| t.name == a.record.name)) {
                 (None, _) => vec!["arguments are not valid JSON".into()],
@@ -182,20 +203,25 @@ pub fn score(
             invalid.push(json!({"call_id": a.record.call_id, "name": a.record.name, "arguments": a.record.arguments, "problems": problems}));
         }
     }
-    checks.push(
-        Check::new(
-            CheckKind::FunctionCall,
-            "function_call.schema",
-            invalid.is_empty(),
-        )
-        .value(invalid.len() as f64)
-        .threshold("every call's arguments are valid JSON and valid against the tool's schema")
-        .evidence(json!({"invalid_calls": invalid})),
-    );
+    Check::new(
+        CheckKind::FunctionCall,
+        "function_call.schema",
+        invalid.is_empty(),
+    )
+    .value(invalid.len() as f64)
+    .threshold("every call's arguments are valid JSON and valid against the tool's schema")
+    .evidence(json!({"invalid_calls": invalid}))
+}
 
-    // Arguments built from caller facts before the caller gave them.
+/// Arguments built from caller facts before the caller gave them (or a
+/// tool returned them).
+fn premature_check(
+    rec: &RecordedConversation,
+    actual: &[Actual],
+    facts: &BTreeMap<String, String>,
+) -> Check {
     let mut premature = Vec::new();
-    for a in &actual {
+    for a in actual {
         let Some(Value::Object(args)) = &a.arguments else {
             continue;
         };
@@ -223,25 +249,19 @@ pub fn score(
             }
         }
     }
-    checks.push(
-        Check::new(
-            CheckKind::FunctionCall,
-            "function_call.premature",
-            premature.is_empty(),
-        )
-        .value(premature.len() as f64)
-        .threshold("no argument uses a caller fact before the caller gave it")
-        .evidence(json!({"premature": premature})),
-    );
+    Check::new(
+        CheckKind::FunctionCall,
+        "function_call.premature",
+        premature.is_empty(),
+    )
+    .value(premature.len() as f64)
+    .threshold("no argument uses a caller fact before the caller gave it")
+    .evidence(json!({"premature": premature}))
+}
 
-    if exp.tool_calls.is_empty() {
-        checks.push(Check::skipped(
-            CheckKind::FunctionCall,
-            "function_call.match",
-            "the scenario expects no tool calls",
-        ));
-        return checks;
-    }
+/// The calls the scenario expects against the calls made (retries of a
+/// failed call left out), paired in the scenario's order mode.
+fn match_check(exp: &Expectations, tools: &[ToolSpec], actual: &[Actual]) -> Check {
     let expected = expected(exp, tools);
     let considered: Vec<&Actual> = actual.iter().filter(|a| !a.retry).collect();
     let ok: Vec<Vec<bool>> = expected
@@ -323,21 +343,18 @@ pub fn score(
         OrderMode::Subset => missing.is_empty(),
         OrderMode::Superset => unexpected.is_empty(),
     };
-    checks.push(
-        Check::new(CheckKind::FunctionCall, "function_call.match", passed)
-            .value(f1)
-            .threshold(format!("{} order", mode.as_str()))
-            .evidence(json!({
-                "mode": mode.as_str(),
-                "precision": precision, "recall": recall, "f1": f1,
-                "matched": matched.iter().map(|(e, a)| json!({"expected": expected[*e].spec, "call_id": considered[*a].record.call_id})).collect::<Vec<_>>(),
-                "missing": missing,
-                "unexpected": unexpected,
-                "retries": retries,
-                "unchecked_arguments": unchecked,
-            })),
-    );
-    checks
+    Check::new(CheckKind::FunctionCall, "function_call.match", passed)
+        .value(f1)
+        .threshold(format!("{} order", mode.as_str()))
+        .evidence(json!({
+            "mode": mode.as_str(),
+            "precision": precision, "recall": recall, "f1": f1,
+            "matched": matched.iter().map(|(e, a)| json!({"expected": expected[*e].spec, "call_id": considered[*a].record.call_id})).collect::<Vec<_>>(),
+            "missing": missing,
+            "unexpected": unexpected,
+            "retries": retries,
+            "unchecked_arguments": unchecked,
+        }))
 }
 
 #[cfg(test)]
