@@ -12,6 +12,15 @@ use super::exit;
 use crate::config::agent::{AudioPacing, LatencySpec};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, FaultSpec};
 
+/// `--pacing`: how the emulator delivers the agent's audio.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum PacingArg {
+    /// As fast as it is made.
+    Burst,
+    /// At playback speed.
+    Realtime,
+}
+
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
     /// Address to listen on. Loopback by default: the emulator is a test double.
@@ -25,11 +34,12 @@ pub struct EmulatorArgs {
     #[arg(long)]
     latency_ms: Option<f64>,
     /// Audio delivery: burst (as fast as made) or realtime (playback speed).
-    #[arg(long, value_parser = ["burst", "realtime"])]
-    pacing: Option<String>,
+    #[arg(long, value_enum)]
+    pacing: Option<PacingArg>,
+    /// Seed for the agent's latencies and choices (each session its own
+    /// stream of it).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Transcribes caller audio that arrives without a transcript.
     #[command(flatten)]
     transcription: super::TranscriptionArgs,
     /// Environment variable holding a key clients must present.
@@ -69,9 +79,9 @@ pub async fn run(args: EmulatorArgs) -> u8 {
         median_ms: ms,
         p90_ms: ms,
     });
-    config.pacing = args.pacing.as_deref().map(|p| match p {
-        "realtime" => AudioPacing::Realtime,
-        _ => AudioPacing::Burst,
+    config.pacing = args.pacing.map(|p| match p {
+        PacingArg::Burst => AudioPacing::Burst,
+        PacingArg::Realtime => AudioPacing::Realtime,
     });
     config.seed = args.seed;
     config.max_sessions = args.max_sessions;

@@ -70,10 +70,12 @@ enum Command {
 /// audio-vs-transcript check, or the emulator's ears for caller audio.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TranscriptionArgs {
-    /// OpenAI-compatible API base (`http://host:port/v1`) for transcription;
-    /// without it, `run` skips the audio-vs-transcript check.
+    /// OpenAI-compatible API base (`http://host:port/v1`) for transcription:
+    /// the audio-vs-transcript check of `run` and `rescore` (skipped without
+    /// it), and the ears of `emulator` for caller audio sent without text.
     #[arg(long)]
     transcription_url: Option<String>,
+    /// Model asked for at the transcription endpoint.
     #[arg(long, default_value = "gpt-4o-mini-transcribe")]
     transcription_model: String,
     /// Environment variable holding the transcription endpoint's API key.

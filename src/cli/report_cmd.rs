@@ -38,6 +38,7 @@ pub struct MergeArgs {
     /// The merged run directory.
     #[arg(long)]
     out: PathBuf,
+    /// Gate file applied to the merged run (exit 1 when a gate fails).
     #[arg(long)]
     gate: Option<PathBuf>,
 }
@@ -51,6 +52,16 @@ pub fn merge(args: MergeArgs) -> u8 {
         run: args.out,
         gate: args.gate,
     })
+}
+
+/// Conversations without a verdict because they, or one of their checks,
+/// errored (listed in `summary.md`).
+pub fn errored(report: &reporting::Report) -> usize {
+    report
+        .conversations
+        .iter()
+        .filter(|c| c.verdict == crate::run_folder::Verdict::Error)
+        .count()
 }
 
 /// Exit code for a report under optional gates.
@@ -72,11 +83,7 @@ pub fn gate_exit(report: &reporting::Report, gate: Option<&Path>) -> u8 {
             g.detail
         );
     }
-    if report
-        .conversations
-        .iter()
-        .any(|c| c.status == crate::run_folder::Status::Error)
-    {
+    if errored(report) > 0 {
         eprintln!("gates: conversations errored; no verdict");
         return exit::RUN_ERROR;
     }

@@ -13,6 +13,7 @@ use crate::suite::{self, RescoreError};
 pub struct RescoreArgs {
     /// The run directory (holds run.json).
     run: PathBuf,
+    /// The project whose current config scores the run.
     #[arg(long, default_value = ".")]
     project: PathBuf,
     #[command(flatten)]

@@ -224,9 +224,11 @@ pub async fn run(args: RunArgs) -> u8 {
         );
         return exit::RUN_ERROR;
     }
-    // A call the provider broke, one that never ran, and one rehearse could
-    // not score (its record says why) all leave the run without a verdict.
-    let errors = manifest
+    // A call the provider broke, one that never ran, one rehearse could not
+    // score (its record says why) and one whose checks errored (a judge that
+    // could not answer, say) all leave the run without a verdict: that is
+    // the run's error, never the agent's, with a gate or without.
+    let unscored = manifest
         .conversations
         .iter()
         .filter(|c| match c.status {
@@ -236,11 +238,20 @@ pub async fn run(args: RunArgs) -> u8 {
             None => c.not_started.is_none(),
         })
         .count();
-    match (&args.gate, errors) {
-        (Some(gate), _) => super::report_cmd::gate_exit(&report, Some(gate)),
-        (None, 0) => exit::OK,
-        (None, _) => exit::RUN_ERROR,
+    let gate = args
+        .gate
+        .as_deref()
+        .map(|g| super::report_cmd::gate_exit(&report, Some(g)));
+    if gate == Some(exit::CONFIG_ERROR) {
+        return exit::CONFIG_ERROR;
     }
+    if unscored + super::report_cmd::errored(&report) > 0 {
+        eprintln!(
+            "error: some conversations have no verdict: they or their checks errored (summary.md lists them and why)"
+        );
+        return exit::RUN_ERROR;
+    }
+    gate.unwrap_or(exit::OK)
 }
 
 /// Prints why a run could not start, and picks its exit code: mistakes in
@@ -267,7 +278,7 @@ fn report_error(e: &RunError) -> u8 {
             exit::CONFIG_ERROR
         }
         // A run folder that cannot be used as given is the command's mistake.
-        RunError::Folder(_) => {
+        RunError::Folder(_) | RunError::ResumeSeed { .. } => {
             eprintln!("error: {e}");
             exit::CONFIG_ERROR
         }

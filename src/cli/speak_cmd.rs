@@ -12,6 +12,7 @@ use crate::audio::{SESSION_RATE, Voice, VoiceSettings, wav};
 pub struct SpeakArgs {
     /// The words to say.
     text: String,
+    /// The WAV file to write (24 kHz, mono, 16-bit).
     #[arg(long)]
     out: PathBuf,
     /// Pitch multiplier (1.0 is the natural voice).

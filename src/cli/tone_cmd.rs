@@ -10,6 +10,7 @@ use crate::audio::{SESSION_RATE, resample, tone, wav};
 
 #[derive(Args, Debug)]
 pub struct ToneArgs {
+    /// The WAV recording to measure (resampled as needed).
     file: PathBuf,
     /// The words spoken, for speaking-rate measures.
     #[arg(long)]

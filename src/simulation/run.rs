@@ -132,6 +132,10 @@ pub enum RunError {
     /// The run folder to resume or write cannot be used.
     #[error(transparent)]
     Folder(#[from] RunFolderError),
+    /// `--resume` with another seed than the run used: the plan would not
+    /// be the same calls.
+    #[error("--resume: the run used --seed {used}, not {given}; resume with --seed {used}")]
+    ResumeSeed { used: u64, given: u64 },
     /// Anything else that keeps a run from starting.
     #[error("{0}")]
     Setup(String),
@@ -304,10 +308,10 @@ fn previous_run(opts: &RunOptions, dir: &Path) -> Result<Option<RunFolder>, RunE
         return Ok(None);
     }
     match RunFolder::open(dir) {
-        Ok(previous) if previous.manifest.seed != opts.seed => Err(RunError::Setup(format!(
-            "--resume: the run used --seed {}; resume with the same seed",
-            previous.manifest.seed
-        ))),
+        Ok(previous) if previous.manifest.seed != opts.seed => Err(RunError::ResumeSeed {
+            used: previous.manifest.seed,
+            given: opts.seed,
+        }),
         Ok(previous) => Ok(Some(previous)),
         // Killed before it wrote run.json: nothing to keep.
         Err(RunFolderError::NotARun(_)) => {
