@@ -4,6 +4,7 @@
 pub mod envelope;
 pub mod format;
 pub mod g711;
+pub mod line;
 pub mod loudness;
 pub mod noise;
 pub mod resample;
