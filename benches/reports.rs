@@ -84,6 +84,7 @@ fn main() {
                     scenario,
                     persona: "p".into(),
                     repeat,
+                    condition: "clean".into(),
                     seed: 0,
                     dir: dir.into(),
                     status: Some(Status::Completed),
@@ -111,6 +112,7 @@ fn main() {
         variants: vec!["base".into(), "cand".into()],
         agents: BTreeMap::new(),
         scenarios: vec![],
+        conditions: vec!["clean".into()],
         counts: Counts {
             planned: conversations.len(),
             completed: conversations.len(),

@@ -25,7 +25,13 @@ pub struct RunArgs {
     /// Only scenarios with this tag; repeatable.
     #[arg(long = "tag")]
     tags: Vec<String>,
-    /// Conversations per agent × scenario.
+    /// Acoustic condition the caller phones from (built in: clean, phone,
+    /// cafe, street, phone-noisy, lossy, quiet, clipping; or a name from
+    /// conditions/*.yaml). Repeat it to run every call under each, paired
+    /// by seed; the first is the baseline. Default: clean.
+    #[arg(long = "condition", value_name = "NAME")]
+    conditions: Vec<String>,
+    /// Conversations per agent × condition × scenario.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
     /// Conversations at once.
@@ -135,6 +141,7 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.agents = args.agents.iter().map(|a| AgentRef::parse(a)).collect();
     opts.scenarios = args.scenarios;
     opts.tags = args.tags;
+    opts.conditions = args.conditions;
     opts.repeat = args.repeat;
     opts.concurrency = args.concurrency;
     opts.pace = match args.pace {

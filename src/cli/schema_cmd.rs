@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::exit;
 use crate::config::AgentFile;
+use crate::config::condition::ConditionFile;
 use crate::config::persona::PersonaFile;
 use crate::config::rubric::RubricFile;
 use crate::config::scenario::ScenarioFile;
@@ -38,6 +39,10 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         (
             "rubric.schema.json",
             pretty(schemars::schema_for!(RubricFile)),
+        ),
+        (
+            "condition.schema.json",
+            pretty(schemars::schema_for!(ConditionFile)),
         ),
     ]
 }

@@ -3,6 +3,7 @@
 //! column.
 
 pub mod agent;
+pub mod condition;
 pub mod load;
 pub mod locate;
 pub mod matcher;

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::agent::AgentFile;
+use super::condition::{self, ConditionFile};
 use super::load::ConfigError;
 use super::locate::Step;
 use super::persona::{Driver, PersonaFile};
@@ -18,6 +19,8 @@ pub struct Project {
     pub personas: BTreeMap<String, (PathBuf, PersonaFile)>,
     pub scenarios: Vec<(PathBuf, ScenarioFile)>,
     pub rubrics: Vec<(PathBuf, RubricFile)>,
+    /// The project's own conditions (the built-in ones are not listed).
+    pub conditions: Vec<(PathBuf, ConditionFile)>,
     /// Persona files that did not load (their errors are reported): a
     /// scenario naming one is told so, not that the persona is missing.
     pub broken_personas: Vec<PathBuf>,
@@ -47,6 +50,7 @@ pub enum Kind {
     Persona,
     Scenario,
     Rubric,
+    Condition,
 }
 
 pub fn kind_of(path: &Path) -> Option<Kind> {
@@ -56,6 +60,7 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
         "personas" => Some(Kind::Persona),
         "scenarios" => Some(Kind::Scenario),
         "rubrics" => Some(Kind::Rubric),
+        "conditions" => Some(Kind::Condition),
         _ => None,
     }
 }
@@ -108,6 +113,30 @@ impl Project {
         for path in yaml_files(&root.join("rubrics")) {
             match RubricFile::load(&path) {
                 Ok(r) => project.rubrics.push((path, r)),
+                Err(e) => errors.push(e),
+            }
+        }
+        for path in yaml_files(&root.join("conditions")) {
+            match ConditionFile::load(&path) {
+                Ok(c) => {
+                    if let Some((first, _)) =
+                        project.conditions.iter().find(|(_, o)| o.name == c.name)
+                    {
+                        errors.push(
+                            ConfigError::new(
+                                &path,
+                                format!(
+                                    "condition name `{}` is also used by {}",
+                                    c.name,
+                                    first.display()
+                                ),
+                            )
+                            .at_path(&[Step::Key("name")]),
+                        );
+                    } else {
+                        project.conditions.push((path, c));
+                    }
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -240,6 +269,25 @@ impl Project {
         }
     }
 
+    /// A condition by name: the project's own, or a built-in one.
+    pub fn condition(&self, name: &str) -> Option<ConditionFile> {
+        self.conditions
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.name == name)
+            .cloned()
+            .or_else(|| condition::builtin(name))
+    }
+
+    /// Every condition name `--condition` accepts: built-in ones first.
+    pub fn condition_names(&self) -> Vec<&str> {
+        condition::BUILTIN
+            .iter()
+            .copied()
+            .chain(self.conditions.iter().map(|(_, c)| c.name.as_str()))
+            .collect()
+    }
+
     pub fn scenario(&self, id: &str) -> Option<&ScenarioFile> {
         self.scenarios.iter().map(|(_, s)| s).find(|s| s.id == id)
     }
@@ -257,9 +305,10 @@ pub fn validate(root: &Path, paths: &[PathBuf]) -> Vec<ConfigError> {
             Some(Kind::Persona) => PersonaFile::load(path).map(|_| ()),
             Some(Kind::Scenario) => ScenarioFile::load(path).map(|_| ()),
             Some(Kind::Rubric) => RubricFile::load(path).map(|_| ()),
+            Some(Kind::Condition) => ConditionFile::load(path).map(|_| ()),
             None => Err(ConfigError::new(
                 path,
-                "not in agents/, personas/, scenarios/ or rubrics/",
+                "not in agents/, personas/, scenarios/, rubrics/ or conditions/",
             )
             .with_hint("the folder a file sits in says what kind of config it is")),
         };

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audio::line::{LineStats, Stage};
 use crate::protocol::Usage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +108,11 @@ pub struct ConversationOutcome {
     /// agent could not hear the caller, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The line the caller's audio crossed on its way to the agent: the
+    /// condition, its resolved stages and what they measurably did. Absent
+    /// for `clean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LineRecord>,
     /// Artifact writes that failed during the call (each also logged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub write_errors: Vec<String>,
@@ -114,6 +120,15 @@ pub struct ConversationOutcome {
     /// it asked to wait (not written: it only steers retries).
     #[serde(skip)]
     pub transient: Option<Option<Duration>>,
+}
+
+/// The condition a call ran under, as `conversation.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineRecord {
+    pub condition: String,
+    pub stages: Vec<Stage>,
+    #[serde(flatten)]
+    pub measured: LineStats,
 }
 
 /// The simulated caller's spend: the model it ran on and its tokens.
@@ -188,6 +203,7 @@ impl ConversationOutcome {
             attempts: 1,
             failed_attempts: Vec::new(),
             notes: Vec::new(),
+            line: None,
             write_errors: Vec::new(),
             transient: None,
         }

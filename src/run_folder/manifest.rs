@@ -16,7 +16,11 @@ use super::scores::Verdict;
 /// 2: `conversation.json` gained `model`, `caller`, `notes` and
 /// `write_errors`, and `end_reason` became a closed set; `run.json` gained
 /// `harness_load` and `write_errors`.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: acoustic conditions: planned conversations have a `condition`,
+/// `run.json` lists the run's `conditions`, `conversation.json` records the
+/// `line` the caller's audio crossed, and a call under a condition other
+/// than `clean` has `customer_clean.wav`.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Most write failures listed by text in `run.json` (all are counted).
 const WRITE_ERRORS_KEPT: usize = 100;
@@ -48,7 +52,11 @@ pub struct PlannedConversation {
     pub scenario: String,
     pub persona: String,
     pub repeat: u32,
-    /// Same for every variant of a scenario × repeat, so A/B pairs match.
+    /// The acoustic condition the caller phones from (`clean` by default).
+    #[serde(default = "clean")]
+    pub condition: String,
+    /// Same for every variant and condition of a scenario × repeat, so
+    /// A/B and robustness pairs match.
     pub seed: u64,
     /// Relative to the run directory.
     pub dir: PathBuf,
@@ -66,9 +74,16 @@ pub struct PlannedConversation {
 }
 
 impl PlannedConversation {
-    /// `variant / scenario #repeat`, as progress lines and reports name it.
+    /// `variant / scenario #repeat` (`variant @condition / …` under a
+    /// condition other than `clean`), as progress lines and reports name it.
     pub fn label(&self) -> String {
-        format!("{} / {} #{}", self.variant, self.scenario, self.repeat)
+        format!(
+            "{}{} / {} #{}",
+            self.variant,
+            condition_suffix(&self.condition),
+            self.scenario,
+            self.repeat
+        )
     }
 
     /// Finished in a way `--resume` keeps (completed or errored).
@@ -97,6 +112,10 @@ pub struct Manifest {
     /// Each variant's agent file (relative to the project), `FILE[:variant]`.
     pub agents: BTreeMap<String, String>,
     pub scenarios: Vec<String>,
+    /// The acoustic conditions, in the order given (the first is the
+    /// baseline robustness is measured against).
+    #[serde(default = "clean_only")]
+    pub conditions: Vec<String>,
     pub conversations: Vec<PlannedConversation>,
     /// This run's share of the plan, when it is a shard (`--shard i/n`);
     /// `merge` checks that every shard is there once.
@@ -127,6 +146,26 @@ impl Manifest {
         let write_errors = self.counts.write_errors;
         self.counts = Counts::of(&self.conversations);
         self.counts.write_errors = write_errors;
+    }
+}
+
+/// The condition a call runs under when none is named.
+pub const CLEAN: &str = "clean";
+
+fn clean() -> String {
+    CLEAN.to_string()
+}
+
+fn clean_only() -> Vec<String> {
+    vec![clean()]
+}
+
+/// ` @condition` for a condition other than `clean`, empty for `clean`.
+pub fn condition_suffix(condition: &str) -> String {
+    if condition == CLEAN {
+        String::new()
+    } else {
+        format!(" @{condition}")
     }
 }
 

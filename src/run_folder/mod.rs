@@ -5,10 +5,11 @@
 //! ```text
 //! <run>/run.json                         Manifest (format version, plan, statuses, counts)
 //! <run>/judge-cache/<hash>.json          judge replies, shared by a run and its rescoring
-//! <run>/conversations/<variant>/<scenario>/<repeat>/
+//! <run>/conversations/<variant>[@<condition>]/<scenario>/<repeat>/
 //!     conversation.json                  ConversationOutcome
 //!     transcript.jsonl tools.jsonl events.jsonl   Utterance, ToolCallRecord, EventRecord lines
 //!     agent.wav customer.wav conversation.wav
+//!     customer_clean.wav                 the caller before the line (not under `clean`)
 //!     scores.json                        ScoreSheet
 //!     attempts/<n>/                      the artifacts of failed tries
 //! ```
@@ -24,9 +25,12 @@ mod records;
 mod scores;
 mod write;
 
-pub use conversation::{CallerUsage, ConversationOutcome, EndReason, Status, UsageTotals};
+pub use conversation::{
+    CallerUsage, ConversationOutcome, EndReason, LineRecord, Status, UsageTotals,
+};
 pub use manifest::{
-    Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard, TurnMode,
+    CLEAN, Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard,
+    TurnMode, condition_suffix,
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl};
 pub use records::{Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance};
@@ -51,4 +55,7 @@ pub const EVENTS: &str = "events.jsonl";
 pub const TOOLS: &str = "tools.jsonl";
 pub const AGENT_WAV: &str = "agent.wav";
 pub const CUSTOMER_WAV: &str = "customer.wav";
+/// The caller's speech before the line (calls under a condition other than
+/// `clean`): `customer.wav` is what the agent received.
+pub const CUSTOMER_CLEAN_WAV: &str = "customer_clean.wav";
 pub const CONVERSATION_WAV: &str = "conversation.wav";

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use super::bridge::{ConversationSpec, SpeechEndpoint, run_conversation};
 use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
+use super::phone_line::LineSpec;
 use super::run::RunOptions;
 use super::supervisor;
 use super::targets::Target;
+use crate::config::condition::ConditionFile;
 use crate::config::persona::{Driver, PersonaFile};
 use crate::config::scenario::ScenarioFile;
 use crate::realtime::Secret;
@@ -23,6 +25,8 @@ pub(super) struct Call {
     pub scenario: Arc<ScenarioFile>,
     pub persona: Arc<PersonaFile>,
     pub persona_path: PathBuf,
+    /// The acoustic condition the caller phones from.
+    pub condition: ConditionFile,
     pub planned: PlannedConversation,
     /// The call's folder.
     pub dir: PathBuf,
@@ -86,12 +90,16 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         scenario,
         persona,
         persona_path,
+        condition,
         planned,
         dir,
     } = call;
     let key = format!(
-        "{}/{}/{}",
-        planned.variant, planned.scenario, planned.repeat
+        "{}{}/{}/{}",
+        planned.variant,
+        crate::run_folder::condition_suffix(&planned.condition),
+        planned.scenario,
+        planned.repeat
     );
     let mut endpoint = target.endpoint.clone();
     if target.recognizer.is_some() {
@@ -121,6 +129,7 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
             .unwrap_or_else(|| supervisor::default_wall_limit(scenario.end.max_duration_s)),
         max_audio_s: opts.max_audio_minutes * 60.0,
         speech: speech_endpoint(persona),
+        line: LineSpec::new(condition, planned.seed),
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {
         Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),

@@ -18,6 +18,7 @@ pub(crate) mod clock;
 pub(crate) mod fixtures;
 mod harness_load;
 mod manifest_writer;
+pub(crate) mod phone_line;
 pub(crate) mod plan;
 pub mod progress;
 pub(crate) mod recorder;

@@ -14,7 +14,7 @@ use crate::config::agent::ProviderKind;
 use crate::config::load::did_you_mean;
 use crate::config::project::Project;
 use crate::config::scenario::ScenarioFile;
-use crate::run_folder::{CONVERSATIONS, PlannedConversation};
+use crate::run_folder::{CLEAN, CONVERSATIONS, PlannedConversation};
 
 /// An agent to test: a file, optionally one of its variants.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +143,32 @@ pub(super) fn select<'a>(
     Ok(selected)
 }
 
+/// The conditions `--condition` names, in order (`clean` when none is
+/// given). An unknown or repeated name is a mistake in the command.
+pub(super) fn conditions(project: &Project, names: &[String]) -> Result<Vec<String>, RunError> {
+    if names.is_empty() {
+        return Ok(vec![CLEAN.to_string()]);
+    }
+    let known = project.condition_names();
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if project.condition(name).is_none() {
+            return Err(RunError::Selection(format!(
+                "--condition {name} is neither built in nor in conditions/{}; the conditions are: {}",
+                suggestion(name, &known),
+                known.join(", ")
+            )));
+        }
+        if out.contains(name) {
+            return Err(RunError::Selection(format!(
+                "--condition {name} is given twice"
+            )));
+        }
+        out.push(name.clone());
+    }
+    Ok(out)
+}
+
 /// ` (did you mean X?)` for the candidate `got` most likely meant.
 pub(super) fn suggestion(got: &str, candidates: &[&str]) -> String {
     did_you_mean(got, candidates.iter().copied())
@@ -150,34 +176,52 @@ pub(super) fn suggestion(got: &str, candidates: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Every conversation of a run, in its reproducible shuffled order; shards
-/// split the canonical (unshuffled) order, so every machine agrees.
+/// A call's folder: `conversations/<variant>/<scenario>/<repeat>`, the
+/// variant level `<variant>@<condition>` under a condition other than
+/// `clean` (so runs without conditions keep their layout, and `@` never
+/// appears in a folder-safe name).
+fn conversation_dir(variant: &str, condition: &str, scenario: &str, repeat: u32) -> PathBuf {
+    let level = if condition == CLEAN {
+        dir_name(variant)
+    } else {
+        format!("{}@{}", dir_name(variant), dir_name(condition))
+    };
+    PathBuf::from(CONVERSATIONS)
+        .join(level)
+        .join(dir_name(scenario))
+        .join(repeat.to_string())
+}
+
+/// Every conversation of a run (variants × conditions × scenarios ×
+/// repeats), in its reproducible shuffled order; shards split the
+/// canonical (unshuffled) order, so every machine agrees.
 pub(super) fn plan_conversations(
     variants: &[String],
+    conditions: &[String],
     scenarios: &[&ScenarioFile],
     opts: &RunOptions,
 ) -> Result<Vec<PlannedConversation>, RunError> {
     let mut plan = Vec::new();
     for variant in variants {
-        for scenario in scenarios {
-            for repeat in 0..opts.repeat.max(1) {
-                plan.push(PlannedConversation {
-                    variant: variant.clone(),
-                    scenario: scenario.id.clone(),
-                    persona: scenario.persona.clone(),
-                    repeat,
-                    seed: conversation_seed(opts.seed, &scenario.id, repeat),
-                    dir: PathBuf::from(CONVERSATIONS)
-                        .join(dir_name(variant))
-                        .join(dir_name(&scenario.id))
-                        .join(repeat.to_string()),
-                    status: None,
-                    error: None,
-                    end_reason: None,
-                    verdict: None,
-                    not_started: None,
-                    attempts: None,
-                });
+        for condition in conditions {
+            for scenario in scenarios {
+                for repeat in 0..opts.repeat.max(1) {
+                    plan.push(PlannedConversation {
+                        variant: variant.clone(),
+                        scenario: scenario.id.clone(),
+                        persona: scenario.persona.clone(),
+                        repeat,
+                        condition: condition.clone(),
+                        seed: conversation_seed(opts.seed, &scenario.id, repeat),
+                        dir: conversation_dir(variant, condition, &scenario.id, repeat),
+                        status: None,
+                        error: None,
+                        end_reason: None,
+                        verdict: None,
+                        not_started: None,
+                        attempts: None,
+                    });
+                }
             }
         }
     }
@@ -270,6 +314,8 @@ pub const ESTIMATED_CALL_MINUTES: f64 = 1.5;
 /// computed without connecting to anything.
 pub struct PlanSummary {
     pub conversations: usize,
+    /// The conditions every call runs under, in order.
+    pub conditions: Vec<String>,
     pub per_variant: Vec<VariantPlan>,
 }
 
@@ -293,6 +339,14 @@ impl std::fmt::Display for PlanSummary {
             self.conversations,
             self.conversations as f64 * ESTIMATED_CALL_MINUTES
         )?;
+        if self.conditions.len() > 1 || self.conditions.iter().any(|c| c != CLEAN) {
+            writeln!(
+                f,
+                "  under {} condition(s): {} (the first is the baseline)",
+                self.conditions.len(),
+                self.conditions.join(", ")
+            )?;
+        }
         for v in &self.per_variant {
             let cost = match v.estimated_usd {
                 Some(usd) => format!("${usd:.2}"),
@@ -327,7 +381,8 @@ pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
         files.push(load_agent(&opts.root, r)?.1);
     }
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let plan = plan_conversations(&names, &scenarios, opts)?;
+    let conditions = conditions(&project, &opts.conditions)?;
+    let plan = plan_conversations(&names, &conditions, &scenarios, opts)?;
     let per_variant = files
         .iter()
         .map(|f| {
@@ -345,6 +400,7 @@ pub fn plan(opts: &RunOptions) -> Result<PlanSummary, RunError> {
         .collect();
     Ok(PlanSummary {
         conversations: plan.len(),
+        conditions,
         per_variant,
     })
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::audio::{SESSION_RATE, wav};
 use crate::realtime::TraceRecord;
 use crate::run_folder::{
-    AGENT_WAV, CONVERSATION_WAV, CUSTOMER_WAV, EVENTS, EventRecord, Jsonl, MAX_UNTRUSTED_TEXT,
-    Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, bounded,
+    AGENT_WAV, CONVERSATION_WAV, CUSTOMER_CLEAN_WAV, CUSTOMER_WAV, EVENTS, EventRecord, Jsonl,
+    MAX_UNTRUSTED_TEXT, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, bounded,
 };
 
 /// A mono track: audio placed at timeline positions, silence in between.
@@ -27,12 +27,21 @@ impl Track {
     /// Places `samples` at `start_ms`, or right after what is already there
     /// if that is later. Returns where the audio actually starts (ms).
     fn place(&mut self, start_ms: f64, samples: &[i16]) -> std::io::Result<f64> {
-        let start =
-            ((start_ms.max(0.0) * SESSION_RATE as f64 / 1000.0).round() as u64).max(self.written);
+        let start = self.next_start(start_ms);
+        self.place_at(start, samples)?;
+        Ok(start as f64 * 1000.0 / SESSION_RATE as f64)
+    }
+
+    /// The sample audio meant for `start_ms` would start at.
+    fn next_start(&self, start_ms: f64) -> u64 {
+        ((start_ms.max(0.0) * SESSION_RATE as f64 / 1000.0).round() as u64).max(self.written)
+    }
+
+    fn place_at(&mut self, start: u64, samples: &[i16]) -> std::io::Result<()> {
         self.pad_to(start)?;
         wav::write_samples(&mut self.writer, samples).map_err(to_io)?;
         self.written += samples.len() as u64;
-        Ok(start as f64 * 1000.0 / SESSION_RATE as f64)
+        Ok(())
     }
 
     fn pad_to(&mut self, sample: u64) -> std::io::Result<()> {
@@ -60,6 +69,8 @@ pub struct Recorder {
     dir: PathBuf,
     agent: Track,
     customer: Track,
+    /// The caller before the line, kept when a condition changes it.
+    customer_clean: Option<Track>,
     transcript: Jsonl,
     tools: Jsonl,
     events: Jsonl,
@@ -71,12 +82,18 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn create(dir: &Path) -> std::io::Result<Recorder> {
+    /// Tracks and logs in `dir`; `keep_clean` adds `customer_clean.wav` for
+    /// the caller's speech before the line.
+    pub fn create(dir: &Path, keep_clean: bool) -> std::io::Result<Recorder> {
         std::fs::create_dir_all(dir)?;
         Ok(Recorder {
             dir: dir.to_path_buf(),
             agent: Track::create(&dir.join(AGENT_WAV))?,
             customer: Track::create(&dir.join(CUSTOMER_WAV))?,
+            customer_clean: match keep_clean {
+                true => Some(Track::create(&dir.join(CUSTOMER_CLEAN_WAV))?),
+                false => None,
+            },
             transcript: Jsonl::create(&dir.join(TRANSCRIPT))?,
             tools: Jsonl::create(&dir.join(TOOLS))?,
             events: Jsonl::create(&dir.join(EVENTS))?,
@@ -97,6 +114,39 @@ impl Recorder {
             Speaker::Agent => self.agent.place(start_ms, samples),
             Speaker::Customer => self.customer.place(start_ms, samples),
         }
+    }
+
+    /// Where a side's audio meant for `start_ms` would start (ms).
+    pub fn next_start(&self, speaker: Speaker, start_ms: f64) -> f64 {
+        let track = match speaker {
+            Speaker::Agent => &self.agent,
+            Speaker::Customer => &self.customer,
+        };
+        track.next_start(start_ms) as f64 * 1000.0 / SESSION_RATE as f64
+    }
+
+    /// Where caller audio meant for `start_ms` starts on the caller's
+    /// track, in samples (the line lays its packets on this grid).
+    pub fn customer_start(&self, start_ms: f64) -> u64 {
+        self.customer.next_start(start_ms)
+    }
+
+    /// Places the caller's audio at sample `start` (from
+    /// [`Recorder::customer_start`]): what the agent received on the
+    /// caller's track, and the clean speech on `customer_clean.wav`.
+    /// Returns the start in ms.
+    pub fn place_customer(
+        &mut self,
+        start: u64,
+        received: &[i16],
+        clean: &[i16],
+    ) -> std::io::Result<f64> {
+        self.customer
+            .place_at(start.max(self.customer.written), received)?;
+        if let Some(track) = &mut self.customer_clean {
+            track.place_at(start.max(track.written), clean)?;
+        }
+        Ok(start as f64 * 1000.0 / SESSION_RATE as f64)
     }
 
     pub fn utterance(&mut self, mut u: Utterance) -> std::io::Result<()> {
@@ -134,6 +184,9 @@ impl Recorder {
         let length = self.agent.written.max(self.customer.written);
         self.agent.finish(length)?;
         self.customer.finish(length)?;
+        if let Some(clean) = self.customer_clean {
+            clean.finish(length)?;
+        }
         interleave(
             &self.dir.join(CUSTOMER_WAV),
             &self.dir.join(AGENT_WAV),
@@ -180,7 +233,7 @@ mod tests {
     #[test]
     fn tracks_land_on_the_timeline_and_stereo_aligns_them() {
         let dir = tempfile::tempdir().unwrap();
-        let mut rec = Recorder::create(dir.path()).unwrap();
+        let mut rec = Recorder::create(dir.path(), false).unwrap();
         let beep = vec![1000i16; 2400]; // 100 ms
         rec.place_audio(Speaker::Customer, 500.0, &beep).unwrap();
         assert_eq!(

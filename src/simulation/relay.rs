@@ -13,6 +13,7 @@ use super::bridge::{BridgeError, ConversationSpec, conclude};
 use super::caller::caller_instructions;
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
+use super::phone_line::CallerLine;
 use super::recorder::Recorder;
 use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools, on_timeline};
 use crate::audio::AudioFormat;
@@ -40,6 +41,8 @@ struct Relay<'a> {
     caller: Side,
     clock: Clock,
     rec: Recorder,
+    /// The condition between the caller session and the agent.
+    line: CallerLine,
     fixtures: FixtureSet,
     usage: UsageTotals,
     caller_usage: UsageTotals,
@@ -126,7 +129,7 @@ async fn relay(
     caller_model: &str,
     outcome: &mut ConversationOutcome,
 ) -> Result<EndReason, BridgeError> {
-    let rec = Recorder::create(&spec.dir)?;
+    let rec = Recorder::create(&spec.dir, spec.line.changes_audio())?;
     let clock = Clock::new(spec.pace);
     let (agent_trace, mut agent_trace_rx) = mpsc::unbounded_channel::<TraceRecord>();
     let (caller_trace, mut caller_trace_rx) = mpsc::unbounded_channel::<TraceRecord>();
@@ -142,6 +145,7 @@ async fn relay(
         caller: side(c),
         clock,
         rec,
+        line: CallerLine::new(&spec.line, false),
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         usage: UsageTotals::default(),
         caller_usage: UsageTotals::default(),
@@ -185,6 +189,7 @@ async fn relay(
     outcome.protocol_errors.append(&mut r.agent.errors);
     outcome.protocol_errors.append(&mut r.caller.errors);
     outcome.protocol_errors_not_kept += r.agent.errors_not_kept + r.caller.errors_not_kept;
+    outcome.line = r.line.record();
     outcome.duration_ms = r.rec.finish()?;
     result
 }
@@ -263,7 +268,11 @@ impl Relay<'_> {
         } else {
             at.max(self.floor_ms)
         };
-        let start = self.rec.place_audio(speaker, earliest, &samples)?;
+        // The caller's speech crosses the line on its way to the agent.
+        let (start, samples) = match speaker {
+            Speaker::Agent => (self.rec.place_audio(speaker, earliest, &samples)?, samples),
+            Speaker::Customer => self.line.stream(&mut self.rec, earliest, &samples)?,
+        };
         let speaking = match speaker {
             Speaker::Agent => &mut self.agent_speaking,
             Speaker::Customer => &mut self.caller_speaking,
@@ -302,8 +311,13 @@ impl Relay<'_> {
             Speaker::Agent => &mut self.caller,
             Speaker::Customer => &mut self.agent,
         };
-        let silence = vec![0i16; 2400];
-        for _ in 0..((VAD_SILENCE_MS + 300) / 100) {
+        for i in 0..((VAD_SILENCE_MS + 300) / 100) {
+            let at = speaking.end_ms + i as f64 * 100.0;
+            let silence = match speaker {
+                // The agent hears the open line between the caller's turns.
+                Speaker::Customer => self.line.silence(&mut self.rec, at, 2400)?,
+                Speaker::Agent => vec![0i16; 2400],
+            };
             listener.append(&silence).await?;
         }
         // The listener cannot answer before its VAD's silence window has passed.

@@ -21,7 +21,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::call::{Call, CallReport, run_call};
 use super::harness_load::LoadMonitor;
 use super::manifest_writer::ManifestWriter;
-use super::plan::{AgentRef, plan_conversations, select};
+use super::plan::{AgentRef, conditions, plan_conversations, select};
 use super::progress::Progress;
 use super::supervisor::{CircuitBreaker, StopSignal};
 use super::targets::{self, Target};
@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub agents: Vec<AgentRef>,
     pub scenarios: Vec<String>,
     pub tags: Vec<String>,
+    /// Acoustic conditions to run every call under (`clean` when empty).
+    pub conditions: Vec<String>,
     pub repeat: u32,
     pub concurrency: usize,
     pub pace: Pace,
@@ -80,6 +82,7 @@ impl RunOptions {
             agents: vec![],
             scenarios: vec![],
             tags: vec![],
+            conditions: vec![],
             repeat: 1,
             concurrency: 4,
             pace: Pace::Fast,
@@ -184,8 +187,10 @@ pub async fn run(
     let scenarios = select(project, &opts.scenarios, &opts.tags)?;
     let (targets, emulators) = targets::resolve(&opts).await?;
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let plan = plan_conversations(&names, &scenarios, &opts)?;
-    let (dir, manifest) = open_folder(&opts, project, &targets, &scenarios, plan)?;
+    let conditions = conditions(project, &opts.conditions)?;
+    let plan = plan_conversations(&names, &conditions, &scenarios, &opts)?;
+    let (dir, mut manifest) = open_folder(&opts, project, &targets, &scenarios, plan)?;
+    manifest.conditions = conditions;
     let writer = ManifestWriter::spawn(&dir);
     progress.start(manifest.conversations.len());
     let monitor = (opts.pace == Pace::Realtime).then(LoadMonitor::start);
@@ -292,6 +297,7 @@ fn open_folder(
             .map(|t| (t.name.clone(), t.source.clone()))
             .collect(),
         scenarios: scenarios.iter().map(|s| s.id.clone()).collect(),
+        conditions: Vec::new(),
         counts: Counts::default(),
         conversations: plan,
         shard: opts.shard.map(|(index, count)| Shard { index, count }),
@@ -488,7 +494,10 @@ impl<'a> Dispatcher<'a> {
                 continue;
             }
             let Some(call) = self.call(&planned, dir) else {
-                self.not_started(index, "its scenario, persona or agent is gone".into());
+                self.not_started(
+                    index,
+                    "its scenario, persona, agent or condition is gone".into(),
+                );
                 continue;
             };
             self.progress.conversation_started(&planned);
@@ -506,8 +515,10 @@ impl<'a> Dispatcher<'a> {
         let target = self.targets.iter().find(|t| t.name == planned.variant)?;
         let scenario = self.project.scenario(&planned.scenario)?;
         let (persona_path, persona) = self.project.personas.get(&planned.persona)?;
+        let condition = self.project.condition(&planned.condition)?;
         Some(Call {
             target: target.clone(),
+            condition,
             scenario: Arc::new(scenario.clone()),
             persona: Arc::new(persona.clone()),
             persona_path: persona_path.clone(),
@@ -744,6 +755,7 @@ mod tests {
             scenario: "s".into(),
             persona: "p".into(),
             repeat,
+            condition: "clean".into(),
             seed: 0,
             dir: format!("conversations/agent/s/{repeat}").into(),
             status: None,
@@ -777,6 +789,7 @@ mod tests {
             variants: vec!["agent".into()],
             agents: BTreeMap::new(),
             scenarios: vec!["s".into()],
+            conditions: vec!["clean".into()],
             conversations: vec![planned(0)],
             counts: Counts::default(),
             shard: None,

@@ -26,7 +26,7 @@ pub enum NoiseKind {
     Brown,
     /// Six overlapped talkers of the offline voice.
     Babble,
-    /// Babble with cutlery and dish clatter (about one clatter a second).
+    /// Babble with cutlery and dish clatter (one every two seconds on average).
     Cafe,
     /// Low-frequency traffic rumble with passing vehicles and door thumps.
     Street,
@@ -58,7 +58,7 @@ impl Background {
             (bed, start)
         });
         let transients = match kind {
-            NoiseKind::Cafe => Transients::new(Transient::Clatter, 0.8, 2.5),
+            NoiseKind::Cafe => Transients::new(Transient::Clatter, 0.5, 1.5),
             NoiseKind::Street => Transients::new(Transient::Thump, 0.12, 3.0),
             NoiseKind::Keyboard => Transients::new(Transient::KeyClick, 6.0, 4.0),
             _ => Transients::none(),
@@ -222,8 +222,7 @@ impl Transients {
 
 fn synthesise(kind: Transient, amplitude: f32, rng: &mut SplitMix) -> Vec<f32> {
     let rate = SESSION_RATE as f32;
-    let (seconds, partials, noise_tau, partial_tau): (f32, Vec<f32>, f32, (f32, f32)) = match kind
-    {
+    let (seconds, partials, noise_tau, partial_tau): (f32, Vec<f32>, f32, (f32, f32)) = match kind {
         Transient::Clatter => (
             0.3,
             (0..3).map(|_| rng.uniform_in(2000.0, 7000.0)).collect(),

@@ -17,8 +17,8 @@ pub mod reverb;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use background::NoiseKind;
 use background::Background;
+pub use background::NoiseKind;
 use filter::{Butterworth, Pass};
 use packets::{PacketLine, PacketLossSpec};
 use reverb::Room;
@@ -97,7 +97,10 @@ impl Stage {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err((field, format!("{field} is {v}; it must be between {lo} and {hi}")))
+                Err((
+                    field,
+                    format!("{field} is {v}; it must be between {lo} and {hi}"),
+                ))
             }
         };
         let nyquist = SESSION_RATE as f64 / 2.0;
@@ -379,8 +382,7 @@ impl NoiseStage {
     }
 
     fn measured_snr_db(&self) -> Option<f64> {
-        (self.frames > 0 && self.mixed > 0.0)
-            .then(|| 10.0 * (self.speech / self.mixed).log10())
+        (self.frames > 0 && self.mixed > 0.0).then(|| 10.0 * (self.speech / self.mixed).log10())
     }
 }
 

@@ -73,8 +73,10 @@ impl PacketLine {
 
     /// The fate of packet `k`: a pure function of the seed and `k`.
     pub fn fate(&self, k: u64) -> Fate {
-        let u = |salt: u64| (splitmix(self.seed ^ salt ^ k.wrapping_mul(0x9E37_79B9)) >> 11) as f64
-            / (1u64 << 53) as f64;
+        let u = |salt: u64| {
+            (splitmix(self.seed ^ salt ^ k.wrapping_mul(0x9E37_79B9)) >> 11) as f64
+                / (1u64 << 53) as f64
+        };
         if u(0x1055) < self.spec.rate {
             return Fate::Lost;
         }
@@ -94,7 +96,10 @@ impl PacketLine {
     pub fn process(&mut self, samples: &mut [f32], at_sample: u64) {
         for (i, s) in samples.iter_mut().enumerate() {
             let pos = at_sample + i as u64;
-            let (k, j) = (pos / self.packet_samples, (pos % self.packet_samples) as usize);
+            let (k, j) = (
+                pos / self.packet_samples,
+                (pos % self.packet_samples) as usize,
+            );
             let fate = match self.at {
                 Some((current, fate)) if current == k => fate,
                 previous => {
@@ -164,7 +169,9 @@ mod tests {
         }
         assert_eq!(whole, chunked);
         // A played packet is untouched; a lost one repeats the one before.
-        let k = (0..3000).find(|&k| line.fate(k) == Fate::Lost && k > 0 && line.fate(k - 1) == Fate::Played).unwrap() as usize;
+        let k = (0..3000)
+            .find(|&k| line.fate(k) == Fate::Lost && k > 0 && line.fate(k - 1) == Fate::Played)
+            .unwrap() as usize;
         assert_eq!(whole[(k - 1) * 480..k * 480], audio[(k - 1) * 480..k * 480]);
         assert_eq!(whole[k * 480..(k + 1) * 480], audio[(k - 1) * 480..k * 480]);
     }

@@ -61,7 +61,10 @@ fn noise_sits_at_its_snr_over_the_callers_speech_for_every_kind() {
                 "{kind:?} at {snr_db} dB measured {measured}"
             );
             let reported = line.stats().snr_db[0].unwrap();
-            assert!((reported - measured).abs() < 0.2, "{reported} vs {measured}");
+            assert!(
+                (reported - measured).abs() < 0.2,
+                "{reported} vs {measured}"
+            );
         }
     }
 }
@@ -80,7 +83,10 @@ fn noise_goes_on_between_utterances_at_the_level_it_was_set() {
     let pause = line.stream(&vec![0; 24_000], clean.len() as u64);
     let noise_in_speech: Vec<i16> = said.iter().zip(&clean).map(|(r, c)| r - c).collect();
     let ratio = 10.0 * (power(&pause) / power(&noise_in_speech)).log10();
-    assert!(ratio.abs() < 1.5, "the pause is as noisy as the speech: {ratio} dB");
+    assert!(
+        ratio.abs() < 1.5,
+        "the pause is as noisy as the speech: {ratio} dB"
+    );
 }
 
 #[test]
@@ -98,8 +104,16 @@ fn a_phone_line_keeps_the_voice_band_and_cuts_the_rest() {
         10.0 * (power(&y[12_000..]) / power(&x[12_000..])).log10()
     };
     assert!(gain_db(1000.0).abs() < 0.5, "1 kHz: {}", gain_db(1000.0));
-    assert!((gain_db(300.0) + 3.0).abs() < 1.0, "300 Hz: {}", gain_db(300.0));
-    assert!((gain_db(3400.0) + 4.0).abs() < 1.0, "3.4 kHz: {}", gain_db(3400.0));
+    assert!(
+        (gain_db(300.0) + 3.0).abs() < 1.0,
+        "300 Hz: {}",
+        gain_db(300.0)
+    );
+    assert!(
+        (gain_db(3400.0) + 4.0).abs() < 1.0,
+        "3.4 kHz: {}",
+        gain_db(3400.0)
+    );
     assert!(gain_db(100.0) < -30.0, "100 Hz: {}", gain_db(100.0));
     assert!(gain_db(5000.0) < -30.0, "5 kHz: {}", gain_db(5000.0));
 }
@@ -180,10 +194,12 @@ fn out_of_range_parameters_are_refused_with_the_field() {
     .check()
     .unwrap_err();
     assert_eq!(err.0, "high_hz");
-    assert!(Stage::Noise {
-        kind: NoiseKind::Cafe,
-        snr_db: f64::NAN
-    }
-    .check()
-    .is_err());
+    assert!(
+        Stage::Noise {
+            kind: NoiseKind::Cafe,
+            snr_db: f64::NAN
+        }
+        .check()
+        .is_err()
+    );
 }

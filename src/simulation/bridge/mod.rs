@@ -8,6 +8,7 @@
 //! client must), answers tool calls from the scenario's fixtures, and records
 //! everything.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,11 +17,14 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 
+mod open_line;
+
 use super::caller::{CallerMove, TextCaller};
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
+use super::phone_line::{CallerLine, LineSpec};
 use super::recorder::Recorder;
-use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools};
+use super::side::{SessionSettings, Side, answer_tools};
 use super::voice::CallerVoice;
 use crate::audio::noise::add_line_noise;
 use crate::audio::{AudioFormat, SESSION_RATE, Voice};
@@ -61,6 +65,8 @@ pub struct ConversationSpec {
     /// A speech endpoint for the caller's voice (`chat` driver); the offline
     /// voice when absent.
     pub speech: Option<SpeechEndpoint>,
+    /// The acoustic condition between the caller and the agent.
+    pub line: LineSpec,
 }
 
 impl ConversationSpec {
@@ -159,6 +165,13 @@ impl BridgeError {
     }
 }
 
+/// Where an agent turn's playback ended, and whether the agent's VAD
+/// hearing the line (not the caller's words) stopped it.
+struct Played {
+    end: f64,
+    stopped_by_line: bool,
+}
+
 /// One stretch of agent speech (one assistant item).
 struct AgentSpeech {
     item_id: Option<String>,
@@ -177,6 +190,7 @@ struct Bridge<'a> {
     fixtures: FixtureSet,
     rng: StdRng,
     voice: CallerVoice,
+    line: CallerLine,
     outcome: ConversationOutcome,
     /// Timeline ms where the caller last stopped speaking.
     caller_end_ms: f64,
@@ -185,6 +199,11 @@ struct Bridge<'a> {
     last_line: Option<(String, u32)>,
     /// Agent audio received so far, in samples, against the call's limit.
     audio_samples: usize,
+    /// Agent events read while the caller's line was open, not yet handled.
+    held: VecDeque<(ServerEvent, serde_json::Value, f64)>,
+    /// Times the agent stopped talking because its VAD heard the line (not
+    /// the caller's words).
+    line_barge_ins: u32,
 }
 
 /// Runs one conversation to its end and writes its artifacts under
@@ -196,7 +215,7 @@ pub async fn run_conversation(
 ) -> ConversationOutcome {
     let mut outcome = ConversationOutcome::not_finished();
     outcome.model = Some(spec.model.clone());
-    let rec = match Recorder::create(&spec.dir) {
+    let rec = match Recorder::create(&spec.dir, spec.line.changes_audio()) {
         Ok(r) => r,
         Err(e) => {
             outcome.error = Some(format!("cannot create {}: {e}", spec.dir.display()));
@@ -232,10 +251,13 @@ pub async fn run_conversation(
             Some(e) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
             None => CallerVoice::Offline(Voice::new(spec.persona.voice.offline)),
         },
+        line: CallerLine::new(&spec.line, spec.turns == TurnMode::Vad),
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
         audio_samples: 0,
+        held: VecDeque::new(),
+        line_barge_ins: 0,
     };
     let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, bridge.drive(caller)).await {
@@ -246,6 +268,13 @@ pub async fn run_conversation(
     bridge.agent.tx.close().await;
     bridge.drain_trace();
     let mut outcome = bridge.outcome;
+    outcome.line = bridge.line.record();
+    if bridge.line_barge_ins > 0 {
+        outcome.note(format!(
+            "the agent stopped talking {} time(s) when its VAD heard the line, not the caller's words",
+            bridge.line_barge_ins
+        ));
+    }
     outcome.protocol_errors.append(&mut bridge.agent.errors);
     outcome.protocol_errors_not_kept += bridge.agent.errors_not_kept;
     conclude(&mut outcome, result);
@@ -282,6 +311,7 @@ impl Bridge<'_> {
         // The agent answers the phone.
         self.agent.request_response().await?;
         let end = self.spec.scenario.end;
+        let mut deferred: Option<CallerMove> = None;
         loop {
             let speeches = self.agent_turn().await?;
             self.drain_trace();
@@ -310,12 +340,24 @@ impl Bridge<'_> {
             } else {
                 0.0
             };
-            let step = caller.next(&agent_text, held_ms).await?;
+            // A line the agent's VAD took for speech stopped its last turn:
+            // the caller still says what they were about to, after the
+            // agent's answer to the noise.
+            let (step, was_deferred) = match deferred.take() {
+                Some(step) => (step, true),
+                None => (caller.next(&agent_text, held_ms).await?, false),
+            };
             let interrupt = match &step {
                 CallerMove::Say(_) => self.interruption_point(speeches.last()),
                 _ => None,
             };
-            let agent_end = self.play(speeches, interrupt).await?;
+            let played = self.play(speeches, interrupt).await?;
+            let agent_end = played.end;
+            // Once: a caller cut off twice in a row talks anyway.
+            if played.stopped_by_line && !was_deferred {
+                deferred = Some(step);
+                continue;
+            }
             if self.outcome.agent_turns >= end.max_turns {
                 return Ok(EndReason::MaxTurns);
             }
@@ -368,25 +410,33 @@ impl Bridge<'_> {
 
     /// Places the agent's speech on the timeline (in realtime pacing, waits
     /// while it plays). With an interruption, the last item is cut at the
-    /// played point and truncated on the server. Returns where playback ended.
+    /// played point and truncated on the server; on an open line, playback
+    /// also stops where the agent's VAD heard the line (and the rest of the
+    /// turn is not played).
     async fn play(
         &mut self,
         speeches: Vec<AgentSpeech>,
         interrupt_at: Option<f64>,
-    ) -> Result<f64, BridgeError> {
+    ) -> Result<Played, BridgeError> {
         let mut end = self.caller_end_ms;
         let count = speeches.len();
         for (i, speech) in speeches.into_iter().enumerate() {
             if speech.audio.is_empty() {
                 continue;
             }
-            let cut = if i + 1 == count { interrupt_at } else { None };
+            let planned = if i + 1 == count { interrupt_at } else { None };
             let duration = speech.audio.len() as f64 / 24.0;
-            let played_ms = cut.unwrap_or(duration).min(duration);
-            let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
             let start = self
                 .rec
-                .place_audio(Speaker::Agent, speech.arrived_ms.max(end), played)?;
+                .next_start(Speaker::Agent, speech.arrived_ms.max(end));
+            let heard_line = self
+                .listen_while_playing(start, planned.unwrap_or(duration).min(duration))
+                .await?;
+            let stopped_by_line = heard_line.is_some();
+            let cut = heard_line.or(planned);
+            let played_ms = cut.unwrap_or(duration).min(duration);
+            let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
+            let start = self.rec.place_audio(Speaker::Agent, start, played)?;
             end = start + played_ms;
             let text = match cut {
                 Some(_) => crate::text::spoken_prefix(&speech.text, played_ms / duration),
@@ -405,7 +455,11 @@ impl Bridge<'_> {
             // The caller hears it out (or up to the interruption).
             self.clock.advance_to(end).await;
             if cut.is_some() {
-                self.outcome.interruptions += 1;
+                if stopped_by_line {
+                    self.line_barge_ins += 1;
+                } else {
+                    self.outcome.interruptions += 1;
+                }
                 if let Some(item_id) = speech.item_id {
                     self.agent
                         .tx
@@ -418,8 +472,17 @@ impl Bridge<'_> {
                         .await?;
                 }
             }
+            if stopped_by_line {
+                return Ok(Played {
+                    end,
+                    stopped_by_line,
+                });
+            }
         }
-        Ok(end)
+        Ok(Played {
+            end,
+            stopped_by_line: false,
+        })
     }
 
     /// Speaks a caller line starting at `start_ms`, streaming it to the agent.
@@ -433,12 +496,14 @@ impl Bridge<'_> {
             _ => 0,
         };
         self.last_line = Some((line.to_string(), repeats));
+        // The persona's own noise (a mumbler, a bad headset) is part of
+        // their speech; the condition's line comes after it.
         let noise = self.spec.persona.traits.line_noise * 0.5f64.powi(repeats as i32);
-        let audio = add_line_noise(&clean, noise, self.rng.random());
+        let spoken = add_line_noise(&clean, noise, self.rng.random());
+        self.feed_line_to(start_ms).await?;
         self.clock.advance_to(start_ms).await;
-        let start = self
-            .rec
-            .place_audio(Speaker::Customer, self.clock.now_ms(), &audio)?;
+        let now = self.clock.now_ms();
+        let (start, audio) = self.line.utterance(&mut self.rec, now, &spoken)?;
         let duration = audio.len() as f64 / 24.0;
         // 100 ms chunks, at speaking speed in realtime pacing.
         for (i, chunk) in audio.chunks(CHUNK_SAMPLES).enumerate() {
@@ -458,16 +523,9 @@ impl Bridge<'_> {
         self.outcome.customer_turns += 1;
         self.caller_end_ms = end;
         self.clock.advance_to(end).await;
+        self.line.carried_to(end);
         if self.spec.turns == TurnMode::Vad {
-            // The line stays open: silence until the server's VAD closes the turn.
-            let silence = vec![0i16; CHUNK_SAMPLES];
-            let chunks = (VAD_SILENCE_MS as f64 + 300.0) / 100.0;
-            for i in 0..chunks.ceil() as usize {
-                self.clock.advance_to(end + i as f64 * 100.0).await;
-                self.agent.append(&silence).await?;
-            }
-            // VAD cannot close the turn before its silence window has passed.
-            self.clock.advance_to(end + VAD_SILENCE_MS as f64).await;
+            self.keep_line_open(end).await?;
         }
         Ok(())
     }
@@ -479,7 +537,11 @@ impl Bridge<'_> {
         let mut speeches: Vec<AgentSpeech> = Vec::new();
         let mut calls: Vec<(String, String, String, f64)> = Vec::new();
         loop {
-            let (event, raw, at) = self.agent.next_event(&mut self.clock).await?;
+            let silent = speeches.iter().all(|s| s.audio.is_empty());
+            let Some((event, raw, at)) = self.next_agent_event(silent).await? else {
+                // The caller gave up waiting on an open line.
+                return Ok(speeches);
+            };
             match event {
                 ServerEvent::ResponseOutputAudioDelta {
                     at: part, delta, ..
