@@ -8,19 +8,26 @@ use std::collections::BTreeMap;
 
 use super::stats;
 use super::tables::{ConversationRow, ResultRow};
-use super::{CheckAggregate, VariantAggregate};
+use super::{CheckAggregate, ConditionAggregate, VariantAggregate};
 use crate::run_folder::{CheckStatus, Status};
 
-/// Per variant × scenario × persona × check, in that sort order.
+/// Per variant × condition × scenario × persona × check, in that sort order.
 pub fn check_aggregates(results: &[ResultRow]) -> Vec<CheckAggregate> {
-    let mut groups: BTreeMap<(&str, &str, &str, &str), Vec<&ResultRow>> = BTreeMap::new();
+    type Key<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+    let mut groups: BTreeMap<Key, Vec<&ResultRow>> = BTreeMap::new();
     for r in results {
-        let key = (&*r.variant, &*r.scenario, &*r.persona, &*r.check);
+        let key = (
+            &*r.variant,
+            &*r.condition,
+            &*r.scenario,
+            &*r.persona,
+            &*r.check,
+        );
         groups.entry(key).or_default().push(r);
     }
     groups
         .into_iter()
-        .map(|((variant, scenario, persona, check), rows)| {
+        .map(|((variant, condition, scenario, persona, check), rows)| {
             let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
             let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
             let status = |s: CheckStatus| rows.iter().filter(|r| r.status == s).count() as u32;
@@ -28,6 +35,7 @@ pub fn check_aggregates(results: &[ResultRow]) -> Vec<CheckAggregate> {
             let ci = stats::wilson(passes as u64, decided as u64);
             CheckAggregate {
                 variant: variant.to_string(),
+                condition: condition.to_string(),
                 scenario: scenario.to_string(),
                 persona: persona.to_string(),
                 check: check.to_string(),
@@ -82,6 +90,43 @@ pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggre
                 caller_cost_usd: sum(|r| r.caller_cost_usd),
                 judge_cost_usd: sum(|r| r.judge_cost_usd),
                 audio_s: rows.iter().map(|r| r.duration_s).sum(),
+            }
+        })
+        .collect()
+}
+
+/// Per variant × condition (conditions in the run's order): pass rate with
+/// its Wilson interval, mean response p95 and the SNR the lines measured.
+pub fn condition_aggregates(
+    conversations: &[ConversationRow],
+    conditions: &[String],
+) -> Vec<ConditionAggregate> {
+    let mut groups: BTreeMap<(&str, usize), Vec<&ConversationRow>> = BTreeMap::new();
+    for c in conversations {
+        if let Some(order) = conditions.iter().position(|x| *x == c.condition) {
+            groups.entry((&c.variant, order)).or_default().push(c);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((variant, order), rows)| {
+            let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
+            let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
+            let ci = stats::wilson(passes as u64, decided as u64);
+            let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
+            let snr: Vec<f64> = rows.iter().filter_map(|r| r.line_snr_db).collect();
+            ConditionAggregate {
+                variant: variant.to_string(),
+                condition: conditions[order].clone(),
+                conversations: rows.len() as u32,
+                decided,
+                passes,
+                errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
+                pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
+                ci_low: ci.map(|c| c.0),
+                ci_high: ci.map(|c| c.1),
+                ttfa_p95_mean_ms: stats::mean(&ttfa),
+                line_snr_db_mean: stats::mean(&snr),
             }
         })
         .collect()

@@ -15,8 +15,12 @@ use super::tables::{ConversationRow, ResultRow};
 
 pub const ALPHA: f64 = 0.05;
 
-/// Baseline and candidate outcome of each (scenario, repeat) pair.
-type Pairs = BTreeMap<(String, u32), (Option<bool>, Option<bool>)>;
+/// What pairs two calls: the same condition, scenario and repeat (so the
+/// same seed).
+type PairKey = (String, String, u32);
+
+/// Baseline and candidate outcome of each pair.
+type Pairs = BTreeMap<PairKey, (Option<bool>, Option<bool>)>;
 const RESAMPLES: usize = 4000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,8 +122,8 @@ pub struct AbComparison {
     pub metrics: Vec<MetricComparison>,
 }
 
-/// Baseline and candidate value of a measure per (scenario, repeat) pair.
-type MetricPairs = BTreeMap<(String, u32), (Option<f64>, Option<f64>)>;
+/// Baseline and candidate value of a measure per pair.
+type MetricPairs = BTreeMap<PairKey, (Option<f64>, Option<f64>)>;
 
 /// Measures compared between variants.
 const COMPARED_METRICS: &[&str] = &["latency.", "tone.agent."];
@@ -149,7 +153,7 @@ pub fn compare_metrics(
             let slot = pairs
                 .entry(name.clone())
                 .or_default()
-                .entry((c.scenario.clone(), c.repeat))
+                .entry((c.condition.clone(), c.scenario.clone(), c.repeat))
                 .or_default();
             if side == 0 {
                 slot.0 = Some(*v);
@@ -203,6 +207,64 @@ pub fn compare_metrics(
         .collect()
 }
 
+/// One variant under a condition against itself under the baseline
+/// (first) condition: how far each check falls on that line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Robustness {
+    pub variant: String,
+    pub baseline_condition: String,
+    pub condition: String,
+    pub checks: Vec<Comparison>,
+    pub metrics: Vec<MetricComparison>,
+}
+
+/// Every variant under every condition after the first, against the first,
+/// paired by scenario and repeat (the calls share their seeds).
+pub fn robustness(
+    conversations: &[ConversationRow],
+    results: &[ResultRow],
+    variants: &[String],
+    conditions: &[String],
+    seed: u64,
+) -> Vec<Robustness> {
+    let Some((baseline, rest)) = conditions.split_first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for variant in variants {
+        for condition in rest {
+            // The two conditions as the two sides of an A/B of one variant.
+            let side = |v: &str, c: &str| v == variant && (c == baseline || c == condition);
+            let rows: Vec<ConversationRow> = conversations
+                .iter()
+                .filter(|r| side(&r.variant, &r.condition))
+                .map(|r| ConversationRow {
+                    variant: r.condition.clone(),
+                    condition: String::new(),
+                    ..r.clone()
+                })
+                .collect();
+            let checks: Vec<ResultRow> = results
+                .iter()
+                .filter(|r| side(&r.variant, &r.condition))
+                .map(|r| ResultRow {
+                    variant: r.condition.clone(),
+                    condition: String::new(),
+                    ..r.clone()
+                })
+                .collect();
+            out.push(Robustness {
+                variant: variant.clone(),
+                baseline_condition: baseline.clone(),
+                condition: condition.clone(),
+                checks: compare(&rows, &checks, baseline, condition, seed),
+                metrics: compare_metrics(&rows, baseline, condition, seed),
+            });
+        }
+    }
+    out
+}
+
 /// Compares `candidate` against `baseline`: overall (conversation verdict)
 /// and per check, on pairs where both sides were decided.
 pub fn compare(
@@ -212,10 +274,12 @@ pub fn compare(
     candidate: &str,
     seed: u64,
 ) -> Vec<Comparison> {
-    let key = |s: &str, r: u32| (s.to_string(), r);
+    let key = |condition: &str, s: &str, r: u32| (condition.to_string(), s.to_string(), r);
     let mut overall: Pairs = BTreeMap::new();
     for c in conversations {
-        let slot = overall.entry(key(&c.scenario, c.repeat)).or_default();
+        let slot = overall
+            .entry(key(&c.condition, &c.scenario, c.repeat))
+            .or_default();
         if c.variant == baseline {
             slot.0 = c.passed;
         } else if c.variant == candidate {
@@ -235,7 +299,7 @@ pub fn compare(
         let slot = per_check
             .entry(r.check.clone())
             .or_default()
-            .entry(key(&r.scenario, r.repeat))
+            .entry(key(&r.condition, &r.scenario, r.repeat))
             .or_default();
         if r.variant == baseline {
             slot.0 = r.passed;

@@ -25,6 +25,11 @@ pub struct GateRule {
     /// Only these variants (all when absent).
     #[serde(default)]
     pub variant: Option<String>,
+    /// Only the calls under this acoustic condition (all when absent). With
+    /// `no_significant_regression`, the rule is that the variant does not do
+    /// significantly worse under it than under the run's first condition.
+    #[serde(default)]
+    pub condition: Option<String>,
     #[serde(default)]
     pub min_pass_rate: Option<f64>,
     #[serde(default)]
@@ -52,6 +57,10 @@ impl GateFile {
 pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
     let mut out = Vec::new();
     for rule in &gates.rules {
+        if let Some(condition) = &rule.condition {
+            out.extend(evaluate_condition(rule, condition, report));
+            continue;
+        }
         let variants: Vec<_> = report
             .variants
             .iter()
@@ -144,4 +153,116 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
         }
     }
     out
+}
+
+/// A rule scoped to one condition: pass rates and latency over that
+/// condition's calls, and no significant regression against the first
+/// condition.
+fn evaluate_condition(rule: &GateRule, condition: &str, report: &Report) -> Vec<GateResult> {
+    let mut out = Vec::new();
+    if !report.condition_names.iter().any(|c| c == condition) {
+        out.push(GateResult {
+            rule: format!("condition {condition}"),
+            passed: false,
+            detail: format!(
+                "the run has no condition {condition} (it ran: {})",
+                report.condition_names.join(", ")
+            ),
+        });
+        return out;
+    }
+    let variants: Vec<&str> = report
+        .variants
+        .iter()
+        .map(|v| v.variant.as_str())
+        .filter(|v| rule.variant.as_deref().is_none_or(|want| want == *v))
+        .collect();
+    let scope = rule.check.clone().unwrap_or_else(|| "overall".into());
+    for variant in &variants {
+        let calls = report
+            .conversations
+            .iter()
+            .filter(|c| c.variant == *variant && c.condition == condition);
+        if let Some(min) = rule.min_pass_rate {
+            let outcomes: Vec<Option<bool>> = match &rule.check {
+                None => calls.clone().map(|c| c.passed).collect(),
+                Some(check) => report
+                    .results
+                    .iter()
+                    .filter(|r| r.variant == *variant && r.condition == condition)
+                    .filter(|r| &r.check == check)
+                    .map(|r| r.passed)
+                    .collect(),
+            };
+            let decided = outcomes.iter().flatten().count();
+            let passes = outcomes.iter().flatten().filter(|p| **p).count();
+            let rate = (decided > 0).then(|| passes as f64 / decided as f64);
+            out.push(GateResult {
+                rule: format!("{variant} @{condition}: {scope} pass rate >= {min}"),
+                passed: rate.is_some_and(|r| r >= min),
+                detail: match rate {
+                    Some(r) => format!("{passes}/{decided} = {r:.3}"),
+                    None => "nothing decided: a gate cannot pass on skipped checks".into(),
+                },
+            });
+        }
+        if let Some(max) = rule.max_p95_latency_ms {
+            let worst = calls
+                .filter_map(|c| c.agent_ttfa_p95_ms)
+                .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+            out.push(GateResult {
+                rule: format!("{variant} @{condition}: response p95 <= {max} ms"),
+                passed: worst.is_some_and(|w| w <= max),
+                detail: worst
+                    .map(|w| format!("worst conversation p95 {w:.0} ms"))
+                    .unwrap_or_else(|| "no latency measured".into()),
+            });
+        }
+        if rule.no_significant_regression {
+            out.push(robustness_gate(rule, variant, condition, report));
+        }
+    }
+    out
+}
+
+/// No significant regression of `variant` under `condition` against the
+/// run's first condition.
+fn robustness_gate(rule: &GateRule, variant: &str, condition: &str, report: &Report) -> GateResult {
+    let name = format!("{variant} @{condition}: no significant regression");
+    let Some(r) = report
+        .robustness
+        .iter()
+        .find(|r| r.variant == variant && r.condition == condition)
+    else {
+        return GateResult {
+            rule: name,
+            passed: false,
+            detail: "nothing to compare with: the condition is the run's first (its baseline)"
+                .into(),
+        };
+    };
+    let regressed: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| rule.check.as_ref().is_none_or(|want| &c.check == want))
+        .filter(|c| c.change == Change::Regressed)
+        .map(|c| {
+            format!(
+                "{} regressed: {:.0}% → {:.0}%, p = {:.4}",
+                c.check,
+                c.baseline_pass_rate * 100.0,
+                c.candidate_pass_rate * 100.0,
+                c.p_value
+            )
+        })
+        .collect();
+    GateResult {
+        rule: format!("{name} against {}", r.baseline_condition),
+        passed: regressed.is_empty(),
+        detail: if regressed.is_empty() {
+            "none found".into()
+        } else {
+            regressed.join("; ")
+        },
+    }
 }

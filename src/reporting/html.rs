@@ -191,6 +191,53 @@ fn comparison_values(all: &[AbComparison]) -> Vec<Value> {
         .collect()
 }
 
+/// The per-condition pass rates (table rows and chart) and the robustness
+/// comparisons, shown when the run had a condition other than `clean`.
+fn condition_values(report: &Report) -> (Vec<Value>, String, Vec<Value>) {
+    if report
+        .condition_names
+        .iter()
+        .all(|c| c == crate::run_folder::CLEAN)
+    {
+        return (Vec::new(), String::new(), Vec::new());
+    }
+    let rows = report
+        .conditions
+        .iter()
+        .map(|c| {
+            json!({"variant": c.variant, "condition": c.condition, "conversations": c.conversations,
+                "passes": c.passes, "decided": c.decided, "pass_rate_pct": pct(c.pass_rate),
+                "ci": match (c.ci_low, c.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
+                "errors": c.errors,
+                "snr": c.line_snr_db_mean.map(|x| format!("{x:.1} dB")).unwrap_or_else(|| "–".into())})
+        })
+        .collect();
+    let chart = bar_chart(
+        &report
+            .conditions
+            .iter()
+            .map(|c| {
+                (
+                    format!("{} · {}", c.variant, c.condition),
+                    c.pass_rate,
+                    c.ci_low.zip(c.ci_high),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let as_ab: Vec<AbComparison> = report
+        .robustness
+        .iter()
+        .map(|r| AbComparison {
+            baseline: format!("{} under {}", r.variant, r.baseline_condition),
+            candidate: format!("{} under {}", r.variant, r.condition),
+            checks: r.checks.clone(),
+            metrics: r.metrics.clone(),
+        })
+        .collect();
+    (rows, chart, comparison_values(&as_ab))
+}
+
 /// `compare.html`: the A/B tables on their own, self-contained.
 pub fn render_comparisons(all: &[AbComparison]) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
@@ -248,6 +295,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         }
     }
     let comparisons = comparison_values(&report.comparisons);
+    let (conditions, condition_chart, robustness) = condition_values(report);
     let mut scenarios: ScenarioRows = BTreeMap::new();
     for c in &report.conversations {
         let e = scenarios
@@ -290,19 +338,19 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         .iter()
         .take(MAX_DETAILED)
         .map(|c| {
-            let entry = run.manifest.conversations.iter().find(|p| c.is_call(&p.variant, &p.scenario, p.repeat));
+            let entry = run.manifest.conversations.iter().find(|p| c.is_call(p));
             let dir = entry.map(|p| p.dir.display().to_string()).unwrap_or_default();
             let call_dir = run.dir.join(&dir);
             let transcript: Vec<Utterance> = read_jsonl(&call_dir.join(TRANSCRIPT)).unwrap_or_default();
             let tools: Vec<ToolCallRecord> = read_jsonl(&call_dir.join(TOOLS)).unwrap_or_default();
             let failed: Vec<Value> = failed_by_call
-                .get(&(c.variant.as_str(), c.scenario.as_str(), c.repeat))
+                .get(&c.call_key())
                 .into_iter()
                 .flatten()
                 .map(|r| json!({"check": r.check, "detail": clip(&r.detail)}))
                 .collect();
             json!({
-                "variant": c.variant, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
+                "variant": c.variant, "condition": c.condition, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
                 "duration": mmss(c.duration_s * 1000.0), "turns": c.turns, "dir": dir,
                 "timeline": timeline(&transcript, &tools),
                 "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": u.speaker.as_str(),
@@ -321,6 +369,9 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         run_id => report.run_id.clone(),
         variants => data(&variants),
         comparisons => data(&comparisons),
+        conditions => data(&conditions),
+        condition_chart => condition_chart,
+        robustness => data(&robustness),
         variant_chart => variant_chart,
         check_chart => check_chart,
         latency_chart => latency_chart(&latency),

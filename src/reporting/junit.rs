@@ -39,7 +39,12 @@ pub fn xml(r: &Report) -> String {
         let (mut f, mut e, mut s) = (0, 0, 0);
         let mut cases = String::new();
         for c in &convs {
-            let name = format!("{} #{}", c.scenario, c.repeat);
+            let name = format!(
+                "{} #{}{}",
+                c.scenario,
+                c.repeat,
+                crate::run_folder::condition_suffix(&c.condition)
+            );
             let _ = writeln!(
                 cases,
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
@@ -48,7 +53,7 @@ pub fn xml(r: &Report) -> String {
                 c.duration_s
             );
             let failed = failed_by_call
-                .get(&(c.variant.as_str(), c.scenario.as_str(), c.repeat))
+                .get(&c.call_key())
                 .map_or(&[][..], Vec::as_slice);
             match (c.status, c.verdict) {
                 (Status::Interrupted, _) => {

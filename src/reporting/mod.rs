@@ -19,7 +19,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::run_folder::{CheckStatus, Manifest, RunFolder, RunFolderError, Status, write_atomic};
-use compare::AbComparison;
+use compare::{AbComparison, Robustness};
 use tables::{ConversationRow, ResultRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +32,11 @@ pub enum ReportError {
     Io(#[from] std::io::Error),
 }
 
-/// Per variant × scenario × persona × check.
+/// Per variant × condition × scenario × persona × check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckAggregate {
     pub variant: String,
+    pub condition: String,
     pub scenario: String,
     pub persona: String,
     pub check: String,
@@ -49,6 +50,24 @@ pub struct CheckAggregate {
     pub value_mean: Option<f64>,
     pub value_p50: Option<f64>,
     pub value_p95: Option<f64>,
+}
+
+/// Per variant × acoustic condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionAggregate {
+    pub variant: String,
+    pub condition: String,
+    pub conversations: u32,
+    pub decided: u32,
+    pub passes: u32,
+    pub errors: u32,
+    pub pass_rate: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub ttfa_p95_mean_ms: Option<f64>,
+    /// Mean SNR the lines measured over the callers' speech (noise
+    /// conditions only).
+    pub line_snr_db_mean: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,6 +112,12 @@ pub struct Report {
     pub checks: Vec<CheckAggregate>,
     /// Candidate variants against the first (baseline) one.
     pub comparisons: Vec<AbComparison>,
+    /// The run's acoustic conditions, in order (the first is the baseline).
+    pub condition_names: Vec<String>,
+    /// Pass rates per variant × condition.
+    pub conditions: Vec<ConditionAggregate>,
+    /// Each variant under each condition against the first condition.
+    pub robustness: Vec<Robustness>,
     pub conversations: Vec<ConversationRow>,
     pub results: Vec<ResultRow>,
     /// Planned calls that did not run to an outcome, grouped by why.
@@ -126,19 +151,16 @@ pub struct NotRun {
 }
 
 impl Report {
-    /// The failed checks of every call, by (variant, scenario, repeat): one
-    /// pass over the results, for reporters that list them per call.
-    pub fn failed_checks(&self) -> std::collections::HashMap<(&str, &str, u32), Vec<&ResultRow>> {
+    /// The failed checks of every call, by its key: one pass over the
+    /// results, for reporters that list them per call.
+    pub fn failed_checks(&self) -> std::collections::HashMap<tables::CallKey<'_>, Vec<&ResultRow>> {
         let mut by_call: std::collections::HashMap<_, Vec<&ResultRow>> = Default::default();
         for r in self
             .results
             .iter()
             .filter(|r| r.status == CheckStatus::Fail)
         {
-            by_call
-                .entry((r.variant.as_str(), r.scenario.as_str(), r.repeat))
-                .or_default()
-                .push(r);
+            by_call.entry(r.call_key()).or_default().push(r);
         }
         by_call
     }
@@ -208,11 +230,22 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
         None => vec![],
     };
     let notes = notes(&conversations);
+    let conditions = aggregate::condition_aggregates(&conversations, &manifest.conditions);
+    let robustness = compare::robustness(
+        &conversations,
+        &results,
+        &manifest.variants,
+        &manifest.conditions,
+        manifest.seed,
+    );
     let report = Report {
         run_id: manifest.run_id.clone(),
         variants,
         checks,
         comparisons,
+        condition_names: manifest.conditions.clone(),
+        conditions,
+        robustness,
         conversations,
         results,
         not_run: not_run(manifest),

@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::Report;
-use super::compare::{AbComparison, Change, MetricChange};
+use super::compare::{AbComparison, Change, Comparison, MetricChange, Robustness};
+use crate::run_folder::CLEAN;
 
 fn pct(v: Option<f64>) -> String {
     v.map(|x| format!("{:.0}%", x * 100.0))
@@ -71,6 +72,7 @@ pub fn markdown(r: &Report) -> String {
             cost(v),
         );
     }
+    conditions_markdown(r, &mut out);
     if r.harness_overloaded {
         let _ = writeln!(
             out,
@@ -90,8 +92,9 @@ pub fn markdown(r: &Report) -> String {
         for c in failing {
             let _ = writeln!(
                 out,
-                "| {} | {} | `{}` | {}/{} | {} | {} |",
+                "| {}{} | {} | `{}` | {}/{} | {} | {} |",
                 cell(&c.variant),
+                cell(&crate::run_folder::condition_suffix(&c.condition)),
                 cell(&c.scenario),
                 cell(&c.check),
                 c.passes,
@@ -151,7 +154,93 @@ pub fn markdown(r: &Report) -> String {
         out.push('\n');
         out.push_str(&comparisons_markdown(&r.comparisons));
     }
+    if !r.robustness.is_empty() {
+        out.push('\n');
+        out.push_str(&robustness_markdown(&r.robustness));
+    }
     out
+}
+
+/// Pass rate per variant × condition, when the run had a condition other
+/// than `clean`.
+fn conditions_markdown(r: &Report, out: &mut String) {
+    if r.condition_names.iter().all(|c| c == CLEAN) {
+        return;
+    }
+    let _ = writeln!(out, "\n## Conditions\n");
+    let _ = writeln!(
+        out,
+        "| variant | condition | conversations | passed | pass rate | 95% CI (Wilson) | errors | TTFA p95 (mean) | SNR measured (mean) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for c in &r.conditions {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {}/{} | {} | {} | {} | {} | {} |",
+            cell(&c.variant),
+            cell(&c.condition),
+            c.conversations,
+            c.passes,
+            c.decided,
+            pct(c.pass_rate),
+            ci(c.ci_low, c.ci_high),
+            c.errors,
+            c.ttfa_p95_mean_ms
+                .map(|x| format!("{x:.0} ms"))
+                .unwrap_or_else(|| "–".into()),
+            c.line_snr_db_mean
+                .map(|x| format!("{x:.1} dB"))
+                .unwrap_or_else(|| "–".into()),
+        );
+    }
+}
+
+/// The robustness tables: each condition against the first, per variant.
+pub fn robustness_markdown(all: &[Robustness]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Robustness\n\nEach check under each condition against the same calls (same seeds) under `{}`.\n",
+        all.first().map_or("", |r| r.baseline_condition.as_str())
+    );
+    let _ = writeln!(
+        out,
+        "| variant | condition | check | pairs | baseline | under condition | difference [95% CI] | p (McNemar exact) | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for r in all {
+        for c in &r.checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {} |",
+                cell(&r.variant),
+                cell(&r.condition),
+                cell(&c.check),
+                c.pairs,
+                c.baseline_pass_rate * 100.0,
+                c.candidate_pass_rate * 100.0,
+                c.difference * 100.0,
+                c.ci_low * 100.0,
+                c.ci_high * 100.0,
+                c.p_value,
+                verdict(c),
+            );
+        }
+    }
+    out
+}
+
+/// A comparison's verdict in words.
+fn verdict(c: &Comparison) -> String {
+    match c.change {
+        Change::Regressed => "**regressed**".to_string(),
+        Change::Improved => "improved".to_string(),
+        Change::NoSignificantChange => "no significant change".to_string(),
+        Change::NotEnoughData => format!(
+            "not enough data (needs ≥ {} paired conversations)",
+            c.needs_discordant_pairs.unwrap_or(0)
+        ),
+    }
 }
 
 pub fn comparisons_markdown(all: &[AbComparison]) -> String {
@@ -169,15 +258,7 @@ pub fn comparisons_markdown(all: &[AbComparison]) -> String {
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         for c in &ab.checks {
-            let verdict = match c.change {
-                Change::Regressed => "**regressed**".to_string(),
-                Change::Improved => "improved".to_string(),
-                Change::NoSignificantChange => "no significant change".to_string(),
-                Change::NotEnoughData => format!(
-                    "not enough data (needs ≥ {} paired conversations)",
-                    c.needs_discordant_pairs.unwrap_or(0)
-                ),
-            };
+            let verdict = verdict(c);
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {verdict} |",

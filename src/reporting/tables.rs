@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::pricing;
 use crate::run_folder::{
-    CheckKind, CheckStatus, OUTCOME, RunFolder, ScoreSheet, Status, Verdict, write_atomic,
+    CheckKind, CheckStatus, OUTCOME, PlannedConversation, RunFolder, ScoreSheet, Status, Verdict,
+    write_atomic,
 };
 
 /// One row of `conversations.{parquet,csv}`.
@@ -16,6 +17,8 @@ use crate::run_folder::{
 pub struct ConversationRow {
     pub run_id: String,
     pub variant: String,
+    /// The acoustic condition the caller phoned from.
+    pub condition: String,
     pub scenario: String,
     pub persona: String,
     pub repeat: u32,
@@ -39,6 +42,9 @@ pub struct ConversationRow {
     /// The judges' cost of scoring this call.
     pub judge_cost_usd: Option<f64>,
     pub score: Option<f64>,
+    /// The SNR the line's (first) noise stage measured over the caller's
+    /// speech, dB.
+    pub line_snr_db: Option<f64>,
     /// Notes recorded on the call (not a table column).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -56,17 +62,29 @@ impl ConversationRow {
             .sum()
     }
 
-    /// The same call in another row (same variant, scenario and repeat).
-    pub fn is_call(&self, variant: &str, scenario: &str, repeat: u32) -> bool {
-        self.variant == variant && self.scenario == scenario && self.repeat == repeat
+    /// The call a planned conversation stands for.
+    pub fn is_call(&self, planned: &PlannedConversation) -> bool {
+        self.variant == planned.variant
+            && self.condition == planned.condition
+            && self.scenario == planned.scenario
+            && self.repeat == planned.repeat
+    }
+
+    /// The key of the call in a run: variant, condition, scenario, repeat.
+    pub fn call_key(&self) -> CallKey<'_> {
+        (&self.variant, &self.condition, &self.scenario, self.repeat)
     }
 }
+
+/// Variant, condition, scenario and repeat: one call of a run.
+pub type CallKey<'a> = (&'a str, &'a str, &'a str, u32);
 
 /// One row of `results.{parquet,csv}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub run_id: String,
     pub variant: String,
+    pub condition: String,
     pub scenario: String,
     pub persona: String,
     pub repeat: u32,
@@ -77,6 +95,13 @@ pub struct ResultRow {
     pub status: CheckStatus,
     pub threshold: Option<String>,
     pub detail: String,
+}
+
+impl ResultRow {
+    /// The key of the call the check is about.
+    pub fn call_key(&self) -> CallKey<'_> {
+        (&self.variant, &self.condition, &self.scenario, self.repeat)
+    }
 }
 
 /// Reads every conversation of a run into rows. A call whose files are
@@ -111,6 +136,7 @@ pub fn collect_rows(run: &RunFolder) -> (Vec<ConversationRow>, Vec<ResultRow>) {
         conversations.push(ConversationRow {
             run_id: manifest.run_id.clone(),
             variant: c.variant.clone(),
+            condition: c.condition.clone(),
             scenario: c.scenario.clone(),
             persona: c.persona.clone(),
             repeat: c.repeat,
@@ -145,6 +171,10 @@ pub fn collect_rows(run: &RunFolder) -> (Vec<ConversationRow>, Vec<ResultRow>) {
                 .map(crate::scoring::judge_cost)
                 .filter(|usd| *usd > 0.0),
             score: sheet.as_ref().and_then(|s| s.score),
+            line_snr_db: outcome
+                .as_ref()
+                .and_then(|o| o.line.as_ref())
+                .and_then(|l| l.measured.snr_db.first().copied().flatten()),
             notes: outcome
                 .as_ref()
                 .map(|o| o.notes.clone())
@@ -158,6 +188,7 @@ pub fn collect_rows(run: &RunFolder) -> (Vec<ConversationRow>, Vec<ResultRow>) {
             results.push(ResultRow {
                 run_id: manifest.run_id.clone(),
                 variant: c.variant.clone(),
+                condition: c.condition.clone(),
                 scenario: c.scenario.clone(),
                 persona: c.persona.clone(),
                 repeat: c.repeat,
@@ -204,6 +235,9 @@ pub fn conversations_frame(rows: &[ConversationRow]) -> PolarsResult<DataFrame> 
         "caller_cost_usd" => rows.iter().map(|r| r.caller_cost_usd).collect::<Vec<_>>(),
         "judge_cost_usd" => rows.iter().map(|r| r.judge_cost_usd).collect::<Vec<_>>(),
         "error" => rows.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>(),
+        // Format 3: the acoustic condition and the SNR its line measured.
+        "condition" => rows.iter().map(|r| r.condition.as_str()).collect::<Vec<_>>(),
+        "line_snr_db" => rows.iter().map(|r| r.line_snr_db).collect::<Vec<_>>(),
     )
 }
 
@@ -221,6 +255,7 @@ pub fn results_frame(rows: &[ResultRow]) -> PolarsResult<DataFrame> {
         "status" => rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
         "threshold" => rows.iter().map(|r| r.threshold.as_deref()).collect::<Vec<_>>(),
         "detail" => rows.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>(),
+        "condition" => rows.iter().map(|r| r.condition.as_str()).collect::<Vec<_>>(),
     )
 }
 

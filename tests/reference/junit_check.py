@@ -36,7 +36,9 @@ def main():
     record("one test case per conversation", len(cases) == len(rows), f"{len(cases)} cases, {len(rows)} conversations")
     wrong = []
     for r in rows:
-        key = (r["variant"], f"{r['scenario']} #{r['repeat']}")
+        # Calls under a condition other than clean are named with it.
+        where = "" if r["condition"] == "clean" else f" @{r['condition']}"
+        key = (r["variant"], f"{r['scenario']} #{r['repeat']}{where}")
         kinds, case = cases.get(key, (None, None))
         want = {"fail": ["Failure"], "error": ["Error"], "undecided": ["Skipped"]}.get(r["verdict"], [])
         if kinds != want:

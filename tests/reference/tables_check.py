@@ -75,7 +75,7 @@ def main():
                f"duckdb {(agent, caller, judge)}, rehearse {(mine.get('cost_usd'), mine.get('caller_cost_usd'), mine.get('judge_cost_usd'))}")
 
     checks = con.execute(f"""
-        select variant, scenario, persona, "check",
+        select variant, condition, scenario, persona, "check",
                count(passed) as decided,
                sum(case when passed then 1 else 0 end) as passes,
                sum(case when status = 'error' then 1 else 0 end) as errors,
@@ -84,10 +84,11 @@ def main():
                quantile_cont(value, 0.5) as p50,
                quantile_cont(value, 0.95) as p95
         from '{res}' group by all""").fetchall()
-    index = {(c["variant"], c["scenario"], c["persona"], c["check"]): c for c in report["checks"]}
+    index = {(c["variant"], c["condition"], c["scenario"], c["persona"], c["check"]): c
+             for c in report["checks"]}
     mismatches = []
-    for variant, scenario, persona, check, decided, passes, errors, skipped, mean, p50, p95 in checks:
-        mine = index.get((variant, scenario, persona, check))
+    for variant, condition, scenario, persona, check, decided, passes, errors, skipped, mean, p50, p95 in checks:
+        mine = index.get((variant, condition, scenario, persona, check))
         if mine is None:
             mismatches.append(f"missing {check}")
             continue
@@ -97,6 +98,23 @@ def main():
             mismatches.append(f"{variant}/{scenario}/{check}: rehearse {mine}, duckdb {(decided, passes, errors, skipped, mean, p50, p95)}")
     record("every check aggregate (counts, mean, p50, p95)", not mismatches and len(checks) == len(report["checks"]),
            f"{len(checks)} groups; " + "; ".join(mismatches[:3]))
+
+    # Pass rate per variant × acoustic condition, with its Wilson interval.
+    per_condition = con.execute(f"""
+        select variant, condition, count(*), count(passed),
+               sum(case when passed then 1 else 0 end), avg(line_snr_db)
+        from '{conv}' group by variant, condition order by variant, condition""").fetchall()
+    mine_by = {(c["variant"], c["condition"]): c for c in report["conditions"]}
+    record("a row per variant × condition", len(per_condition) == len(report["conditions"]),
+           f"duckdb {len(per_condition)}, rehearse {len(report['conditions'])}")
+    for variant, condition, n, decided, passes, snr in per_condition:
+        mine = mine_by.get((variant, condition))
+        ci = wilson(passes, decided)
+        ok = (mine is not None and (mine["conversations"], mine["decided"], mine["passes"]) == (n, decided, passes)
+              and ci is not None and close(mine["ci_low"], ci[0]) and close(mine["ci_high"], ci[1])
+              and close(mine["line_snr_db_mean"], snr, 1e-6))
+        record(f"{variant} @{condition}: counts, Wilson interval, mean SNR", ok,
+               f"duckdb {(n, decided, passes, ci, snr)}, rehearse {mine}")
 
     failed = 0
     for name, ok, detail in results:
