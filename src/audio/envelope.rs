@@ -27,10 +27,11 @@ pub fn envelope(samples: &[i16]) -> Vec<f32> {
         .collect()
 }
 
-/// The envelope with the clip's steady background taken out, as a
-/// recogniser's noise suppression does: the power of its quieter frames
-/// (the [`NOISE_PERCENTILE`]th percentile) is subtracted from every frame,
-/// leaving at least [`NOISE_FLOOR_SHARE`] of each frame's own power.
+/// The envelope with the clip's background taken out, as a recogniser's
+/// noise suppression does: the power of its median frame (a clip as a VAD
+/// commits it is padded with the line, and words have gaps) is subtracted
+/// from every frame, leaving at least [`NOISE_FLOOR_SHARE`] of each frame's
+/// own power, so the words' shape stands out of the background again.
 pub fn denoised(env: &[f32]) -> Vec<f32> {
     if env.is_empty() {
         return Vec::new();
@@ -45,7 +46,7 @@ pub fn denoised(env: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// Which quiet frames stand for the background (percentile of frame power).
+/// Which frame stands for the background (percentile of frame power).
 const NOISE_PERCENTILE: usize = 50;
 /// How much of the background estimate is taken out.
 const NOISE_OVERSUBTRACTION: f64 = 1.0;

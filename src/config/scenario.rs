@@ -207,6 +207,10 @@ pub struct Expectations {
     /// Budget for the agent's response latency (p95, ms).
     #[serde(default)]
     pub latency_p95_ms: Option<f64>,
+    /// Longest silence a caller may wait for the agent, tool calls
+    /// included (ms).
+    #[serde(default)]
+    pub max_dead_air_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

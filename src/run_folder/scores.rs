@@ -17,6 +17,8 @@ pub enum CheckKind {
     Tone,
     Latency,
     Consistency,
+    /// Turn-taking: stops, talk-over and silences on the timeline.
+    Interaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +136,7 @@ impl CheckKind {
             CheckKind::Tone => "tone",
             CheckKind::Latency => "latency",
             CheckKind::Consistency => "consistency",
+            CheckKind::Interaction => "interaction",
         }
     }
 }
@@ -165,5 +168,6 @@ pub struct ScoreSheet {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// The format of `scores.json`; checked on read.
-pub const SCORES_VERSION: u32 = 1;
+/// The format of `scores.json`; checked on read. 2: checks of kind
+/// `interaction`.
+pub const SCORES_VERSION: u32 = 2;

@@ -11,6 +11,7 @@ pub mod check;
 pub mod consistency;
 pub mod flow;
 pub mod function_calls;
+pub mod interaction;
 pub mod judge;
 pub mod latency;
 pub mod tone;
@@ -193,6 +194,7 @@ fn score_offline(
     checks.extend(flow::score(&rec, exp, &agent.stages));
     checks.extend(transcript::score(&rec, exp));
     checks.extend(latency::score(&rec, exp, &mut metrics));
+    checks.extend(interaction::score(&rec, exp, &mut metrics));
     let agent_tone = tone::measure(&rec, Speaker::Agent);
     let customer_tone = tone::measure(&rec, Speaker::Customer);
     for (who, m) in [
