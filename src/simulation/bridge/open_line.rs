@@ -19,7 +19,7 @@ const CHUNK_MS: f64 = 100.0;
 /// How long to wait for the agent's events after each chunk sent while
 /// the agent talks (an in-process emulator answers in microseconds; a
 /// remote provider's events arrive with the next chunks).
-const POLL: Duration = Duration::from_millis(5);
+const POLL: Duration = Duration::from_millis(1);
 /// How often the line is fed while waiting for the agent, in wall time.
 const WAIT_TICK: Duration = Duration::from_millis(100);
 
