@@ -53,16 +53,12 @@ const NOISE_OVERSUBTRACTION: f64 = 1.0;
 /// What of a frame is always kept (−13 dB), so nothing goes to minus infinity.
 const NOISE_FLOOR_SHARE: f64 = 0.05;
 
-/// The envelope with leading and trailing silence removed, and the silence
-/// floor clamped so that background level does not dominate the shape.
-pub fn trimmed(env: &[f32]) -> Vec<f32> {
-    trimmed_at(env, DYNAMIC_RANGE_DB)
-}
-
-/// [`trimmed`], with the leading and trailing frames quieter than the peak
-/// by more than `edge_db` removed (a background that survived denoising
-/// is not taken for the start of the words).
-pub fn trimmed_at(env: &[f32], edge_db: f64) -> Vec<f32> {
+/// The envelope with its leading and trailing frames quieter than the peak
+/// by more than `edge_db` removed (a background that survived denoising is
+/// not taken for the start of the words), and the floor clamped
+/// [`DYNAMIC_RANGE_DB`] below the peak so that background level does not
+/// dominate the shape.
+pub fn trimmed(env: &[f32], edge_db: f64) -> Vec<f32> {
     let peak = env.iter().copied().fold(f32::MIN, f32::max);
     let floor = peak - DYNAMIC_RANGE_DB as f32;
     let edge = peak - edge_db.min(DYNAMIC_RANGE_DB) as f32;

@@ -27,6 +27,25 @@ pub struct ConditionFile {
 impl ConditionFile {
     pub fn load(path: &Path) -> Result<ConditionFile, ConfigError> {
         let condition: ConditionFile = load_yaml_file(path)?;
+        let name_ok = condition
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && condition
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        if !name_ok {
+            return Err(ConfigError::new(
+                path,
+                format!("condition name `{}` is not a plain name", condition.name),
+            )
+            .at_path(&[Step::Key("name")])
+            .with_hint(
+                "use lowercase letters, digits, `-`, `_` and `.`: it names folders and table rows",
+            ));
+        }
         if builtin(&condition.name).is_some() {
             return Err(ConfigError::new(
                 path,
@@ -196,6 +215,13 @@ mod tests {
         .unwrap();
         let err = ConditionFile::load(&path).unwrap_err().to_string();
         assert!(err.contains("snr"), "{err}");
+
+        std::fs::write(&path, "name: Car Park\nstages: []\n").unwrap();
+        let err = ConditionFile::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("car.yaml:1:") && err.contains("not a plain name"),
+            "{err}"
+        );
 
         std::fs::write(&path, "name: phone\nstages: []\n").unwrap();
         let err = ConditionFile::load(&path).unwrap_err().to_string();

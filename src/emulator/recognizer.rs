@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 
-use crate::audio::envelope::{best_alignment, denoised, envelope, trimmed, trimmed_at};
+use crate::audio::envelope::{best_alignment, denoised, envelope, trimmed};
 use crate::transcription::Transcriber;
 
 /// Correlation above which a clip counts as the remembered utterance.
@@ -49,7 +49,8 @@ impl ClosedSetRecognizer {
 
     /// Remembers that `text` was spoken as `samples` (24 kHz) in `conversation`.
     pub fn remember(&self, conversation: &str, text: &str, samples: &[i16]) {
-        let env = trimmed(&envelope(samples));
+        // Treated as the heard clips are, so like is compared with like.
+        let env = trimmed(&denoised(&envelope(samples)), CLIP_EDGE_DB);
         if env.is_empty() {
             return;
         }
@@ -77,7 +78,7 @@ impl ClosedSetRecognizer {
     /// The words of `samples`, if they are (part of) an utterance remembered
     /// for `conversation`.
     pub fn recognize(&self, conversation: &str, samples: &[i16]) -> Option<String> {
-        let clip = trimmed_at(&denoised(&envelope(samples)), CLIP_EDGE_DB);
+        let clip = trimmed(&denoised(&envelope(samples)), CLIP_EDGE_DB);
         let book = self.book.lock().unwrap_or_else(|p| p.into_inner());
         let candidates = book.by_conversation.get(conversation)?;
         let (score, start, end, text) = candidates

@@ -132,12 +132,14 @@ pub fn condition_aggregates(
         .collect()
 }
 
-/// Per scenario of one variant's decided conversations: (passes, repeats).
+/// Per scenario × condition of one variant's decided conversations:
+/// (passes, repeats). A scenario under another condition is another task,
+/// not another repeat.
 fn task_passes(rows: &[&ConversationRow]) -> Vec<(u64, u64)> {
-    let mut tasks: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut tasks: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
     for r in rows {
         if let Some(passed) = r.passed {
-            let t = tasks.entry(&r.scenario).or_default();
+            let t = tasks.entry((&r.condition, &r.scenario)).or_default();
             t.0 += passed as u64;
             t.1 += 1;
         }

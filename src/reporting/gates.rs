@@ -57,6 +57,7 @@ impl GateFile {
 pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
     let mut out = Vec::new();
     for rule in &gates.rules {
+        let rule_start = out.len();
         if let Some(condition) = &rule.condition {
             out.extend(evaluate_condition(rule, condition, report));
             continue;
@@ -136,7 +137,7 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
                     }
                 }
             }
-            if !out
+            if !out[rule_start..]
                 .iter()
                 .any(|g| g.rule.contains("no significant regression"))
             {
@@ -221,6 +222,14 @@ fn evaluate_condition(rule: &GateRule, condition: &str, report: &Report) -> Vec<
         if rule.no_significant_regression {
             out.push(robustness_gate(rule, variant, condition, report));
         }
+    }
+    if rule.max_cost_usd.is_some() {
+        out.push(GateResult {
+            rule: format!("cost @{condition}"),
+            passed: false,
+            detail: "max_cost_usd applies to the whole run: give it in a rule without `condition`"
+                .into(),
+        });
     }
     out
 }

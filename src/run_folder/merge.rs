@@ -85,10 +85,11 @@ fn combine(folders: &[RunFolder]) -> Result<Manifest, MergeError> {
         let same_run = m.seed == merged.seed
             && m.variants == merged.variants
             && m.scenarios == merged.scenarios
+            && m.conditions == merged.conditions
             && m.repeat == merged.repeat;
         if !same_run {
             return mismatch(format!(
-                "{} is not a shard of the same run as {} (seed {} vs {}, variants {:?} vs {:?}, scenarios or repeats differ?)",
+                "{} is not a shard of the same run as {} (seed {} vs {}, variants {:?} vs {:?}, scenarios, conditions or repeats differ?)",
                 folder.dir.display(),
                 first.dir.display(),
                 m.seed,

@@ -88,8 +88,8 @@ impl CallerLine {
     }
 
     /// Caller audio as it streams (pieces of speech, or the open line
-    /// between turns): records it when the line changes it, and returns
-    /// what the agent receives.
+    /// between turns): records it on both caller tracks and returns what
+    /// the agent receives.
     pub fn stream(
         &mut self,
         rec: &mut Recorder,

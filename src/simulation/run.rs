@@ -271,7 +271,8 @@ fn open_folder(
         .iter()
         .map(|t| t.path.clone())
         .chain(project.scenarios.iter().map(|(p, _)| p.clone()))
-        .chain(project.personas.values().map(|(p, _)| p.clone()));
+        .chain(project.personas.values().map(|(p, _)| p.clone()))
+        .chain(project.conditions.iter().map(|(p, _)| p.clone()));
     let config_hashes = files
         .filter_map(|path| {
             let hash = sha256_file(&path)?;

@@ -58,9 +58,9 @@ impl Background {
             (bed, start)
         });
         let transients = match kind {
-            NoiseKind::Cafe => Transients::new(Transient::Clatter, 0.5, 1.5),
-            NoiseKind::Street => Transients::new(Transient::Thump, 0.12, 3.0),
-            NoiseKind::Keyboard => Transients::new(Transient::KeyClick, 6.0, 4.0),
+            NoiseKind::Cafe => Transients::new(Transient::Clatter, 0.5, 1.5, &mut rng),
+            NoiseKind::Street => Transients::new(Transient::Thump, 0.12, 3.0, &mut rng),
+            NoiseKind::Keyboard => Transients::new(Transient::KeyClick, 6.0, 4.0, &mut rng),
             _ => Transients::none(),
         };
         Background {
@@ -126,7 +126,8 @@ impl Background {
     }
 }
 
-/// Passing vehicles: raised-cosine swells of 3–6 s, about one every 4 s.
+/// Passing vehicles: raised-cosine swells of 3–6 s, arriving every 4 s on
+/// average (one arriving while another passes merges into it).
 #[derive(Default)]
 struct Swell {
     until_next: u32,
@@ -135,15 +136,16 @@ struct Swell {
 
 impl Swell {
     fn next(&mut self, rng: &mut SplitMix) -> f32 {
-        if self.current.is_none() {
-            if self.until_next == 0 {
+        // Arrivals are a Poisson process of their own; one arriving while
+        // another vehicle passes is heard as part of it.
+        if self.until_next == 0 {
+            if self.current.is_none() {
                 let len = (rng.uniform_in(3.0, 6.0) * SESSION_RATE as f32) as u32;
                 self.current = Some((0, len.max(1), rng.uniform_in(0.6, 1.6)));
-                self.until_next = (rng.exponential(4.0) * SESSION_RATE as f32) as u32;
-            } else {
-                self.until_next -= 1;
             }
+            self.until_next = (rng.exponential(4.0) * SESSION_RATE as f32) as u32 + 1;
         }
+        self.until_next -= 1;
         match &mut self.current {
             Some((age, len, peak)) => {
                 let x = *age as f32 / *len as f32;
@@ -179,12 +181,13 @@ struct Transients {
 }
 
 impl Transients {
-    fn new(kind: Transient, per_second: f32, level: f32) -> Transients {
+    /// A source whose first transient comes at a random time, as later ones.
+    fn new(kind: Transient, per_second: f32, level: f32, rng: &mut SplitMix) -> Transients {
         Transients {
             kind: Some(kind),
             per_second,
             level,
-            until_next: 0,
+            until_next: (rng.exponential(1.0 / per_second) * SESSION_RATE as f32) as u32 + 1,
             active: Vec::new(),
         }
     }

@@ -73,10 +73,10 @@ impl PacketLine {
 
     /// The fate of packet `k`: a pure function of the seed and `k`.
     pub fn fate(&self, k: u64) -> Fate {
-        let u = |salt: u64| {
-            (splitmix(self.seed ^ salt ^ k.wrapping_mul(0x9E37_79B9)) >> 11) as f64
-                / (1u64 << 53) as f64
-        };
+        // Each draw hashes the packet first and the salt after, so no two
+        // (packet, draw) pairs share an input.
+        let packet = splitmix(self.seed ^ splitmix(k));
+        let u = |salt: u64| (splitmix(packet ^ salt) >> 11) as f64 / (1u64 << 53) as f64;
         if u(0x1055) < self.spec.rate {
             return Fate::Lost;
         }

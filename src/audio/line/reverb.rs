@@ -2,7 +2,8 @@
 //! into two series all-passes), the comb gains set so the tail decays 60 dB
 //! in the room's RT60.
 
-/// Comb delays in ms (mutually prime in samples, as Schroeder advises).
+/// Comb delays in ms: lengths with no simple ratio between them, so their
+/// echoes do not pile up on common multiples (Schroeder's advice).
 const COMB_MS: [f64; 4] = [29.7, 37.1, 41.1, 43.7];
 /// All-pass delays in ms and their gain.
 const ALLPASS_MS: [f64; 2] = [5.0, 1.7];

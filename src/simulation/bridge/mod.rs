@@ -204,6 +204,11 @@ struct Bridge<'a> {
     /// Times the agent stopped talking because its VAD heard the line (not
     /// the caller's words).
     line_barge_ins: u32,
+    /// The caller holds a line the line's noise cut off, and waits only
+    /// briefly for the agent's answer to the noise before saying it.
+    holding_line: bool,
+    /// Timeline ms where the agent's speech last stopped playing.
+    last_spoken_ms: f64,
 }
 
 /// Runs one conversation to its end and writes its artifacts under
@@ -258,6 +263,8 @@ pub async fn run_conversation(
         audio_samples: 0,
         held: VecDeque::new(),
         line_barge_ins: 0,
+        holding_line: false,
+        last_spoken_ms: 0.0,
     };
     let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, bridge.drive(caller)).await {
@@ -322,7 +329,11 @@ impl Bridge<'_> {
                 .next();
             let silent_for =
                 first_sound.unwrap_or_else(|| self.clock.now_ms()) - self.caller_end_ms;
-            if self.outcome.customer_turns > 0 && silent_for > end.silence_s * 1000.0 {
+            // A caller holding a line cut off by noise says it, answered or not.
+            if self.outcome.customer_turns > 0
+                && silent_for > end.silence_s * 1000.0
+                && deferred.is_none()
+            {
                 return Ok(EndReason::Silence);
             }
             let agent_text = speeches
@@ -353,8 +364,10 @@ impl Bridge<'_> {
             };
             let played = self.play(speeches, interrupt).await?;
             let agent_end = played.end;
+            self.last_spoken_ms = self.last_spoken_ms.max(agent_end);
             // Once: a caller cut off twice in a row talks anyway.
-            if played.stopped_by_line && !was_deferred {
+            self.holding_line = played.stopped_by_line && !was_deferred;
+            if self.holding_line {
                 deferred = Some(step);
                 continue;
             }
@@ -420,7 +433,8 @@ impl Bridge<'_> {
     ) -> Result<Played, BridgeError> {
         let mut end = self.caller_end_ms;
         let count = speeches.len();
-        for (i, speech) in speeches.into_iter().enumerate() {
+        let mut speeches_after = speeches.into_iter().enumerate();
+        while let Some((i, speech)) = speeches_after.next() {
             if speech.audio.is_empty() {
                 continue;
             }
@@ -473,6 +487,20 @@ impl Bridge<'_> {
                 }
             }
             if stopped_by_line {
+                // The rest of the turn was never heard: say so to the server.
+                for (_, unheard) in speeches_after.by_ref() {
+                    if let Some(item_id) = unheard.item_id {
+                        self.agent
+                            .tx
+                            .send_event(ClientEvent::ConversationItemTruncate {
+                                item_id,
+                                content_index: 0,
+                                audio_end_ms: 0,
+                                extra: Default::default(),
+                            })
+                            .await?;
+                    }
+                }
                 return Ok(Played {
                     end,
                     stopped_by_line,
@@ -500,7 +528,7 @@ impl Bridge<'_> {
         // their speech; the condition's line comes after it.
         let noise = self.spec.persona.traits.line_noise * 0.5f64.powi(repeats as i32);
         let spoken = add_line_noise(&clean, noise, self.rng.random());
-        self.feed_line_to(start_ms).await?;
+        self.feed_line_until(start_ms).await?;
         self.clock.advance_to(start_ms).await;
         let now = self.clock.now_ms();
         let (start, audio) = self.line.utterance(&mut self.rec, now, &spoken)?;

@@ -22,6 +22,10 @@ const CHUNK_MS: f64 = 100.0;
 const POLL: Duration = Duration::from_millis(1);
 /// How often the line is fed while waiting for the agent, in wall time.
 const WAIT_TICK: Duration = Duration::from_millis(100);
+/// How long a caller whose line noise cut off the agent waits for the
+/// agent's answer to the noise before saying what they meant to (the
+/// agent's VAD window, and a beat).
+const HOLD_PATIENCE_MS: f64 = 1500.0;
 
 /// An agent event with its raw form and timeline position.
 pub(super) type Received = (ServerEvent, Value, f64);
@@ -40,6 +44,20 @@ impl Bridge<'_> {
             let heard = self.line.silence(&mut self.rec, at, CHUNK_SAMPLES)?;
             self.agent.append(&heard).await?;
             self.line.carried_to(at + CHUNK_MS);
+        }
+        Ok(())
+    }
+
+    /// The open line up to exactly `t_ms` (whole chunks, then the rest), so
+    /// that the caller's next words follow it without a gap.
+    pub(super) async fn feed_line_until(&mut self, t_ms: f64) -> Result<(), BridgeError> {
+        self.feed_line_to(t_ms).await?;
+        let at = self.line.sent_to();
+        let rest = ((t_ms - at) * CHUNK_SAMPLES as f64 / CHUNK_MS).round() as usize;
+        if self.line.is_live() && rest > 0 {
+            let heard = self.line.silence(&mut self.rec, at, rest)?;
+            self.agent.append(&heard).await?;
+            self.line.carried_to(t_ms);
         }
         Ok(())
     }
@@ -66,8 +84,10 @@ impl Bridge<'_> {
     /// The agent's next event: one read ahead, or the next to arrive. On an
     /// open line the line is fed while waiting; and when `may_give_up`
     /// (the agent has not started answering) and the caller has waited
-    /// longer than the scenario's `silence_s`, None: the caller stops
-    /// waiting (the call ends for silence, not for a stalled provider).
+    /// longer than the scenario's `silence_s` since anyone last spoke, None:
+    /// the caller stops waiting (the call ends for silence, not for a
+    /// stalled provider). A caller holding a line that noise cut off waits
+    /// only [`HOLD_PATIENCE_MS`] before saying it.
     pub(super) async fn next_agent_event(
         &mut self,
         may_give_up: bool,
@@ -80,12 +100,16 @@ impl Bridge<'_> {
         }
         let idle = self.agent.idle;
         let deadline = Instant::now() + idle;
-        let patience_ms = self.spec.scenario.end.silence_s * 1000.0;
+        let patience_ms = match self.holding_line {
+            true => HOLD_PATIENCE_MS,
+            false => self.spec.scenario.end.silence_s * 1000.0,
+        };
+        let since = self.caller_end_ms.max(self.last_spoken_ms);
         loop {
             let now = self.clock.now_ms();
             self.feed_line_to(now).await?;
-            let waited = now - self.caller_end_ms;
-            if may_give_up && self.outcome.customer_turns > 0 && waited > patience_ms {
+            let waiting = self.outcome.customer_turns > 0 || self.holding_line;
+            if may_give_up && waiting && now - since > patience_ms {
                 return Ok(None);
             }
             let left = deadline.saturating_duration_since(Instant::now());
