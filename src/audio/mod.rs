@@ -8,6 +8,7 @@ pub mod line;
 pub mod loudness;
 pub mod noise;
 pub mod resample;
+pub mod sounds;
 pub mod tone;
 pub mod tts;
 pub mod vad;

@@ -58,6 +58,14 @@ pub struct Traits {
     /// Pause before answering, in ms (median).
     #[serde(default = "default_think")]
     pub think_ms: f64,
+    /// Chance, per agent turn, of a short acknowledgement ("mm-hmm",
+    /// "okay", "right") while the agent talks: not a turn, and a good agent
+    /// keeps talking.
+    #[serde(default)]
+    pub backchannels: f64,
+    /// Chance, per agent turn, of a cough while the agent talks.
+    #[serde(default)]
+    pub coughs: f64,
 }
 
 fn half() -> f64 {
@@ -86,11 +94,18 @@ impl Default for Traits {
             hold_tolerance_s: default_hold(),
             line_noise: 0.0,
             think_ms: default_think(),
+            backchannels: 0.0,
+            coughs: 0.0,
         }
     }
 }
 
 impl Traits {
+    /// Whether the caller makes sounds while the agent talks.
+    pub fn makes_sounds(&self) -> bool {
+        self.backchannels > 0.0 || self.coughs > 0.0
+    }
+
     /// Unproductive agent turns tolerated before hanging up.
     pub fn patience_turns(&self) -> u32 {
         (self.patience.clamp(0.0, 1.0) * 10.0).round() as u32 + 1
@@ -156,6 +171,8 @@ impl PersonaFile {
             ("verbosity", persona.traits.verbosity),
             ("interrupts", persona.traits.interrupts),
             ("line_noise", persona.traits.line_noise),
+            ("backchannels", persona.traits.backchannels),
+            ("coughs", persona.traits.coughs),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(

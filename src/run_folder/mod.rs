@@ -33,7 +33,9 @@ pub use manifest::{
     TurnMode, condition_suffix,
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl};
-pub use records::{Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance};
+pub use records::{
+    CallerSound, Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance,
+};
 pub use scores::{Check, CheckKind, CheckStatus, SCORES_VERSION, ScoreSheet, Verdict};
 pub use write::{Jsonl, MAX_UNTRUSTED_TEXT, bounded, write_atomic};
 

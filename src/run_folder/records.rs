@@ -63,6 +63,27 @@ pub struct Utterance {
     /// For an interrupted agent turn: everything it would have said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_text: Option<String>,
+    /// A caller sound that is not a turn (a backchannel, a cough) made
+    /// while the agent talked; absent for turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<CallerSound>,
+}
+
+/// Sounds a caller makes that are not turns: a good agent keeps talking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerSound {
+    /// "mm-hmm", "okay", "right" while listening.
+    Backchannel,
+    /// A cough.
+    Cough,
+}
+
+impl Utterance {
+    /// A turn of the conversation (not a backchannel or a cough).
+    pub fn is_turn(&self) -> bool {
+        self.sound.is_none()
+    }
 }
 
 /// One line of `tools.jsonl`.

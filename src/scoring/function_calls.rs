@@ -462,6 +462,7 @@ mod tests {
                 item_id: None,
                 interrupted: false,
                 full_text: None,
+                sound: None,
             }],
             tools: calls,
             events: vec![],

@@ -23,39 +23,52 @@ pub fn score(
 }
 
 /// `interaction.false_barge_in`: the agent cut its own speech off when no
-/// caller turn began there, because its VAD heard the line (noise, a
-/// cough, a backchannel), not the caller taking the turn.
+/// caller turn began there, because its VAD heard something else: a
+/// backchannel, a cough, or the line's noise.
 fn false_barge_in(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) -> Check {
     let name = "interaction.false_barge_in";
+    let caller = || {
+        rec.transcript
+            .iter()
+            .filter(|c| c.speaker == Speaker::Customer)
+    };
     let stops: Vec<serde_json::Value> = rec
         .transcript
         .iter()
         .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
         .filter(|u| {
-            !rec.transcript.iter().any(|c| {
-                c.speaker == Speaker::Customer
-                    && (c.start_ms - u.end_ms).abs() <= BARGE_IN_WINDOW_MS
-            })
+            !caller().any(|c| c.is_turn() && (c.start_ms - u.end_ms).abs() <= BARGE_IN_WINDOW_MS)
         })
         .map(|u| {
+            // A sound of the caller's under way where the agent stopped.
+            let sound = caller().find(|c| {
+                !c.is_turn() && c.start_ms <= u.end_ms && c.end_ms + BARGE_IN_WINDOW_MS >= u.end_ms
+            });
+            let cause = match sound {
+                Some(c) => {
+                    json!({"caller_sound": c.sound, "text": c.text, "started_ms": c.start_ms})
+                }
+                None => json!("no caller sound there: the agent's VAD heard the line"),
+            };
             json!({
                 "agent_stopped_ms": u.end_ms,
                 "said": u.text,
                 "meant_to_say": u.full_text,
-                "cause": "no caller turn began there: the agent's VAD heard the line",
+                "cause": cause,
             })
         })
         .collect();
+    let sounds = caller().filter(|c| !c.is_turn()).count();
     metrics.insert(
         "interaction.false_barge_ins".to_string(),
         stops.len() as f64,
     );
     let line = rec.outcome.line.as_ref();
-    if line.is_none() && stops.is_empty() {
+    if line.is_none() && sounds == 0 && stops.is_empty() {
         return Check::skipped(
             CheckKind::Interaction,
             name,
-            "nothing but the caller's turns reached the agent (a clean line)",
+            "nothing but the caller's turns reached the agent (a clean line, no sounds)",
         );
     }
     Check::new(CheckKind::Interaction, name, stops.is_empty())
@@ -63,6 +76,7 @@ fn false_barge_in(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64
         .threshold("0 stops without a caller turn")
         .evidence(json!({
             "condition": line.map(|l| l.condition.as_str()),
+            "caller_sounds": sounds,
             "stops": stops,
         }))
 }
@@ -78,7 +92,10 @@ fn dead_air(
 ) -> Check {
     let name = "interaction.dead_air";
     let mut longest: Option<(f64, f64, f64)> = None;
-    for pair in rec.transcript.windows(2) {
+    // Turns only: a caller's "mm-hmm" does not end their wait.
+    let turns: Vec<&crate::run_folder::Utterance> =
+        rec.transcript.iter().filter(|u| u.is_turn()).collect();
+    for pair in turns.windows(2) {
         let (before, agent) = (&pair[0], &pair[1]);
         if agent.speaker != Speaker::Agent {
             continue;
@@ -126,6 +143,7 @@ mod tests {
             item_id: None,
             interrupted,
             full_text: interrupted.then(|| "words and more words".into()),
+            sound: None,
         }
     }
 
@@ -169,6 +187,34 @@ mod tests {
         assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
         assert_eq!(check.value, Some(1.0));
         assert_eq!(check.evidence["stops"][0]["agent_stopped_ms"], 1800.0);
+    }
+
+    #[test]
+    fn a_backchannel_that_stops_the_agent_is_named_as_the_cause() {
+        use Speaker::{Agent, Customer};
+        let mut mm = utterance(Customer, 1500.0, 1900.0, false);
+        mm.text = "Mm-hmm.".into();
+        mm.sound = Some(crate::run_folder::CallerSound::Backchannel);
+        let rec = call(
+            vec![
+                utterance(Agent, 0.0, 1700.0, true),
+                mm.clone(),
+                utterance(Agent, 2500.0, 3000.0, false),
+            ],
+            None,
+        );
+        let check = &checks(&rec, None)[0];
+        assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
+        let cause = &check.evidence["stops"][0]["cause"];
+        assert_eq!(cause["caller_sound"], "backchannel");
+        assert_eq!(cause["text"], "Mm-hmm.");
+
+        // An agent that talks through the backchannel passes.
+        let kept_talking = call(vec![utterance(Agent, 0.0, 4000.0, false), mm], None);
+        assert_eq!(
+            checks(&kept_talking, None)[0].status,
+            crate::run_folder::CheckStatus::Pass
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn score(
     let mut overlaps = 0usize;
     let mut turns = Vec::new();
     for (i, u) in rec.transcript.iter().enumerate() {
-        if u.speaker != Speaker::Customer {
+        // Backchannels and coughs are not turns the agent answers.
+        if u.speaker != Speaker::Customer || !u.is_turn() {
             continue;
         }
         if let Some(next) = rec.transcript[i + 1..]
@@ -48,7 +49,7 @@ pub fn score(
         .filter_map(|u| {
             rec.transcript
                 .iter()
-                .find(|c| c.speaker == Speaker::Customer && c.start_ms >= u.start_ms)
+                .find(|c| c.speaker == Speaker::Customer && c.is_turn() && c.start_ms >= u.start_ms)
                 .map(|c| (u.end_ms - c.start_ms).max(0.0))
         })
         .collect();

@@ -47,13 +47,14 @@ pub struct CallerLine {
 
 impl CallerLine {
     /// `streamed`: the caller's audio streams to the agent (server VAD), so
-    /// a line that adds sound is open for the whole call, not only while
-    /// the caller speaks.
-    pub fn new(spec: &LineSpec, streamed: bool) -> CallerLine {
+    /// a line that adds sound, or a caller who makes sounds while the agent
+    /// talks (`sounds`), keeps the line open for the whole call, not only
+    /// while the caller speaks.
+    pub fn new(spec: &LineSpec, streamed: bool, sounds: bool) -> CallerLine {
         CallerLine {
             spec: spec.clone(),
             line: Line::new(&spec.stages, spec.seed),
-            live: streamed && spec.changes_audio(),
+            live: streamed && (spec.changes_audio() || sounds),
             sent_to_ms: 0.0,
         }
     }

@@ -145,7 +145,7 @@ async fn relay(
         caller: side(c),
         clock,
         rec,
-        line: CallerLine::new(&spec.line, false),
+        line: CallerLine::new(&spec.line, false, false),
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         usage: UsageTotals::default(),
         caller_usage: UsageTotals::default(),
@@ -301,6 +301,7 @@ impl Relay<'_> {
             item_id: speaking.item_id,
             interrupted: false,
             full_text: None,
+            sound: None,
         })?;
         match speaker {
             Speaker::Agent => self.agent_turns += 1,

@@ -209,6 +209,11 @@ struct Bridge<'a> {
     holding_line: bool,
     /// Timeline ms where the agent's speech last stopped playing.
     last_spoken_ms: f64,
+    /// The caller's sounds while the agent talks draw from their own
+    /// stream, so a persona without them makes the same choices as before.
+    sounds: StdRng,
+    /// A backchannel or cough on its way down the open line.
+    pending_sound: Option<open_line::PendingSound>,
 }
 
 /// Runs one conversation to its end and writes its artifacts under
@@ -256,7 +261,13 @@ pub async fn run_conversation(
             Some(e) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
             None => CallerVoice::Offline(Voice::new(spec.persona.voice.offline)),
         },
-        line: CallerLine::new(&spec.line, spec.turns == TurnMode::Vad),
+        line: CallerLine::new(
+            &spec.line,
+            spec.turns == TurnMode::Vad,
+            spec.persona.traits.makes_sounds(),
+        ),
+        sounds: StdRng::seed_from_u64(spec.seed ^ SOUNDS_SEED),
+        pending_sound: None,
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
@@ -443,9 +454,10 @@ impl Bridge<'_> {
             let start = self
                 .rec
                 .next_start(Speaker::Agent, speech.arrived_ms.max(end));
-            let heard_line = self
-                .listen_while_playing(start, planned.unwrap_or(duration).min(duration))
-                .await?;
+            let listened = planned.unwrap_or(duration).min(duration);
+            self.schedule_sound(start, listened).await?;
+            let heard_line = self.listen_while_playing(start, listened).await?;
+            self.finish_sound().await?;
             let stopped_by_line = heard_line.is_some();
             let cut = heard_line.or(planned);
             let played_ms = cut.unwrap_or(duration).min(duration);
@@ -464,6 +476,7 @@ impl Bridge<'_> {
                 item_id: speech.item_id.clone(),
                 interrupted: cut.is_some(),
                 full_text: cut.map(|_| speech.text.clone()),
+                sound: None,
             })?;
             self.outcome.agent_turns += 1;
             // The caller hears it out (or up to the interruption).
@@ -547,6 +560,7 @@ impl Bridge<'_> {
             item_id: None,
             interrupted: false,
             full_text: None,
+            sound: None,
         })?;
         self.outcome.customer_turns += 1;
         self.caller_end_ms = end;
@@ -671,3 +685,5 @@ pub(super) fn could_not_hear(why: &str) -> String {
 }
 
 const CHUNK_SAMPLES: usize = (SESSION_RATE / 10) as usize;
+/// Salt of the caller's sounds' random stream.
+const SOUNDS_SEED: u64 = 0x50_55_4E_44;

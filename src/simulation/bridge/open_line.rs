@@ -9,10 +9,48 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use rand::RngExt;
+
 use super::{Bridge, BridgeError, CHUNK_SAMPLES};
+use crate::audio::sounds::cough;
 use crate::protocol::ServerEvent;
 use crate::realtime::ClientError;
+use crate::run_folder::{CallerSound, Speaker, Utterance};
 use crate::simulation::side::{VAD_SILENCE_MS, on_timeline};
+
+/// What a caller says to acknowledge, at random.
+const BACKCHANNELS: &[&str] = &["Mm-hmm.", "Okay.", "Right."];
+/// Backchannels are said softer than turns (−6 dB).
+const BACKCHANNEL_GAIN: f32 = 0.5;
+
+/// A caller sound scheduled on the open line.
+pub(super) struct PendingSound {
+    kind: CallerSound,
+    text: String,
+    start_ms: f64,
+    samples: Vec<i16>,
+}
+
+impl PendingSound {
+    fn end_ms(&self) -> f64 {
+        self.start_ms + self.samples.len() as f64 * CHUNK_MS / CHUNK_SAMPLES as f64
+    }
+
+    /// The sound's samples that fall in `[at_ms, at_ms + len)`, added to `chunk`.
+    fn overlay(&self, at_ms: f64, chunk: &mut [i16]) -> bool {
+        let per_ms = CHUNK_SAMPLES as f64 / CHUNK_MS;
+        let offset = ((at_ms - self.start_ms) * per_ms).round() as i64;
+        let mut touched = false;
+        for (i, s) in chunk.iter_mut().enumerate() {
+            let j = offset + i as i64;
+            if let Some(&v) = usize::try_from(j).ok().and_then(|j| self.samples.get(j)) {
+                *s = s.saturating_add(v);
+                touched = true;
+            }
+        }
+        touched
+    }
+}
 
 /// One chunk of open line, in ms.
 const CHUNK_MS: f64 = 100.0;
@@ -41,9 +79,92 @@ impl Bridge<'_> {
         while self.line.sent_to() + CHUNK_MS <= t_ms {
             let at = self.line.sent_to();
             self.clock.advance_to(at).await;
-            let heard = self.line.silence(&mut self.rec, at, CHUNK_SAMPLES)?;
+            let heard = self.open_line_chunk(at, CHUNK_SAMPLES)?;
             self.agent.append(&heard).await?;
             self.line.carried_to(at + CHUNK_MS);
+        }
+        Ok(())
+    }
+
+    /// `samples` of open line from `at`: the caller's silence, or the sound
+    /// they are making, through the line.
+    fn open_line_chunk(&mut self, at: f64, samples: usize) -> Result<Vec<i16>, BridgeError> {
+        let mut said = vec![0i16; samples];
+        let sounding = self
+            .pending_sound
+            .as_ref()
+            .is_some_and(|sound| sound.overlay(at, &mut said));
+        Ok(match sounding {
+            true => self.line.stream(&mut self.rec, at, &said)?.1,
+            false => self.line.silence(&mut self.rec, at, samples)?,
+        })
+    }
+
+    /// Whether the caller makes a sound while the agent's speech plays from
+    /// `start` for `duration` ms (the persona's `backchannels` and `coughs`,
+    /// each a chance per agent turn), and where: somewhere in its middle.
+    pub(super) async fn schedule_sound(
+        &mut self,
+        start: f64,
+        duration: f64,
+    ) -> Result<(), BridgeError> {
+        let traits = self.spec.persona.traits;
+        if !self.line.is_live() || !traits.makes_sounds() || duration < 1500.0 {
+            return Ok(());
+        }
+        let at = start + duration * self.sounds.random_range(0.3..0.6);
+        let (kind, text, samples) = if self.sounds.random_bool(traits.backchannels.clamp(0.0, 1.0))
+        {
+            let text = BACKCHANNELS[self.sounds.random_range(0..BACKCHANNELS.len())];
+            let said = self.voice.speak(text).await.map_err(BridgeError::Speech)?;
+            if let Some(ear) = &self.spec.recognizer {
+                ear.remember(&self.spec.key, text, &said);
+            }
+            let soft = said
+                .iter()
+                .map(|&s| (s as f32 * BACKCHANNEL_GAIN) as i16)
+                .collect();
+            (CallerSound::Backchannel, text.to_string(), soft)
+        } else if self.sounds.random_bool(traits.coughs.clamp(0.0, 1.0)) {
+            let seed = self.sounds.random();
+            (CallerSound::Cough, "(cough)".to_string(), cough(seed))
+        } else {
+            return Ok(());
+        };
+        self.pending_sound = Some(PendingSound {
+            kind,
+            text,
+            start_ms: at,
+            samples,
+        });
+        Ok(())
+    }
+
+    /// Sends the rest of a sound the caller started (a cough is not cut
+    /// short because the agent stopped) and records it.
+    pub(super) async fn finish_sound(&mut self) -> Result<(), BridgeError> {
+        let Some(end) = self.pending_sound.as_ref().map(PendingSound::end_ms) else {
+            return Ok(());
+        };
+        let started = self
+            .pending_sound
+            .as_ref()
+            .is_some_and(|s| s.start_ms < self.line.sent_to());
+        if started {
+            self.feed_line_until(end).await?;
+        }
+        if let Some(sound) = self.pending_sound.take().filter(|_| started) {
+            let end_ms = sound.end_ms();
+            self.rec.utterance(Utterance {
+                speaker: Speaker::Customer,
+                text: sound.text,
+                start_ms: sound.start_ms,
+                end_ms,
+                item_id: None,
+                interrupted: false,
+                full_text: None,
+                sound: Some(sound.kind),
+            })?;
         }
         Ok(())
     }
@@ -55,7 +176,7 @@ impl Bridge<'_> {
         let at = self.line.sent_to();
         let rest = ((t_ms - at) * CHUNK_SAMPLES as f64 / CHUNK_MS).round() as usize;
         if self.line.is_live() && rest > 0 {
-            let heard = self.line.silence(&mut self.rec, at, rest)?;
+            let heard = self.open_line_chunk(at, rest)?;
             self.agent.append(&heard).await?;
             self.line.carried_to(t_ms);
         }

@@ -1,0 +1,108 @@
+//! Caller sounds through the real binary: a persona that says "mm-hmm" or
+//! coughs while the agent talks makes those sounds on the line (recorded as
+//! sounds, not turns), the emulator's server VAD hears them as speech and
+//! the agent stops, as the real service's would, and
+//! `interaction.false_barge_in` names the sound; a persona without them
+//! leaves nothing to judge.
+
+mod common;
+
+use std::path::Path;
+
+use common::{read_json, rehearse};
+
+/// A copy of the sample project with `patient-pat`'s traits replaced.
+fn project_with_traits(traits: &str) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    for dir in ["agents", "personas", "scenarios", "rubrics"] {
+        common::copy_dir(&common::repo().join(dir), &project.path().join(dir));
+    }
+    let persona = project.path().join("personas/patient-pat.yaml");
+    let text = std::fs::read_to_string(&persona).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("traits:"))
+        .expect("patient-pat has a traits line");
+    std::fs::write(&persona, text.replace(line, &format!("traits: {traits}"))).unwrap();
+    project
+}
+
+/// Runs the happy path and returns (the call's transcript lines, its
+/// `interaction.false_barge_in` check).
+fn happy_path(project: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let result = rehearse(&[
+        "run",
+        "--project",
+        project.to_str().unwrap(),
+        "--scenario",
+        "happy-path-refund",
+        "--latency-ms",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(result.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let call = out.join("conversations/support/happy-path-refund/0");
+    let transcript = std::fs::read_to_string(call.join("transcript.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let scores = read_json(&call.join("scores.json"));
+    let check = scores["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "interaction.false_barge_in")
+        .cloned()
+        .expect("the interaction check is in scores.json");
+    (transcript, check)
+}
+
+fn sounds(transcript: &[serde_json::Value], kind: &str) -> usize {
+    transcript.iter().filter(|u| u["sound"] == kind).count()
+}
+
+#[test]
+fn backchannels_are_sounds_not_turns_and_an_agent_that_stops_for_them_is_caught() {
+    let project = project_with_traits("{ patience: 0.8, think_ms: 500, backchannels: 1.0 }");
+    let (transcript, check) = happy_path(project.path());
+    assert!(sounds(&transcript, "backchannel") > 0, "{transcript:?}");
+    let mm = transcript
+        .iter()
+        .find(|u| u["sound"] == "backchannel")
+        .unwrap();
+    assert!(["Mm-hmm.", "Okay.", "Right."].contains(&mm["text"].as_str().unwrap()));
+    assert_eq!(mm["speaker"], "customer");
+    // The emulator's server VAD takes a clear "mm-hmm" for speech: the
+    // agent stops, and the check says why.
+    assert_eq!(check["status"], "fail", "{check}");
+    let stop = &check["evidence"]["stops"][0];
+    assert_eq!(stop["cause"]["caller_sound"], "backchannel", "{check}");
+}
+
+#[test]
+fn a_cough_stops_the_agent_too_and_without_sounds_there_is_nothing_to_judge() {
+    let project = project_with_traits("{ patience: 0.8, think_ms: 500, coughs: 1.0 }");
+    let (transcript, check) = happy_path(project.path());
+    assert!(sounds(&transcript, "cough") > 0, "{transcript:?}");
+    assert_eq!(check["status"], "fail", "{check}");
+    assert_eq!(
+        check["evidence"]["stops"][0]["cause"]["caller_sound"],
+        "cough"
+    );
+
+    let plain = project_with_traits("{ patience: 0.8, think_ms: 500 }");
+    let (transcript, check) = happy_path(plain.path());
+    assert_eq!(
+        sounds(&transcript, "backchannel") + sounds(&transcript, "cough"),
+        0
+    );
+    assert_eq!(check["status"], "skipped", "{check}");
+}
