@@ -18,8 +18,9 @@ use super::scores::Verdict;
 /// `harness_load` and `write_errors`.
 /// 3: acoustic conditions: planned conversations have a `condition`,
 /// `run.json` lists the run's `conditions`, `conversation.json` records the
-/// `line` the caller's audio crossed, and a call under a condition other
-/// than `clean` has `customer_clean.wav`.
+/// `line` the caller's audio crossed, a call under a condition other than
+/// `clean` has `customer_clean.wav`, and transcript lines may be a caller's
+/// `sound` (a backchannel, a cough) rather than a turn.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// Most write failures listed by text in `run.json` (all are counted).
