@@ -126,7 +126,7 @@ pub struct AbComparison {
 type MetricPairs = BTreeMap<PairKey, (Option<f64>, Option<f64>)>;
 
 /// Measures compared between variants.
-const COMPARED_METRICS: &[&str] = &["latency.", "tone.agent."];
+const COMPARED_METRICS: &[&str] = &["latency.", "tone.agent.", "interaction."];
 
 /// Paired bootstrap differences of every latency and agent-tone measure; a
 /// change is reported when the 95% interval excludes zero.

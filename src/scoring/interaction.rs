@@ -1,14 +1,16 @@
 //! Turn-taking measured from the recorded timeline: when the agent stopped
-//! talking for something that was not the caller taking the turn, and the
-//! longest silence a caller sat through waiting for the agent. Pure
-//! functions of the transcript and the call's record.
+//! talking for something that was not the caller taking the turn, caller
+//! turns the agent never answered, the longest silence a caller sat through
+//! waiting for the agent, and how fast the agent yields to a real barge-in.
+//! Pure functions of the transcript and the call's record.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use crate::audio::tone::percentile;
 use crate::config::scenario::Expectations;
-use crate::run_folder::{Check, CheckKind, RecordedConversation, Speaker};
+use crate::run_folder::{Check, CheckKind, EndReason, RecordedConversation, Speaker, Utterance};
 
 /// A caller turn starting this close to where the agent stopped is what
 /// stopped it (a barge-in); anything farther, something else did.
@@ -19,7 +21,83 @@ pub fn score(
     exp: &Expectations,
     metrics: &mut BTreeMap<String, f64>,
 ) -> Vec<Check> {
-    vec![false_barge_in(rec, metrics), dead_air(rec, exp, metrics)]
+    yield_time(rec, metrics);
+    vec![
+        false_barge_in(rec, metrics),
+        missed_response(rec, metrics),
+        dead_air(rec, exp, metrics),
+    ]
+}
+
+/// `interaction.yield_ms_*`: from a caller turn that starts while the agent
+/// talks to the agent's audio stopping (0 when the client stopped it at
+/// once; a real call's recording shows the agent's own reaction).
+fn yield_time(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) {
+    let yields: Vec<f64> = rec
+        .transcript
+        .iter()
+        .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
+        .filter_map(|u| {
+            rec.transcript
+                .iter()
+                .find(|c| {
+                    c.speaker == Speaker::Customer
+                        && c.is_turn()
+                        && c.start_ms >= u.start_ms
+                        && c.start_ms <= u.end_ms + BARGE_IN_WINDOW_MS
+                })
+                .map(|c| (u.end_ms - c.start_ms).max(0.0))
+        })
+        .collect();
+    for (name, q) in [
+        ("interaction.yield_ms_p50", 0.5),
+        ("interaction.yield_ms_max", 1.0),
+    ] {
+        if let Some(v) = percentile(&yields, q) {
+            metrics.insert(name.to_string(), v);
+        }
+    }
+}
+
+/// `interaction.missed_response`: caller turns the agent never answered:
+/// the caller had to speak again with no word from the agent between, or
+/// the call ended for the agent's silence after the caller's last turn.
+fn missed_response(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) -> Check {
+    let turns: Vec<&Utterance> = rec.transcript.iter().filter(|u| u.is_turn()).collect();
+    let mut missed = Vec::new();
+    for (i, u) in turns.iter().enumerate() {
+        if u.speaker != Speaker::Customer {
+            continue;
+        }
+        let unanswered = match turns.get(i + 1) {
+            Some(next) => next.speaker == Speaker::Customer,
+            // The last turn was the caller's: missed only if the call ended
+            // because the agent stayed silent (not a caller hanging up).
+            None => rec.outcome.end_reason == Some(EndReason::Silence),
+        };
+        if unanswered {
+            missed.push(json!({"caller_said": u.text, "ended_ms": u.end_ms}));
+        }
+    }
+    metrics.insert(
+        "interaction.missed_responses".to_string(),
+        missed.len() as f64,
+    );
+    if !turns.iter().any(|u| u.speaker == Speaker::Customer) {
+        return Check::skipped(
+            CheckKind::Interaction,
+            "interaction.missed_response",
+            "the caller never took a turn",
+        );
+    }
+    Check::new(
+        CheckKind::Interaction,
+        "interaction.missed_response",
+        missed.is_empty(),
+    )
+    .value(missed.len() as f64)
+    .threshold("0 unanswered caller turns")
+    .evidence(json!({"unanswered": missed}))
 }
 
 /// `interaction.false_barge_in`: the agent cut its own speech off when no
@@ -231,6 +309,54 @@ mod tests {
     }
 
     #[test]
+    fn a_caller_turn_left_unanswered_is_a_missed_response() {
+        use Speaker::{Agent, Customer};
+        let answered = vec![
+            utterance(Agent, 0.0, 1000.0, false),
+            utterance(Customer, 1500.0, 2500.0, false),
+            utterance(Agent, 3300.0, 4000.0, false),
+            // The caller's goodbye needs no answer.
+            utterance(Customer, 4500.0, 5000.0, false),
+        ];
+        let mut rec = call(answered, None);
+        rec.outcome.end_reason = Some(EndReason::GoalMet);
+        assert_eq!(
+            checks(&rec, None)[1].status,
+            crate::run_folder::CheckStatus::Pass
+        );
+        // The same last turn, but the call ended because the agent was silent.
+        rec.outcome.end_reason = Some(EndReason::Silence);
+        let check = &checks(&rec, None)[1];
+        assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
+        assert_eq!(check.evidence["unanswered"][0]["ended_ms"], 5000.0);
+        // A caller who has to speak twice in a row was not answered.
+        let twice = call(
+            vec![
+                utterance(Customer, 0.0, 1000.0, false),
+                utterance(Customer, 9000.0, 9500.0, false),
+                utterance(Agent, 10000.0, 11000.0, false),
+            ],
+            None,
+        );
+        assert_eq!(checks(&twice, None)[1].value, Some(1.0));
+    }
+
+    #[test]
+    fn yielding_to_a_barge_in_is_measured_from_the_callers_first_word() {
+        use Speaker::{Agent, Customer};
+        let rec = call(
+            vec![
+                utterance(Agent, 0.0, 2300.0, true),
+                utterance(Customer, 2000.0, 3000.0, false),
+            ],
+            None,
+        );
+        let mut metrics = BTreeMap::new();
+        score(&rec, &Expectations::default(), &mut metrics);
+        assert_eq!(metrics["interaction.yield_ms_p50"], 300.0);
+    }
+
+    #[test]
     fn dead_air_is_the_longest_wait_for_the_agent_tools_included() {
         use Speaker::{Agent, Customer};
         let rec = call(
@@ -247,7 +373,7 @@ mod tests {
             max_dead_air_ms: Some(3000.0),
             ..Default::default()
         };
-        let check = &score(&rec, &exp, &mut metrics)[1];
+        let check = &score(&rec, &exp, &mut metrics)[2];
         assert_eq!(metrics["interaction.dead_air_max_ms"], 4000.0);
         assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
         assert_eq!(check.evidence["silent_from_ms"], 5600.0);
@@ -256,11 +382,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            score(&rec, &relaxed, &mut BTreeMap::new())[1].status,
+            score(&rec, &relaxed, &mut BTreeMap::new())[2].status,
             crate::run_folder::CheckStatus::Pass
         );
         assert_eq!(
-            checks(&rec, None)[1].status,
+            checks(&rec, None)[2].status,
             crate::run_folder::CheckStatus::Skipped
         );
     }

@@ -1,6 +1,7 @@
 //! Latency and turn-taking from the recorded timeline: the agent's response
 //! time after the caller stops speaking (what callers feel), gaps and
-//! overlaps, barge-in stop time and tool round trips.
+//! overlaps, and tool round trips. How fast the agent yields to a barge-in
+//! is in [`super::interaction`].
 
 use std::collections::BTreeMap;
 
@@ -41,18 +42,6 @@ pub fn score(
             }
         }
     }
-    // Barge-in: from the caller starting to talk over the agent to the agent's audio stopping.
-    let barge_in: Vec<f64> = rec
-        .transcript
-        .iter()
-        .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
-        .filter_map(|u| {
-            rec.transcript
-                .iter()
-                .find(|c| c.speaker == Speaker::Customer && c.is_turn() && c.start_ms >= u.start_ms)
-                .map(|c| (u.end_ms - c.start_ms).max(0.0))
-        })
-        .collect();
     let tool_rtt: Vec<f64> = rec.tools.iter().map(|t| t.latency_ms).collect();
     let mut put = |name: &str, v: Option<f64>| {
         if let Some(v) = v {
@@ -63,7 +52,6 @@ pub fn score(
     put("latency.response_p95_ms", percentile(&response, 0.95));
     put("latency.response_max_ms", percentile(&response, 1.0));
     put("latency.overlaps", Some(overlaps as f64));
-    put("latency.barge_in_stop_p50_ms", percentile(&barge_in, 0.5));
     put("latency.tool_rtt_p50_ms", percentile(&tool_rtt, 0.5));
     put("latency.tool_rtt_max_ms", percentile(&tool_rtt, 1.0));
     let Some(budget) = exp.latency_p95_ms else {
