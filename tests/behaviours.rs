@@ -106,3 +106,23 @@ fn a_cough_stops_the_agent_too_and_without_sounds_there_is_nothing_to_judge() {
     );
     assert_eq!(check["status"], "skipped", "{check}");
 }
+
+#[test]
+fn a_slow_caller_leaves_the_agents_questions_hanging_for_as_long_as_it_says() {
+    let project = project_with_traits("{ patience: 0.8, think_ms: 500, slow_to_answer_s: 3 }");
+    let (transcript, _) = happy_path(project.path());
+    let mut asked = 0;
+    for pair in transcript.windows(2) {
+        let (agent, caller) = (&pair[0], &pair[1]);
+        let question = agent["speaker"] == "agent"
+            && !agent["interrupted"].as_bool().unwrap_or(false)
+            && agent["text"].as_str().unwrap().trim_end().ends_with('?');
+        if question && caller["speaker"] == "customer" {
+            asked += 1;
+            let gap = caller["start_ms"].as_f64().unwrap() - agent["end_ms"].as_f64().unwrap();
+            // think_ms 500 × 0.6 at least, plus the 3 s.
+            assert!(gap >= 3300.0, "answered after {gap} ms: {agent} / {caller}");
+        }
+    }
+    assert!(asked > 0, "the agent asked something: {transcript:?}");
+}

@@ -66,6 +66,11 @@ pub struct Traits {
     /// Chance, per agent turn, of a cough while the agent talks.
     #[serde(default)]
     pub coughs: f64,
+    /// Seconds of silence before answering a question (on top of
+    /// `think_ms`): a caller looking for their order number, for the
+    /// agent's idle handling.
+    #[serde(default)]
+    pub slow_to_answer_s: f64,
 }
 
 fn half() -> f64 {
@@ -96,6 +101,7 @@ impl Default for Traits {
             think_ms: default_think(),
             backchannels: 0.0,
             coughs: 0.0,
+            slow_to_answer_s: 0.0,
         }
     }
 }
@@ -180,6 +186,14 @@ impl PersonaFile {
                         .with_hint("traits are probabilities or shares: use a value from 0 to 1"),
                 );
             }
+        }
+        let slow = persona.traits.slow_to_answer_s;
+        if !(0.0..=60.0).contains(&slow) {
+            return Err(ConfigError::new(
+                path,
+                format!("traits.slow_to_answer_s is {slow}, outside 0–60 seconds"),
+            )
+            .with_hint("seconds of silence before the caller answers a question"));
         }
         Ok(persona)
     }

@@ -388,7 +388,9 @@ impl Bridge<'_> {
             if self.clock.now_ms() / 1000.0 >= end.max_duration_s {
                 return Ok(EndReason::MaxDuration);
             }
-            let think = self.spec.persona.traits.think_ms * self.rng.random_range(0.6..1.4);
+            let traits = self.spec.persona.traits;
+            let think = traits.think_ms * self.rng.random_range(0.6..1.4)
+                + slow_answer_ms(&agent_text, traits.slow_to_answer_s);
             let start = match interrupt {
                 Some(_) => agent_end,
                 None => agent_end + think,
@@ -685,5 +687,29 @@ pub(super) fn could_not_hear(why: &str) -> String {
 }
 
 const CHUNK_SAMPLES: usize = (SESSION_RATE / 10) as usize;
+/// The extra silence before a slow caller answers the agent: only after a
+/// question.
+fn slow_answer_ms(agent_text: &str, slow_to_answer_s: f64) -> f64 {
+    let asked = agent_text.trim_end().ends_with('?');
+    if asked {
+        slow_to_answer_s.clamp(0.0, 60.0) * 1000.0
+    } else {
+        0.0
+    }
+}
+
 /// Salt of the caller's sounds' random stream.
 const SOUNDS_SEED: u64 = 0x50_55_4E_44;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_slow_caller_takes_their_time_only_after_a_question() {
+        assert_eq!(
+            super::slow_answer_ms("What's your order number? ", 3.0),
+            3000.0
+        );
+        assert_eq!(super::slow_answer_ms("Your label is on its way.", 3.0), 0.0);
+        assert_eq!(super::slow_answer_ms("Anything else?", 0.0), 0.0);
+    }
+}
