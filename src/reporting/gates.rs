@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use super::compare::Change;
+use super::tables::ConversationRow;
 use crate::config::{ConfigError, load_yaml_file};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -78,32 +79,18 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
                         .filter(|c| c.variant == v.variant && &c.check == check)
                         .fold((0, 0), |a, c| (a.0 + c.passes, a.1 + c.decided)),
                 };
-                let rate = (decided > 0).then(|| passes as f64 / decided as f64);
-                out.push(GateResult {
-                    rule: format!("{}: {scope} pass rate >= {min}", v.variant),
-                    passed: rate.is_some_and(|r| r >= min),
-                    detail: match rate {
-                        Some(r) => format!("{passes}/{decided} = {:.3}", r),
-                        None => "nothing decided: a gate cannot pass on skipped checks".into(),
-                    },
-                });
+                let rule = format!("{}: {scope} pass rate >= {min}", v.variant);
+                out.push(pass_rate_gate(rule, passes as usize, decided as usize, min));
             }
         }
         if let Some(max) = rule.max_p95_latency_ms {
             for v in &variants {
-                let worst = report
+                let calls = report
                     .conversations
                     .iter()
-                    .filter(|c| c.variant == v.variant)
-                    .filter_map(|c| c.agent_ttfa_p95_ms)
-                    .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
-                out.push(GateResult {
-                    rule: format!("{}: response p95 <= {max} ms", v.variant),
-                    passed: worst.is_some_and(|w| w <= max),
-                    detail: worst
-                        .map(|w| format!("worst conversation p95 {w:.0} ms"))
-                        .unwrap_or_else(|| "no latency measured".into()),
-                });
+                    .filter(|c| c.variant == v.variant);
+                let rule = format!("{}: response p95 <= {max} ms", v.variant);
+                out.push(latency_gate(rule, calls, max));
             }
         }
         if let Some(max) = rule.max_cost_usd {
@@ -197,27 +184,12 @@ fn evaluate_condition(rule: &GateRule, condition: &str, report: &Report) -> Vec<
             };
             let decided = outcomes.iter().flatten().count();
             let passes = outcomes.iter().flatten().filter(|p| **p).count();
-            let rate = (decided > 0).then(|| passes as f64 / decided as f64);
-            out.push(GateResult {
-                rule: format!("{variant} @{condition}: {scope} pass rate >= {min}"),
-                passed: rate.is_some_and(|r| r >= min),
-                detail: match rate {
-                    Some(r) => format!("{passes}/{decided} = {r:.3}"),
-                    None => "nothing decided: a gate cannot pass on skipped checks".into(),
-                },
-            });
+            let rule = format!("{variant} @{condition}: {scope} pass rate >= {min}");
+            out.push(pass_rate_gate(rule, passes, decided, min));
         }
         if let Some(max) = rule.max_p95_latency_ms {
-            let worst = calls
-                .filter_map(|c| c.agent_ttfa_p95_ms)
-                .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
-            out.push(GateResult {
-                rule: format!("{variant} @{condition}: response p95 <= {max} ms"),
-                passed: worst.is_some_and(|w| w <= max),
-                detail: worst
-                    .map(|w| format!("worst conversation p95 {w:.0} ms"))
-                    .unwrap_or_else(|| "no latency measured".into()),
-            });
+            let rule = format!("{variant} @{condition}: response p95 <= {max} ms");
+            out.push(latency_gate(rule, calls, max));
         }
         if rule.no_significant_regression {
             out.push(robustness_gate(rule, variant, condition, report));
@@ -273,5 +245,36 @@ fn robustness_gate(rule: &GateRule, variant: &str, condition: &str, report: &Rep
         } else {
             regressed.join("; ")
         },
+    }
+}
+
+/// A pass-rate rule over `passes` of `decided`: nothing decided never passes.
+fn pass_rate_gate(rule: String, passes: usize, decided: usize, min: f64) -> GateResult {
+    let rate = (decided > 0).then(|| passes as f64 / decided as f64);
+    GateResult {
+        rule,
+        passed: rate.is_some_and(|r| r >= min),
+        detail: match rate {
+            Some(r) => format!("{passes}/{decided} = {r:.3}"),
+            None => "nothing decided: a gate cannot pass on skipped checks".into(),
+        },
+    }
+}
+
+/// A latency rule: the worst conversation's response p95 against `max`.
+fn latency_gate<'a>(
+    rule: String,
+    calls: impl Iterator<Item = &'a ConversationRow>,
+    max: f64,
+) -> GateResult {
+    let worst = calls
+        .filter_map(|c| c.agent_ttfa_p95_ms)
+        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    GateResult {
+        rule,
+        passed: worst.is_some_and(|w| w <= max),
+        detail: worst
+            .map(|w| format!("worst conversation p95 {w:.0} ms"))
+            .unwrap_or_else(|| "no latency measured".into()),
     }
 }

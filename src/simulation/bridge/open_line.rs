@@ -20,6 +20,9 @@ use crate::simulation::side::{VAD_SILENCE_MS, on_timeline};
 
 /// What a caller says to acknowledge, at random.
 const BACKCHANNELS: &[&str] = &["Mm-hmm.", "Okay.", "Right."];
+/// Agent speech shorter than this gets no backchannel or cough: there is
+/// no middle to put one in.
+const MIN_TURN_FOR_SOUND_MS: f64 = 1500.0;
 /// Backchannels are said softer than turns (−6 dB).
 const BACKCHANNEL_GAIN: f32 = 0.5;
 
@@ -109,7 +112,7 @@ impl Bridge<'_> {
         duration: f64,
     ) -> Result<(), BridgeError> {
         let traits = self.spec.persona.traits;
-        if !self.line.is_live() || !traits.makes_sounds() || duration < 1500.0 {
+        if !self.line.is_live() || !traits.makes_sounds() || duration < MIN_TURN_FOR_SOUND_MS {
             return Ok(());
         }
         let at = start + duration * self.sounds.random_range(0.3..0.6);
