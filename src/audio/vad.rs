@@ -113,6 +113,8 @@ pub struct EnergyVad {
     /// The speech band the level is measured in.
     high_pass: Butterworth,
     low_pass: Butterworth,
+    /// The frame in the band, reused frame to frame.
+    band: Vec<i16>,
 }
 
 impl EnergyVad {
@@ -130,6 +132,7 @@ impl EnergyVad {
             recent: LevelWindow::new(),
             high_pass: Butterworth::new(Pass::High, 2, 250.0, SESSION_RATE),
             low_pass: Butterworth::new(Pass::Low, 2, 8000.0, SESSION_RATE),
+            band: Vec::with_capacity(FRAME_SAMPLES),
         }
     }
 
@@ -154,14 +157,12 @@ impl EnergyVad {
 
     /// The level (dBFS) of a frame in the speech band.
     fn band_level(&mut self, frame: &[i16]) -> f64 {
-        let band: Vec<i16> = frame
-            .iter()
-            .map(|&s| {
-                let y = self.low_pass.process(self.high_pass.process(s as f32));
-                y.round().clamp(-32768.0, 32767.0) as i16
-            })
-            .collect();
-        rms_dbfs(&band)
+        self.band.clear();
+        for &s in frame {
+            let y = self.low_pass.process(self.high_pass.process(s as f32));
+            self.band.push(y.round().clamp(-32768.0, 32767.0) as i16);
+        }
+        rms_dbfs(&self.band)
     }
 
     /// Maps the protocol's 0–1 threshold onto a level: 0.5 is −45 dBFS.

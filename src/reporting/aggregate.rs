@@ -54,6 +54,28 @@ pub fn check_aggregates(results: &[ResultRow]) -> Vec<CheckAggregate> {
         .collect()
 }
 
+/// A group of calls' verdicts: decided, passed and errored calls, and the
+/// pass rate with its Wilson 95% interval.
+struct Tally {
+    decided: u32,
+    passes: u32,
+    errors: u32,
+    pass_rate: Option<f64>,
+    ci: Option<(f64, f64)>,
+}
+
+fn tally(rows: &[&ConversationRow]) -> Tally {
+    let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
+    let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
+    Tally {
+        decided,
+        passes,
+        errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
+        pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
+        ci: stats::wilson(passes as u64, decided as u64),
+    }
+}
+
 /// Per variant, sorted by name: counts, pass rate, pass^k over the scenario
 /// repeats, mean p95 response latency, spend and call audio.
 pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggregate> {
@@ -64,11 +86,9 @@ pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggre
     groups
         .into_iter()
         .map(|(variant, rows)| {
-            let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
-            let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
+            let t = tally(&rows);
             let tasks = task_passes(&rows);
             let k = tasks.iter().map(|t| t.1).min().unwrap_or(0);
-            let ci = stats::wilson(passes as u64, decided as u64);
             let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
             let sum = |cost: fn(&ConversationRow) -> Option<f64>| {
                 let usd: f64 = rows.iter().copied().filter_map(cost).sum();
@@ -77,12 +97,12 @@ pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggre
             VariantAggregate {
                 variant: variant.to_string(),
                 conversations: rows.len() as u32,
-                decided,
-                passes,
-                errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
-                pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
-                ci_low: ci.map(|c| c.0),
-                ci_high: ci.map(|c| c.1),
+                decided: t.decided,
+                passes: t.passes,
+                errors: t.errors,
+                pass_rate: t.pass_rate,
+                ci_low: t.ci.map(|c| c.0),
+                ci_high: t.ci.map(|c| c.1),
                 pass_hat_k: stats::pass_hat_k(&tasks, k),
                 k: k as u32,
                 ttfa_p95_mean_ms: stats::mean(&ttfa),
@@ -110,21 +130,19 @@ pub fn condition_aggregates(
     groups
         .into_iter()
         .map(|((variant, order), rows)| {
-            let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
-            let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
-            let ci = stats::wilson(passes as u64, decided as u64);
+            let t = tally(&rows);
             let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
             let snr: Vec<f64> = rows.iter().filter_map(|r| r.line_snr_db).collect();
             ConditionAggregate {
                 variant: variant.to_string(),
                 condition: conditions[order].clone(),
                 conversations: rows.len() as u32,
-                decided,
-                passes,
-                errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
-                pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
-                ci_low: ci.map(|c| c.0),
-                ci_high: ci.map(|c| c.1),
+                decided: t.decided,
+                passes: t.passes,
+                errors: t.errors,
+                pass_rate: t.pass_rate,
+                ci_low: t.ci.map(|c| c.0),
+                ci_high: t.ci.map(|c| c.1),
                 ttfa_p95_mean_ms: stats::mean(&ttfa),
                 line_snr_db_mean: stats::mean(&snr),
             }

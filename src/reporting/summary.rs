@@ -212,22 +212,31 @@ pub fn robustness_markdown(all: &[Robustness]) -> String {
         for c in &r.checks {
             let _ = writeln!(
                 out,
-                "| {} | {} | `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {} |",
+                "| {} | {} {}",
                 cell(&r.variant),
                 cell(&r.condition),
-                cell(&c.check),
-                c.pairs,
-                c.baseline_pass_rate * 100.0,
-                c.candidate_pass_rate * 100.0,
-                c.difference * 100.0,
-                c.ci_low * 100.0,
-                c.ci_high * 100.0,
-                c.p_value,
-                verdict(c),
+                check_cells(c)
             );
         }
     }
     out
+}
+
+/// A compared check as table cells: check, pairs, both pass rates, the
+/// difference with its interval, p and the verdict.
+fn check_cells(c: &Comparison) -> String {
+    format!(
+        "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {} |",
+        cell(&c.check),
+        c.pairs,
+        c.baseline_pass_rate * 100.0,
+        c.candidate_pass_rate * 100.0,
+        c.difference * 100.0,
+        c.ci_low * 100.0,
+        c.ci_high * 100.0,
+        c.p_value,
+        verdict(c)
+    )
 }
 
 /// A comparison's verdict in words.
@@ -258,19 +267,7 @@ pub fn comparisons_markdown(all: &[AbComparison]) -> String {
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         for c in &ab.checks {
-            let verdict = verdict(c);
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {verdict} |",
-                cell(&c.check),
-                c.pairs,
-                c.baseline_pass_rate * 100.0,
-                c.candidate_pass_rate * 100.0,
-                c.difference * 100.0,
-                c.ci_low * 100.0,
-                c.ci_high * 100.0,
-                c.p_value
-            );
+            let _ = writeln!(out, "{}", check_cells(c));
         }
         if !ab.metrics.is_empty() {
             let _ = writeln!(

@@ -82,10 +82,7 @@ impl CallerLine {
         at_ms: f64,
         clean: &[i16],
     ) -> std::io::Result<(f64, Vec<i16>)> {
-        let start = rec.customer_start(at_ms);
-        let received = self.line.utterance(clean, start);
-        let start_ms = rec.place_customer(start, &received, clean)?;
-        Ok((start_ms, received))
+        self.carry(rec, at_ms, clean, Line::utterance)
     }
 
     /// Caller audio as it streams (pieces of speech, or the open line
@@ -97,8 +94,20 @@ impl CallerLine {
         at_ms: f64,
         clean: &[i16],
     ) -> std::io::Result<(f64, Vec<i16>)> {
+        self.carry(rec, at_ms, clean, Line::stream)
+    }
+
+    /// Puts `clean` through the line (`through` says how noise is set for
+    /// it) at the caller track's next place for `at_ms`, and records both.
+    fn carry(
+        &mut self,
+        rec: &mut Recorder,
+        at_ms: f64,
+        clean: &[i16],
+        through: fn(&mut Line, &[i16], u64) -> Vec<i16>,
+    ) -> std::io::Result<(f64, Vec<i16>)> {
         let start = rec.customer_start(at_ms);
-        let received = self.line.stream(clean, start);
+        let received = through(&mut self.line, clean, start);
         let start_ms = rec.place_customer(start, &received, clean)?;
         Ok((start_ms, received))
     }
