@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::load::{ConfigError, load_yaml_file, template_problem};
 use super::locate::Step;
 use crate::audio::VoiceSettings;
+use crate::protocol::{Eagerness, TurnDetection, TurnDetectionKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +64,10 @@ pub struct AgentFile {
     /// Conversation stages, in order; the first is where a call starts.
     #[serde(default)]
     pub stages: Vec<Stage>,
+    /// How the agent decides the caller has finished a turn (the session's
+    /// `turn_detection`); `server_vad` with a 500 ms silence window when absent.
+    #[serde(default)]
+    pub turn_detection: TurnDetectionSetting,
     /// How the emulator plays this agent.
     #[serde(default)]
     pub emulator: EmulatorSettings,
@@ -88,6 +93,133 @@ pub struct AgentVariant {
     /// Keep only these tools (by name).
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub turn_detection: Option<TurnDetectionSetting>,
+}
+
+/// The agent's turn detection, as the Realtime session takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TurnDetectionSetting {
+    /// Energy-based: the turn ends after `silence_duration_ms` of silence.
+    ServerVad {
+        /// 0–1: how loud a sound must be to count as speech.
+        #[serde(default = "half_threshold")]
+        threshold: f64,
+        #[serde(default = "default_prefix_padding")]
+        prefix_padding_ms: u32,
+        #[serde(default = "default_silence")]
+        silence_duration_ms: u32,
+        /// Whether speech on the line cancels the agent's response.
+        #[serde(default = "yes")]
+        interrupt_response: bool,
+    },
+    /// A model decides whether the caller has finished (the emulator
+    /// approximates it: see docs/conditions.md).
+    SemanticVad {
+        #[serde(default)]
+        #[schemars(with = "EagernessSchema")]
+        eagerness: Eagerness,
+        #[serde(default = "yes")]
+        interrupt_response: bool,
+    },
+}
+
+/// `low` waits longest (up to 8 s) on an unfinished sentence, `high` least
+/// (2 s); `auto` is `medium` (4 s).
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum EagernessSchema {
+    Low,
+    Medium,
+    High,
+    Auto,
+}
+
+fn half_threshold() -> f64 {
+    0.5
+}
+fn default_prefix_padding() -> u32 {
+    300
+}
+fn default_silence() -> u32 {
+    500
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for TurnDetectionSetting {
+    fn default() -> Self {
+        TurnDetectionSetting::ServerVad {
+            threshold: half_threshold(),
+            prefix_padding_ms: default_prefix_padding(),
+            silence_duration_ms: default_silence(),
+            interrupt_response: true,
+        }
+    }
+}
+
+impl TurnDetectionSetting {
+    /// The session's `turn_detection` object.
+    pub fn to_protocol(self) -> TurnDetection {
+        match self {
+            TurnDetectionSetting::ServerVad {
+                threshold,
+                prefix_padding_ms,
+                silence_duration_ms,
+                interrupt_response,
+            } => TurnDetection {
+                threshold,
+                prefix_padding_ms,
+                silence_duration_ms,
+                interrupt_response,
+                ..TurnDetection::default()
+            },
+            TurnDetectionSetting::SemanticVad {
+                eagerness,
+                interrupt_response,
+            } => TurnDetection {
+                kind: TurnDetectionKind::SemanticVad,
+                eagerness: Some(eagerness),
+                interrupt_response,
+                ..TurnDetection::default()
+            },
+        }
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        if let TurnDetectionSetting::ServerVad {
+            threshold,
+            silence_duration_ms,
+            ..
+        } = *self
+        {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(ConfigError::new(
+                    path,
+                    format!("turn_detection.threshold is {threshold}, outside 0–1"),
+                )
+                .at_path(&[Step::Key("turn_detection"), Step::Key("threshold")])
+                .with_hint("0.5 is the provider's default; higher needs louder speech"));
+            }
+            if !(100..=10_000).contains(&silence_duration_ms) {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "turn_detection.silence_duration_ms is {silence_duration_ms}, outside 100–10000"
+                    ),
+                )
+                .at_path(&[
+                    Step::Key("turn_detection"),
+                    Step::Key("silence_duration_ms"),
+                ])
+                .with_hint("the silence that ends a caller's turn, in ms (500 is typical)"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -371,6 +503,7 @@ impl AgentFile {
             return Err(ConfigError::new(path, "provider `custom` needs `url`")
                 .with_hint("set `url: ws://host:port/v1/realtime`"));
         }
+        self.turn_detection.check(path)?;
         // The prompt template must exist, stay in the project and render.
         self.render_instructions(path)?;
         let env = minijinja::Environment::new();
@@ -516,6 +649,9 @@ impl AgentFile {
         }
         if let Some(keep) = &v.tools {
             out.tools.retain(|t| keep.contains(&t.name));
+        }
+        if let Some(turns) = v.turn_detection {
+            out.turn_detection = turns;
         }
         Ok(out)
     }

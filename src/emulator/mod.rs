@@ -2,7 +2,8 @@
 //! offline TTS: the agent under test when there is no key and no network.
 //!
 //! `server` accepts WebSocket connections and checks the handshake; each
-//! connection runs a `session` (protocol state, input audio, server VAD), and
+//! connection runs a `session` (protocol state, input audio, turn detection
+//! in `turns`), and
 //! each response is produced by a `responder` task that the session can cancel.
 
 pub mod faults;
@@ -13,6 +14,7 @@ pub(crate) mod script;
 mod server;
 mod session;
 mod tool_output;
+pub mod turns;
 
 use std::sync::Arc;
 use std::time::Duration;

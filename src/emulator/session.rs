@@ -21,7 +21,8 @@ use super::faults::{Fault, ScheduledFault};
 use super::ids::IdGen;
 use super::responder::{Responder, ResponsePlan, Turn};
 use super::script::ScriptState;
-use crate::audio::{AudioFormat, EnergyVad, VadEvent};
+use super::turns::{Ear, TurnDetector};
+use crate::audio::{AudioFormat, VadEvent};
 use crate::protocol::item::{ContentPart, ItemStatus, MessageItem};
 use crate::protocol::{
     ClientEvent, Dialect, Item, ProtocolError, ResponseParams, Role, ServerEvent, ServerMessage,
@@ -137,7 +138,7 @@ struct Session {
     input_start_ms: u64,
     /// Undecoded trailing byte of a PCM16 append split mid-sample.
     odd_byte: Option<u8>,
-    vad: Option<EnergyVad>,
+    turns: Option<TurnDetector>,
     speech: Option<(String, u64)>,
     last_input_tokens: u64,
     /// The fault this session meets (fault injection), until it strikes.
@@ -185,10 +186,7 @@ pub async fn run_session(
     let mut s = Session {
         script: Arc::new(Mutex::new(ScriptState::new(config.agent.clone()))),
         rng: StdRng::seed_from_u64(config.seed.wrapping_add(info.stream)),
-        vad: session_config
-            .turn_detection
-            .as_ref()
-            .map(|td| EnergyVad::new(td.threshold, td.silence_duration_ms)),
+        turns: session_config.turn_detection.as_ref().map(TurnDetector::new),
         session: session_config,
         config: config.clone(),
         ids,
@@ -467,11 +465,7 @@ impl Session {
         match event {
             ClientEvent::SessionUpdate { session, .. } => {
                 self.session.apply(&session)?;
-                self.vad = self
-                    .session
-                    .turn_detection
-                    .as_ref()
-                    .map(|td| EnergyVad::new(td.threshold, td.silence_duration_ms));
+                self.turns = self.session.turn_detection.as_ref().map(TurnDetector::new);
                 self.speech = None;
                 self.out
                     .send(ServerEvent::SessionUpdated {
@@ -495,16 +489,16 @@ impl Session {
                 let id = self.ids.make("item");
                 let samples = self.input.clone();
                 self.discard_input();
-                if let Some(vad) = &mut self.vad {
-                    vad.reset_speech();
+                if let Some(turns) = &mut self.turns {
+                    turns.reset_speech();
                 }
                 self.speech = None;
                 self.commit(id, samples).await;
             }
             ClientEvent::InputAudioBufferClear { .. } => {
                 self.discard_input();
-                if let Some(vad) = &mut self.vad {
-                    vad.reset_speech();
+                if let Some(turns) = &mut self.turns {
+                    turns.reset_speech();
                 }
                 self.speech = None;
                 self.out
@@ -629,8 +623,13 @@ impl Session {
             }
         }
         let samples = format.decode_to_session_rate(&bytes);
-        let events = match &mut self.vad {
-            Some(vad) => vad.push(&samples),
+        let ear = Ear {
+            transcriber: self.config.transcriber.clone(),
+            conversation: self.conversation.clone(),
+        };
+        let agent_speaking = self.active.is_some();
+        let events = match &mut self.turns {
+            Some(turns) => turns.push(&samples, &ear, agent_speaking).await,
             None => Vec::new(),
         };
         self.input.extend_from_slice(&samples);

@@ -17,7 +17,9 @@ pub use events::{
     ResponseStatus, ServerEvent, ServerMessage, Usage,
 };
 pub use item::{ContentPart, Item, ResponsePart, Role};
-pub use session::{Modality, SessionConfig, SessionPatch, ToolDef, TurnDetection};
+pub use session::{
+    Eagerness, Modality, SessionConfig, SessionPatch, ToolDef, TurnDetection, TurnDetectionKind,
+};
 
 /// Parses a client frame the way the real service validates it, so every
 /// problem becomes the `error` event a real client would see.

@@ -55,10 +55,76 @@ pub struct TurnDetection {
     pub interrupt_response: bool,
     #[serde(default)]
     pub idle_timeout_ms: Option<u32>,
+    /// `semantic_vad` only: how soon it decides the caller has finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eagerness: Option<String>,
+    pub eagerness: Option<Eagerness>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// How eagerly `semantic_vad` ends a caller's turn (`auto` is `medium`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Eagerness {
+    Low,
+    Medium,
+    High,
+    #[default]
+    Auto,
+}
+
+impl Eagerness {
+    /// Silence after a finished sentence before `semantic_vad` ends the turn
+    /// (the emulator's approximation), and the longest it waits after an
+    /// unfinished one (the real service's documented maxima), in ms.
+    pub fn waits_ms(self) -> (u32, u32) {
+        match self {
+            Eagerness::Low => (600, 8000),
+            Eagerness::Medium | Eagerness::Auto => (400, 4000),
+            Eagerness::High => (250, 2000),
+        }
+    }
+}
+
+impl TurnDetection {
+    /// The shortest silence after a caller's words before this detector
+    /// can end the turn.
+    pub fn shortest_close_ms(&self) -> u32 {
+        match self.kind {
+            TurnDetectionKind::ServerVad => self.silence_duration_ms,
+            TurnDetectionKind::SemanticVad => self.eagerness.unwrap_or_default().waits_ms().0,
+        }
+    }
+
+    /// The longest silence after a caller's words before it ends the turn.
+    pub fn longest_close_ms(&self) -> u32 {
+        match self.kind {
+            TurnDetectionKind::ServerVad => self.silence_duration_ms,
+            TurnDetectionKind::SemanticVad => self.eagerness.unwrap_or_default().waits_ms().1,
+        }
+    }
+
+    /// The wire form: `semantic_vad` carries no energy-VAD fields, as the
+    /// real service reports it.
+    pub fn to_wire(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if self.kind == TurnDetectionKind::SemanticVad
+            && let Some(fields) = value.as_object_mut()
+        {
+            for key in [
+                "threshold",
+                "prefix_padding_ms",
+                "silence_duration_ms",
+                "idle_timeout_ms",
+            ] {
+                fields.remove(key);
+            }
+            fields
+                .entry("eagerness")
+                .or_insert_with(|| json!(Eagerness::Auto));
+        }
+        value
+    }
 }
 
 fn default_threshold() -> f64 {
@@ -544,7 +610,10 @@ impl SessionConfig {
                 Modality::Audio => "audio",
             })
             .collect();
-        let turn_detection = serde_json::to_value(&self.turn_detection).unwrap_or(Value::Null);
+        let turn_detection = self
+            .turn_detection
+            .as_ref()
+            .map_or(Value::Null, TurnDetection::to_wire);
         match dialect {
             Dialect::Ga => json!({
                 "type": "realtime",

@@ -130,6 +130,7 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         max_audio_s: opts.max_audio_minutes * 60.0,
         speech: speech_endpoint(persona),
         line: LineSpec::new(condition, planned.seed),
+        turn_detection: target.file.turn_detection.to_protocol(),
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {
         Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),

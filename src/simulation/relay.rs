@@ -15,11 +15,11 @@ use super::clock::Clock;
 use super::fixtures::FixtureSet;
 use super::phone_line::CallerLine;
 use super::recorder::Recorder;
-use super::side::{SessionSettings, Side, VAD_SILENCE_MS, answer_tools, on_timeline};
+use super::side::{SessionSettings, Side, answer_tools, on_timeline};
 use crate::audio::AudioFormat;
-use crate::config::agent::{AgentFile, ProviderKind};
+use crate::config::agent::{AgentFile, ProviderKind, TurnDetectionSetting};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
-use crate::protocol::{Dialect, ResponseStatus, ServerEvent};
+use crate::protocol::{Dialect, ResponseStatus, ServerEvent, TurnDetection};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TimedEvent, TraceRecord};
 use crate::run_folder::{
     CallerUsage, ConversationOutcome, EndReason, Speaker, UsageTotals, Utterance,
@@ -58,6 +58,8 @@ struct Relay<'a> {
     audio_samples: usize,
     /// Notes for the call's record.
     notes: Vec<String>,
+    /// The caller session's turn detection (the default server VAD).
+    caller_turn_detection: TurnDetection,
 }
 
 /// Runs one conversation whose caller is the Realtime session described by
@@ -158,6 +160,7 @@ async fn relay(
         calls: Vec::new(),
         audio_samples: 0,
         notes: Vec::new(),
+        caller_turn_detection: TurnDetectionSetting::default().to_protocol(),
     };
     let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, r.run()).await {
@@ -207,7 +210,7 @@ impl Relay<'_> {
             instructions: &self.spec.instructions,
             tools: &self.spec.tools,
             voice: self.spec.agent_voice.as_deref(),
-            vad: true,
+            turn_detection: Some(&self.spec.turn_detection),
         };
         self.agent
             .configure(&mut self.clock, agent_settings)
@@ -216,7 +219,7 @@ impl Relay<'_> {
             instructions: &instructions,
             tools: &[],
             voice: self.spec.persona.voice.name.as_deref(),
-            vad: true,
+            turn_detection: Some(&self.caller_turn_detection),
         };
         self.caller
             .configure(&mut self.clock, caller_settings)
@@ -308,11 +311,12 @@ impl Relay<'_> {
             Speaker::Customer => self.caller_turns += 1,
         }
         self.clock.advance_to(speaking.end_ms).await;
-        let listener = match speaker {
-            Speaker::Agent => &mut self.caller,
-            Speaker::Customer => &mut self.agent,
+        let (listener, turns) = match speaker {
+            Speaker::Agent => (&mut self.caller, &self.caller_turn_detection),
+            Speaker::Customer => (&mut self.agent, &self.spec.turn_detection),
         };
-        for i in 0..((VAD_SILENCE_MS + 300) / 100) {
+        let (shortest, longest) = (turns.shortest_close_ms(), turns.longest_close_ms());
+        for i in 0..((longest + 300) / 100) {
             let at = speaking.end_ms + i as f64 * 100.0;
             let silence = match speaker {
                 // The agent hears the open line between the caller's turns.
@@ -322,7 +326,7 @@ impl Relay<'_> {
             listener.append(&silence).await?;
         }
         // The listener cannot answer before its VAD's silence window has passed.
-        let answer_floor = speaking.end_ms + VAD_SILENCE_MS as f64;
+        let answer_floor = speaking.end_ms + shortest as f64;
         self.floor_ms = self.floor_ms.max(answer_floor);
         self.clock.advance_to(answer_floor).await;
         Ok(())

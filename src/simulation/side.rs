@@ -15,12 +15,11 @@ use crate::audio::AudioFormat;
 use crate::protocol::item::FunctionCallOutputItem;
 use crate::protocol::{
     ClientEvent, Dialect, Item, ResponseObject, ServerEvent, SessionConfig, SessionPatch, ToolDef,
+    TurnDetection,
 };
 use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient, TimedEvent};
 use crate::run_folder::ToolCallRecord;
 
-/// Silence the server VAD needs to close a turn (what we configure).
-pub const VAD_SILENCE_MS: u32 = 500;
 
 pub struct Side {
     pub tx: ClientSender,
@@ -47,8 +46,8 @@ pub struct SessionSettings<'a> {
     pub instructions: &'a str,
     pub tools: &'a [ToolDef],
     pub voice: Option<&'a str>,
-    /// Server VAD (true) or manual turns.
-    pub vad: bool,
+    /// The session's turn detection; None for manual turns.
+    pub turn_detection: Option<&'a TurnDetection>,
 }
 
 impl Side {
@@ -150,12 +149,9 @@ impl Side {
         settings: SessionSettings<'_>,
     ) -> Result<(), BridgeError> {
         self.wait_for(clock, "session.created").await?;
-        let turn_detection = if settings.vad {
-            json!({"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                   "silence_duration_ms": VAD_SILENCE_MS, "create_response": true, "interrupt_response": true})
-        } else {
-            Value::Null
-        };
+        let turn_detection = settings
+            .turn_detection
+            .map_or(Value::Null, TurnDetection::to_wire);
         let mut output = json!({"format": AudioFormat::Pcm16.ga_wire()});
         if let Some(v) = settings.voice {
             output["voice"] = json!(v);

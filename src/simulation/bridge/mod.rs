@@ -31,7 +31,7 @@ use crate::audio::{AudioFormat, SESSION_RATE, Voice};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::ClosedSetRecognizer;
-use crate::protocol::{ClientEvent, ServerEvent, ToolDef};
+use crate::protocol::{ClientEvent, ServerEvent, ToolDef, TurnDetection};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TraceRecord};
 use crate::run_folder::{
     ConversationOutcome, EndReason, Pace, Speaker, Status, TurnMode, Utterance,
@@ -67,6 +67,8 @@ pub struct ConversationSpec {
     pub speech: Option<SpeechEndpoint>,
     /// The acoustic condition between the caller and the agent.
     pub line: LineSpec,
+    /// The agent's turn detection (with `TurnMode::Vad`).
+    pub turn_detection: TurnDetection,
 }
 
 impl ConversationSpec {
@@ -323,7 +325,7 @@ impl Bridge<'_> {
             instructions: &self.spec.instructions,
             tools: &self.spec.tools,
             voice: self.spec.agent_voice.as_deref(),
-            vad: self.spec.turns == TurnMode::Vad,
+            turn_detection: (self.spec.turns == TurnMode::Vad).then_some(&self.spec.turn_detection),
         };
         self.agent.configure(&mut self.clock, settings).await?;
         // The agent answers the phone.

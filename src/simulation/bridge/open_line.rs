@@ -16,7 +16,7 @@ use crate::audio::sounds::cough;
 use crate::protocol::ServerEvent;
 use crate::realtime::ClientError;
 use crate::run_folder::{CallerSound, Speaker, Utterance};
-use crate::simulation::side::{VAD_SILENCE_MS, on_timeline};
+use crate::simulation::side::on_timeline;
 
 /// What a caller says to acknowledge, at random.
 const BACKCHANNELS: &[&str] = &["Mm-hmm.", "Okay.", "Right."];
@@ -186,22 +186,29 @@ impl Bridge<'_> {
         Ok(())
     }
 
-    /// After a caller turn, with server VAD: silence until the VAD's window
-    /// has passed (an open line goes on being fed while the caller waits).
+    /// After a caller turn, with turn detection: silence until the longest
+    /// the agent's detector may wait has passed (an open line goes on being
+    /// fed while the caller waits).
     pub(super) async fn keep_line_open(&mut self, end: f64) -> Result<(), BridgeError> {
-        let window = (VAD_SILENCE_MS as f64 + 300.0) / CHUNK_MS;
+        let turns = &self.spec.turn_detection;
+        let (shortest, longest) = (
+            turns.shortest_close_ms() as f64,
+            turns.longest_close_ms() as f64,
+        );
         if self.line.is_live() {
-            self.feed_line_to(end + window.ceil() * CHUNK_MS).await?;
+            // Fed on while the caller waits, for as long as that takes.
+            let window = ((shortest + 300.0) / CHUNK_MS).ceil();
+            self.feed_line_to(end + window * CHUNK_MS).await?;
         } else {
-            for i in 0..window.ceil() as usize {
+            for i in 0..((longest + 300.0) / CHUNK_MS).ceil() as usize {
                 let at = end + i as f64 * CHUNK_MS;
                 self.clock.advance_to(at).await;
                 let heard = self.line.silence(&mut self.rec, at, CHUNK_SAMPLES)?;
                 self.agent.append(&heard).await?;
             }
         }
-        // VAD cannot close the turn before its silence window has passed.
-        self.clock.advance_to(end + VAD_SILENCE_MS as f64).await;
+        // The detector cannot close the turn before its shortest silence.
+        self.clock.advance_to(end + shortest).await;
         Ok(())
     }
 
