@@ -129,6 +129,7 @@ pub enum TurnDetectionSetting {
 /// (2 s); `auto` is `medium` (4 s).
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Eagerness")]
 #[allow(dead_code)]
 enum EagernessSchema {
     Low,

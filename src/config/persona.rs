@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::load::{ConfigError, load_yaml_file};
+use super::locate::Step;
 use crate::audio::VoiceSettings;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -71,6 +72,22 @@ pub struct Traits {
     /// agent's idle handling.
     #[serde(default)]
     pub slow_to_answer_s: f64,
+    /// Chance, per caller turn of four words or more, of a pause in the
+    /// middle of the sentence ("My order number is … N W 1 0 4 2 2."):
+    /// the agent should not answer half a sentence.
+    #[serde(default)]
+    pub hesitations: f64,
+    /// Length of such a pause, in seconds.
+    #[serde(default = "default_hesitation")]
+    pub hesitation_s: f64,
+    /// Chance, per agent turn, of a sentence said to someone else in the
+    /// room (softer, 10 dB below their voice) while the agent talks.
+    #[serde(default)]
+    pub side_talk: f64,
+    /// Chance, per agent turn, of a household noise at the caller's end
+    /// (a door, dishes) while the agent talks.
+    #[serde(default)]
+    pub noises: f64,
 }
 
 fn half() -> f64 {
@@ -88,6 +105,9 @@ fn default_hold() -> f64 {
 fn default_think() -> f64 {
     400.0
 }
+fn default_hesitation() -> f64 {
+    1.5
+}
 
 impl Default for Traits {
     fn default() -> Self {
@@ -102,6 +122,10 @@ impl Default for Traits {
             backchannels: 0.0,
             coughs: 0.0,
             slow_to_answer_s: 0.0,
+            hesitations: 0.0,
+            hesitation_s: default_hesitation(),
+            side_talk: 0.0,
+            noises: 0.0,
         }
     }
 }
@@ -109,7 +133,7 @@ impl Default for Traits {
 impl Traits {
     /// Whether the caller makes sounds while the agent talks.
     pub fn makes_sounds(&self) -> bool {
-        self.backchannels > 0.0 || self.coughs > 0.0
+        self.backchannels > 0.0 || self.coughs > 0.0 || self.side_talk > 0.0 || self.noises > 0.0
     }
 
     /// Unproductive agent turns tolerated before hanging up.
@@ -179,10 +203,14 @@ impl PersonaFile {
             ("line_noise", persona.traits.line_noise),
             ("backchannels", persona.traits.backchannels),
             ("coughs", persona.traits.coughs),
+            ("hesitations", persona.traits.hesitations),
+            ("side_talk", persona.traits.side_talk),
+            ("noises", persona.traits.noises),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(
                     ConfigError::new(path, format!("traits.{name} is {v}, outside 0–1"))
+                        .at_path(&[Step::Key("traits"), Step::Key(name)])
                         .with_hint("traits are probabilities or shares: use a value from 0 to 1"),
                 );
             }
@@ -193,7 +221,17 @@ impl PersonaFile {
                 path,
                 format!("traits.slow_to_answer_s is {slow}, outside 0–60 seconds"),
             )
+            .at_path(&[Step::Key("traits"), Step::Key("slow_to_answer_s")])
             .with_hint("seconds of silence before the caller answers a question"));
+        }
+        let pause = persona.traits.hesitation_s;
+        if !(0.2..=10.0).contains(&pause) {
+            return Err(ConfigError::new(
+                path,
+                format!("traits.hesitation_s is {pause}, outside 0.2–10 seconds"),
+            )
+            .at_path(&[Step::Key("traits"), Step::Key("hesitation_s")])
+            .with_hint("the length of a pause inside a sentence, in seconds"));
         }
         Ok(persona)
     }

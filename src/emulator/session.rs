@@ -146,6 +146,10 @@ struct Session {
     responses_started: u32,
     /// The log has said this session cannot hear.
     said_deaf: bool,
+    /// The agent audio the client is playing, as far as the server can
+    /// tell: from the input position its first audio was made at, for as
+    /// long as audio has been made (until the client truncates it).
+    playing: Option<(u64, Arc<AtomicU64>)>,
 }
 
 /// What a client is told when the emulator cannot hear its audio.
@@ -205,6 +209,7 @@ pub async fn run_session(
         fault: config.faults.schedule(config.seed, info.stream),
         responses_started: 0,
         said_deaf: false,
+        playing: None,
     };
     s.out
         .send(ServerEvent::SessionCreated {
@@ -423,6 +428,9 @@ impl Session {
                 if let Some(active) = self.active.as_mut().filter(|a| a.id == response_id) {
                     active.produced = true;
                 }
+                if let Some(made) = &audio_ms {
+                    self.playing = Some((self.input_position_ms(), made.clone()));
+                }
                 self.items.push(StoredItem {
                     item,
                     heard: None,
@@ -590,6 +598,20 @@ impl Session {
             })
     }
 
+    /// Where the input audio has reached, in ms since the session began.
+    fn input_position_ms(&self) -> u64 {
+        self.input_start_ms + (self.input.len() / SAMPLES_PER_MS) as u64
+    }
+
+    /// Whether the agent is talking: a response under way, or its audio
+    /// still playing at the client (audio is made faster than it plays).
+    fn agent_speaking(&self) -> bool {
+        self.active.is_some()
+            || self.playing.as_ref().is_some_and(|(from, made)| {
+                self.input_position_ms() < from + made.load(Ordering::SeqCst)
+            })
+    }
+
     fn discard_input(&mut self) {
         self.input_start_ms += (self.input.len() / SAMPLES_PER_MS) as u64;
         self.input.clear();
@@ -627,7 +649,7 @@ impl Session {
             transcriber: self.config.transcriber.clone(),
             conversation: self.conversation.clone(),
         };
-        let agent_speaking = self.active.is_some();
+        let agent_speaking = self.agent_speaking();
         let events = match &mut self.turns {
             Some(turns) => turns.push(&samples, &ear, agent_speaking).await,
             None => Vec::new(),
@@ -945,6 +967,8 @@ impl Session {
         audio_end_ms: u64,
     ) -> Result<(), ProtocolError> {
         let index = self.index_of(&item_id)?;
+        // The client stopped playing it.
+        self.playing = None;
         let stored = &mut self.items[index];
         let Item::Message(m) = &mut stored.item else {
             return Err(ProtocolError::new(

@@ -23,6 +23,9 @@ use crate::transcription::Transcriber;
 const EAR_TIMEOUT: Duration = Duration::from_secs(2);
 /// A sound this long is a turn whatever it says (nobody coughs for 1.5 s).
 const MAX_HOLD_MS: u64 = 1500;
+/// Words heard before the start of a sound over the agent's speech counts
+/// as the caller taking the turn.
+const MIN_WORDS_OVER_AGENT: usize = 3;
 /// Audio kept before a sound starts, for the ear.
 const PREROLL_MS: u64 = 500;
 /// Words that acknowledge rather than take the turn.
@@ -42,13 +45,26 @@ pub enum Hearing {
 }
 
 impl Hearing {
-    /// Whether it takes the turn: words, and while the agent talks not only
-    /// an acknowledgement.
-    fn takes_turn(&self, agent_speaking: bool) -> bool {
+    /// Whether it takes the turn: words, and over the agent's speech not
+    /// only an acknowledgement.
+    fn takes_turn(&self, over_agent: bool) -> bool {
         match self {
-            Hearing::Words(w) => !w.trim().is_empty() && !(agent_speaking && is_backchannel(w)),
+            Hearing::Words(w) => !w.trim().is_empty() && !(over_agent && is_backchannel(w)),
             Hearing::Nothing => false,
             Hearing::Unknown => true,
+        }
+    }
+
+    /// Whether the start of a sound already shows it is a turn. Over the
+    /// agent's speech, a fragment of a word or two could be anything (an
+    /// "okay" heard half-way matches the start of many lines), so it takes
+    /// a few words; otherwise any words do.
+    fn takes_turn_already(&self, over_agent: bool) -> bool {
+        match self {
+            Hearing::Words(w) if over_agent => {
+                w.split_whitespace().count() >= MIN_WORDS_OVER_AGENT && !is_backchannel(w)
+            }
+            other => other.takes_turn(over_agent),
         }
     }
 
@@ -165,8 +181,13 @@ impl Patience {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     Idle,
-    /// A sound began at `start_ms`; not yet a turn.
-    Holding { start_ms: u64, listen_at_ms: u64 },
+    /// A sound began at `start_ms`, over the agent's speech or not; not
+    /// yet a turn.
+    Holding {
+        start_ms: u64,
+        listen_at_ms: u64,
+        over_agent: bool,
+    },
     /// A turn, with the caller speaking.
     Speaking { start_ms: u64 },
     /// A turn, with the caller paused; it ends at `deadline_ms` unless they go on.
@@ -218,7 +239,7 @@ impl SemanticVad {
         for event in events {
             self.on_vad(event, ear, agent_speaking, &mut out).await;
         }
-        self.on_time(ear, agent_speaking, &mut out).await;
+        self.on_time(ear, &mut out).await;
         if self.state == State::Idle {
             self.forget_before(self.vad.position_ms().saturating_sub(PREROLL_MS));
         }
@@ -244,15 +265,23 @@ impl SemanticVad {
                 self.state = State::Holding {
                     start_ms: at_ms,
                     listen_at_ms: at_ms + self.patience.hold_ms,
+                    over_agent: agent_speaking,
                 };
             }
             (VadEvent::SpeechStarted { .. }, State::Pausing { start_ms, .. }) => {
                 // They went on: the same turn.
                 self.state = State::Speaking { start_ms };
             }
-            (VadEvent::SpeechStopped { at_ms }, State::Holding { start_ms, .. }) => {
+            (
+                VadEvent::SpeechStopped { at_ms },
+                State::Holding {
+                    start_ms,
+                    over_agent,
+                    ..
+                },
+            ) => {
                 let heard = ear.hear(self.clip(start_ms, at_ms)).await;
-                if heard.takes_turn(agent_speaking) {
+                if heard.takes_turn(over_agent) {
                     out.push(VadEvent::SpeechStarted { at_ms: start_ms });
                     self.pause(start_ms, at_ms, &heard, out);
                 } else {
@@ -290,21 +319,23 @@ impl SemanticVad {
         };
     }
 
-    async fn on_time(&mut self, ear: &Ear, agent_speaking: bool, out: &mut Vec<VadEvent>) {
+    async fn on_time(&mut self, ear: &Ear, out: &mut Vec<VadEvent>) {
         let now = self.vad.position_ms();
         match self.state {
             State::Holding {
                 start_ms,
                 listen_at_ms,
+                over_agent,
             } if now >= listen_at_ms => {
                 let heard = ear.hear(self.clip(start_ms, now)).await;
-                if heard.takes_turn(agent_speaking) || now - start_ms >= MAX_HOLD_MS {
+                if heard.takes_turn_already(over_agent) || now - start_ms >= MAX_HOLD_MS {
                     out.push(VadEvent::SpeechStarted { at_ms: start_ms });
                     self.state = State::Speaking { start_ms };
                 } else {
                     self.state = State::Holding {
                         start_ms,
                         listen_at_ms: now + self.patience.hold_ms,
+                        over_agent,
                     };
                 }
             }

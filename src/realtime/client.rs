@@ -62,10 +62,25 @@ pub struct ClientSender {
     trace: Option<mpsc::UnboundedSender<TraceRecord>>,
 }
 
+/// The receiving half: a reader task takes every frame off the socket as
+/// it arrives and stamps it then, as a real client's does, so an event's
+/// time is when it arrived, not when the call got round to reading it.
 pub struct ClientReceiver {
-    stream: SplitStream<Ws>,
-    clock: Instant,
-    trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+    events: mpsc::Receiver<Received>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+/// What the reader passes on: an event, a failure, or (None) a clean close.
+type Received = Option<Result<TimedEvent, ClientError>>;
+
+/// Events read ahead of the call; beyond this the reader waits, and the
+/// server's writes with it.
+const READ_AHEAD: usize = 8192;
+
+impl Drop for ClientReceiver {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Largest frame we accept from a server.
@@ -127,11 +142,7 @@ impl RealtimeClient {
                 clock,
                 trace: trace.clone(),
             },
-            receiver: ClientReceiver {
-                stream,
-                clock,
-                trace,
-            },
+            receiver: ClientReceiver::start(stream, clock, trace),
         })
     }
 }
@@ -196,42 +207,19 @@ impl ClientSender {
 }
 
 impl ClientReceiver {
+    fn start(
+        stream: SplitStream<Ws>,
+        clock: Instant,
+        trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+    ) -> ClientReceiver {
+        let (tx, events) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(read_frames(stream, clock, trace, tx));
+        ClientReceiver { events, reader }
+    }
+
     /// The next server event; `None` once the connection has closed cleanly.
     pub async fn recv(&mut self) -> Option<Result<TimedEvent, ClientError>> {
-        loop {
-            let frame = self.stream.next().await?;
-            let at = self.clock.elapsed();
-            let received = match frame {
-                // A frame that is not an event (garbage, cut off, binary) is
-                // kept as a protocol `error` event and the call goes on.
-                Ok(Message::Text(text)) => parse_server(text.as_str())
-                    .unwrap_or_else(|e| unreadable_frame(text.as_str(), &e.to_string())),
-                Ok(Message::Binary(b)) => unreadable_frame(
-                    &format!("<{} bytes of binary>", b.len()),
-                    "the Realtime API sends text frames only",
-                ),
-                Ok(Message::Close(frame)) => {
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .unwrap_or((1005, String::new()));
-                    if code == 1000 || code == 1005 {
-                        return None;
-                    }
-                    return Some(Err(ClientError::Closed { code, reason }));
-                }
-                Ok(_) => continue,
-                Err(e) => return Some(Err(ClientError::Socket(e.to_string()))),
-            };
-            if let Some(trace) = &self.trace {
-                let _ = trace.send(TraceRecord {
-                    t_ms: at.as_secs_f64() * 1000.0,
-                    direction: Direction::Received,
-                    event_type: received.event_type.clone(),
-                    event: redact_audio(&received.event_type, &received.raw),
-                });
-            }
-            return Some(Ok(TimedEvent { at, received }));
-        }
+        self.events.recv().await.flatten()
     }
 
     /// The next event, or a timeout error after `limit` of silence.
@@ -243,6 +231,65 @@ impl ClientReceiver {
             Ok(r) => r,
             Err(_) => Some(Err(ClientError::Timeout(limit))),
         }
+    }
+}
+
+/// The reader task: every frame, stamped on arrival, until the socket
+/// closes or fails (or the call drops its receiver).
+async fn read_frames(
+    mut stream: SplitStream<Ws>,
+    clock: Instant,
+    trace: Option<mpsc::UnboundedSender<TraceRecord>>,
+    tx: mpsc::Sender<Received>,
+) {
+    loop {
+        let next = next_event(&mut stream, clock, trace.as_ref()).await;
+        let last = !matches!(next, Some(Ok(_)));
+        if tx.send(next).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The next event off the socket, stamped and traced.
+async fn next_event(
+    stream: &mut SplitStream<Ws>,
+    clock: Instant,
+    trace: Option<&mpsc::UnboundedSender<TraceRecord>>,
+) -> Received {
+    loop {
+        let frame = stream.next().await?;
+        let at = clock.elapsed();
+        let received = match frame {
+            // A frame that is not an event (garbage, cut off, binary) is
+            // kept as a protocol `error` event and the call goes on.
+            Ok(Message::Text(text)) => parse_server(text.as_str())
+                .unwrap_or_else(|e| unreadable_frame(text.as_str(), &e.to_string())),
+            Ok(Message::Binary(b)) => unreadable_frame(
+                &format!("<{} bytes of binary>", b.len()),
+                "the Realtime API sends text frames only",
+            ),
+            Ok(Message::Close(frame)) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                if code == 1000 || code == 1005 {
+                    return None;
+                }
+                return Some(Err(ClientError::Closed { code, reason }));
+            }
+            Ok(_) => continue,
+            Err(e) => return Some(Err(ClientError::Socket(e.to_string()))),
+        };
+        if let Some(trace) = trace {
+            let _ = trace.send(TraceRecord {
+                t_ms: at.as_secs_f64() * 1000.0,
+                direction: Direction::Received,
+                event_type: received.event_type.clone(),
+                event: redact_audio(&received.event_type, &received.raw),
+            });
+        }
+        return Some(Ok(TimedEvent { at, received }));
     }
 }
 

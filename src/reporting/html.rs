@@ -13,8 +13,8 @@ use super::Report;
 use super::compare::{AbComparison, Change, MetricChange};
 use super::junit::escape;
 use crate::run_folder::{
-    CheckStatus, RunFolder, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, Verdict,
-    read_jsonl,
+    CheckKind, CheckStatus, RunFolder, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance,
+    Verdict, read_jsonl, read_scores,
 };
 
 /// Conversations shown in full; the rest are summarised (a 10k-call run
@@ -131,25 +131,41 @@ fn latency_chart(series: &BTreeMap<String, Vec<f64>>) -> String {
     svg
 }
 
-/// Who spoke when: one lane per side, tool calls as ticks, cut turns in red.
-fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
+/// Who spoke when: one lane per side, tool calls as ticks, cut turns in
+/// red, caller sounds pale, pauses mid-sentence as gaps, and the moments a
+/// turn-taking check failed as orange marks.
+fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[(f64, String)]) -> String {
     let end = transcript.iter().map(|u| u.end_ms).fold(1.0, f64::max);
     let (w, lane) = (760.0, 18.0);
     let x = |ms: f64| 70.0 + (w - 80.0) * ms / end;
     let mut svg = format!("<svg width=\"{w}\" height=\"70\" role=\"img\">");
     svg.push_str("<text x=\"0\" y=\"16\" font-size=\"11\">agent</text><text x=\"0\" y=\"40\" font-size=\"11\">caller</text>");
     for u in transcript {
-        let (y, colour) = match u.speaker {
-            Speaker::Agent => (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" }),
-            Speaker::Customer => (28.0, "#9b6bc2"),
+        let (y, colour) = match (u.speaker, u.sound) {
+            (Speaker::Agent, _) => (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" }),
+            (Speaker::Customer, None) => (28.0, "#9b6bc2"),
+            (Speaker::Customer, Some(_)) => (28.0, "#d6c3e6"),
+        };
+        let title = match u.sound {
+            Some(sound) => format!("{}: {}", sound.as_str(), clip(&u.text)),
+            None => clip(&u.text),
         };
         let _ = write!(
             svg,
             "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{lane}\" fill=\"{colour}\"><title>{}</title></rect>",
             x(u.start_ms),
             (x(u.end_ms) - x(u.start_ms)).max(1.0),
-            escape(&clip(&u.text))
+            escape(&title)
         );
+        for p in &u.pauses {
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"{lane}\" fill=\"#fff\" stroke=\"#9b6bc2\" stroke-dasharray=\"2 2\"><title>pause {:.0} ms</title></rect>",
+                x(p.start_ms),
+                (x(p.end_ms) - x(p.start_ms)).max(1.0),
+                p.end_ms - p.start_ms
+            );
+        }
     }
     for t in tools {
         let _ = write!(
@@ -157,6 +173,15 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
             "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"50\" y2=\"62\" stroke=\"#16794a\" stroke-width=\"2\"><title>{1}</title></line>",
             x(t.called_ms),
             escape(&t.name)
+        );
+    }
+    for (ms, check) in marks {
+        let _ = write!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"48\" stroke=\"#e8870e\" stroke-width=\"2\"><title>{1} at {2}</title></line>",
+            x(*ms),
+            escape(check),
+            mmss(*ms)
         );
     }
     let _ = write!(
@@ -167,6 +192,41 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord]) -> String {
     );
     svg.push_str("</svg>");
     svg
+}
+
+/// Evidence keys that place a failed turn-taking check on the timeline.
+const MARK_KEYS: &[&str] = &["agent_stopped_ms", "agent_started_ms", "silent_from_ms"];
+
+/// The moments failed `interaction.*` checks point at, from the call's scores.
+fn interaction_marks(call_dir: &std::path::Path) -> Vec<(f64, String)> {
+    fn walk(v: &Value, check: &str, out: &mut Vec<(f64, String)>) {
+        match v {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    match value.as_f64() {
+                        Some(ms) if MARK_KEYS.contains(&key.as_str()) => {
+                            out.push((ms, check.to_string()))
+                        }
+                        _ => walk(value, check, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, check, out)),
+            _ => {}
+        }
+    }
+    let Ok(Some(sheet)) = read_scores(call_dir) else {
+        return Vec::new();
+    };
+    let mut marks = Vec::new();
+    for check in sheet
+        .checks
+        .iter()
+        .filter(|c| c.kind == CheckKind::Interaction && c.status == CheckStatus::Fail)
+    {
+        walk(&check.evidence, &check.name, &mut marks);
+    }
+    marks
 }
 
 fn comparison_values(all: &[AbComparison]) -> Vec<Value> {
@@ -352,7 +412,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
             json!({
                 "variant": c.variant, "condition": c.condition, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
                 "duration": mmss(c.duration_s * 1000.0), "turns": c.turns, "dir": dir,
-                "timeline": timeline(&transcript, &tools),
+                "timeline": timeline(&transcript, &tools, &interaction_marks(&call_dir)),
                 "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": u.speaker.as_str(),
                     "text": clip(&u.text), "interrupted": u.interrupted})).collect::<Vec<_>>(),
                 "failed": failed,

@@ -32,9 +32,9 @@ pub use manifest::{
     CLEAN, Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard,
     TurnMode, condition_suffix,
 };
-pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl};
+pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl, read_scores};
 pub use records::{
-    CallerSound, Direction, EventRecord, Speaker, ToolCallRecord, TraceRecord, Utterance,
+    CallerSound, Direction, EventRecord, Pause, Speaker, ToolCallRecord, TraceRecord, Utterance,
 };
 pub use scores::{Check, CheckKind, CheckStatus, SCORES_VERSION, ScoreSheet, Verdict};
 pub use write::{Jsonl, MAX_UNTRUSTED_TEXT, bounded, write_atomic};

@@ -67,6 +67,17 @@ pub struct Utterance {
     /// while the agent talked; absent for turns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sound: Option<CallerSound>,
+    /// Hesitations inside a caller's turn: pauses mid-sentence, where the
+    /// agent should not answer yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pauses: Vec<Pause>,
+}
+
+/// A stretch of silence inside an utterance, on the timeline (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pause {
+    pub start_ms: f64,
+    pub end_ms: f64,
 }
 
 /// Sounds a caller makes that are not turns: a good agent keeps talking.
@@ -77,6 +88,21 @@ pub enum CallerSound {
     Backchannel,
     /// A cough.
     Cough,
+    /// A sentence said to someone else in the room, softer.
+    SideTalk,
+    /// A household noise at the caller's end: a door, dishes.
+    Noise,
+}
+
+impl CallerSound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerSound::Backchannel => "backchannel",
+            CallerSound::Cough => "cough",
+            CallerSound::SideTalk => "side_talk",
+            CallerSound::Noise => "noise",
+        }
+    }
 }
 
 impl Utterance {

@@ -463,6 +463,7 @@ mod tests {
                 interrupted: false,
                 full_text: None,
                 sound: None,
+                pauses: Vec::new(),
             }],
             tools: calls,
             events: vec![],

@@ -1,5 +1,6 @@
 //! Turn-taking measured from the recorded timeline: when the agent stopped
-//! talking for something that was not the caller taking the turn, caller
+//! talking for something that was not the caller taking the turn, when it
+//! started talking inside a caller's hesitation or over the caller, caller
 //! turns the agent never answered, the longest silence a caller sat through
 //! waiting for the agent, and how fast the agent yields to a real barge-in.
 //! Pure functions of the transcript and the call's record.
@@ -10,7 +11,9 @@ use serde_json::json;
 
 use crate::audio::tone::percentile;
 use crate::config::scenario::Expectations;
-use crate::run_folder::{Check, CheckKind, EndReason, RecordedConversation, Speaker, Utterance};
+use crate::run_folder::{
+    Check, CheckKind, EndReason, Pause, RecordedConversation, Speaker, Utterance,
+};
 
 /// A caller turn starting this close to where the agent stopped is what
 /// stopped it (a barge-in); anything farther, something else did.
@@ -26,7 +29,113 @@ pub fn score(
         false_barge_in(rec, metrics),
         missed_response(rec, metrics),
         dead_air(rec, exp, metrics),
+        premature_response(rec, metrics),
+        talk_over(rec, metrics),
     ]
+}
+
+/// Where the caller starts speaking: the start of each turn, and where
+/// they go on after a pause inside one.
+fn caller_speech_starts(rec: &RecordedConversation) -> impl Iterator<Item = f64> + '_ {
+    rec.transcript
+        .iter()
+        .filter(|c| c.speaker == Speaker::Customer && c.is_turn())
+        .flat_map(|c| std::iter::once(c.start_ms).chain(c.pauses.iter().map(|p| p.end_ms)))
+}
+
+/// The agent's turns that started while the caller's turn `c` was under
+/// way, with whether each began inside one of its pauses.
+fn agent_starts_within<'a>(
+    rec: &'a RecordedConversation,
+    c: &'a Utterance,
+) -> impl Iterator<Item = (&'a Utterance, Option<&'a Pause>)> + 'a {
+    rec.transcript
+        .iter()
+        .filter(move |u| {
+            u.speaker == Speaker::Agent && u.start_ms > c.start_ms && u.start_ms < c.end_ms
+        })
+        .map(move |u| {
+            let pause = c
+                .pauses
+                .iter()
+                .find(|p| p.start_ms <= u.start_ms && u.start_ms < p.end_ms);
+            (u, pause)
+        })
+}
+
+fn caller_turns(rec: &RecordedConversation) -> impl Iterator<Item = &Utterance> {
+    rec.transcript
+        .iter()
+        .filter(|c| c.speaker == Speaker::Customer && c.is_turn())
+}
+
+/// `interaction.premature_response`: the agent started speaking inside a
+/// pause in the middle of a caller's sentence (it answered half of it).
+fn premature_response(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) -> Check {
+    let name = "interaction.premature_response";
+    let found: Vec<serde_json::Value> = caller_turns(rec)
+        .flat_map(|c| {
+            agent_starts_within(rec, c).filter_map(move |(u, pause)| {
+                pause.map(|p| {
+                    json!({
+                        "agent_started_ms": u.start_ms,
+                        "agent_said": u.text,
+                        "caller_said": c.text,
+                        "pause_ms": [p.start_ms, p.end_ms],
+                    })
+                })
+            })
+        })
+        .collect();
+    let pauses = caller_turns(rec).map(|c| c.pauses.len()).sum::<usize>();
+    metrics.insert(
+        "interaction.premature_responses".to_string(),
+        found.len() as f64,
+    );
+    if pauses == 0 {
+        return Check::skipped(
+            CheckKind::Interaction,
+            name,
+            "the caller never paused mid-sentence",
+        );
+    }
+    Check::new(CheckKind::Interaction, name, found.is_empty())
+        .value(found.len() as f64)
+        .threshold("0 answers inside a caller's pause")
+        .evidence(json!({"caller_pauses": pauses, "answered_into": found}))
+}
+
+/// `interaction.talk_over`: the agent started speaking while the caller
+/// was speaking (not in a pause: that is a premature response; and not a
+/// barge-in, where the caller starts second).
+fn talk_over(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) -> Check {
+    let name = "interaction.talk_over";
+    let found: Vec<serde_json::Value> = caller_turns(rec)
+        .flat_map(|c| {
+            agent_starts_within(rec, c)
+                .filter(|(_, pause)| pause.is_none())
+                .map(move |(u, _)| {
+                    json!({
+                        "agent_started_ms": u.start_ms,
+                        "agent_said": u.text,
+                        "caller_started_ms": c.start_ms,
+                        "caller_said": c.text,
+                    })
+                })
+        })
+        .collect();
+    metrics.insert("interaction.talk_overs".to_string(), found.len() as f64);
+    if caller_turns(rec).next().is_none() {
+        return Check::skipped(
+            CheckKind::Interaction,
+            name,
+            "the caller never took a turn",
+        );
+    }
+    Check::new(CheckKind::Interaction, name, found.is_empty())
+        .value(found.len() as f64)
+        .threshold("0 agent turns started over the caller")
+        .evidence(json!({"talked_over": found}))
 }
 
 /// `interaction.yield_ms_*`: from a caller turn that starts while the agent
@@ -38,15 +147,9 @@ fn yield_time(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) {
         .iter()
         .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
         .filter_map(|u| {
-            rec.transcript
-                .iter()
-                .find(|c| {
-                    c.speaker == Speaker::Customer
-                        && c.is_turn()
-                        && c.start_ms >= u.start_ms
-                        && c.start_ms <= u.end_ms + BARGE_IN_WINDOW_MS
-                })
-                .map(|c| (u.end_ms - c.start_ms).max(0.0))
+            caller_speech_starts(rec)
+                .find(|&t| t >= u.start_ms && t <= u.end_ms + BARGE_IN_WINDOW_MS)
+                .map(|t| (u.end_ms - t).max(0.0))
         })
         .collect();
     for (name, q) in [
@@ -114,9 +217,7 @@ fn false_barge_in(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64
         .transcript
         .iter()
         .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
-        .filter(|u| {
-            !caller().any(|c| c.is_turn() && (c.start_ms - u.end_ms).abs() <= BARGE_IN_WINDOW_MS)
-        })
+        .filter(|u| !caller_speech_starts(rec).any(|t| (t - u.end_ms).abs() <= BARGE_IN_WINDOW_MS))
         .map(|u| {
             // A sound of the caller's under way where the agent stopped.
             let sound = caller().find(|c| {
@@ -222,6 +323,7 @@ mod tests {
             interrupted,
             full_text: interrupted.then(|| "words and more words".into()),
             sound: None,
+            pauses: Vec::new(),
         }
     }
 
@@ -388,6 +490,90 @@ mod tests {
         assert_eq!(
             checks(&rec, None)[2].status,
             crate::run_folder::CheckStatus::Skipped
+        );
+    }
+
+    fn hesitant(start_ms: f64, end_ms: f64, pause: (f64, f64)) -> Utterance {
+        let mut u = utterance(Speaker::Customer, start_ms, end_ms, false);
+        u.pauses = vec![Pause {
+            start_ms: pause.0,
+            end_ms: pause.1,
+        }];
+        u
+    }
+
+    #[test]
+    fn an_agent_answering_into_a_hesitation_is_premature() {
+        use Speaker::Agent;
+        // The caller pauses 2000–3500 ms; the agent starts at 2900 and is cut
+        // when the caller goes on.
+        let rec = call(
+            vec![
+                utterance(Agent, 0.0, 1000.0, false),
+                hesitant(1200.0, 5000.0, (2000.0, 3500.0)),
+                utterance(Agent, 2900.0, 3600.0, true),
+                utterance(Agent, 5800.0, 7000.0, false),
+            ],
+            None,
+        );
+        let all = checks(&rec, None);
+        let premature = &all[3];
+        assert_eq!(premature.status, crate::run_folder::CheckStatus::Fail);
+        assert_eq!(premature.evidence["answered_into"][0]["agent_started_ms"], 2900.0);
+        // Cut by the caller going on: a barge-in, not a false one, and not talk-over.
+        assert_eq!(all[0].status, crate::run_folder::CheckStatus::Skipped);
+        assert_eq!(all[4].status, crate::run_folder::CheckStatus::Pass);
+        // An agent that waits for the end of the sentence passes.
+        let patient = call(
+            vec![
+                hesitant(1200.0, 5000.0, (2000.0, 3500.0)),
+                utterance(Agent, 5800.0, 7000.0, false),
+            ],
+            None,
+        );
+        assert_eq!(
+            checks(&patient, None)[3].status,
+            crate::run_folder::CheckStatus::Pass
+        );
+        // Without hesitations there is nothing to judge.
+        let plain = call(
+            vec![
+                utterance(Speaker::Customer, 0.0, 1000.0, false),
+                utterance(Agent, 1500.0, 2000.0, false),
+            ],
+            None,
+        );
+        assert_eq!(
+            checks(&plain, None)[3].status,
+            crate::run_folder::CheckStatus::Skipped
+        );
+    }
+
+    #[test]
+    fn an_agent_starting_while_the_caller_speaks_talks_over_them() {
+        use Speaker::{Agent, Customer};
+        let over = call(
+            vec![
+                utterance(Customer, 1000.0, 4000.0, false),
+                utterance(Agent, 2500.0, 5000.0, false),
+            ],
+            None,
+        );
+        let check = &checks(&over, None)[4];
+        assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
+        assert_eq!(check.evidence["talked_over"][0]["caller_started_ms"], 1000.0);
+        // A caller barging in on the agent is not the agent talking over them.
+        let barge_in = call(
+            vec![
+                utterance(Agent, 0.0, 2300.0, true),
+                utterance(Customer, 2000.0, 3000.0, false),
+                utterance(Agent, 3600.0, 4000.0, false),
+            ],
+            None,
+        );
+        assert_eq!(
+            checks(&barge_in, None)[4].status,
+            crate::run_folder::CheckStatus::Pass
         );
     }
 }

@@ -15,18 +15,19 @@ pub use crate::run_folder::Pace;
 pub struct Clock {
     pace: Pace,
     start: Instant,
-    virtual_ms: f64,
-    synced: Instant,
+    /// In fast pacing: the time skipped so far, and when each skip was
+    /// made (so an event that arrived before a skip is placed before it).
+    skipped_ms: f64,
+    skips: Vec<(Instant, f64)>,
 }
 
 impl Clock {
     pub fn new(pace: Pace) -> Self {
-        let now = Instant::now();
         Clock {
             pace,
-            start: now,
-            virtual_ms: 0.0,
-            synced: now,
+            start: Instant::now(),
+            skipped_ms: 0.0,
+            skips: Vec::new(),
         }
     }
 
@@ -37,15 +38,7 @@ impl Clock {
 
     /// Milliseconds on the timeline.
     pub fn now_ms(&mut self) -> f64 {
-        match self.pace {
-            Pace::Realtime => self.start.elapsed().as_secs_f64() * 1000.0,
-            Pace::Fast => {
-                let now = Instant::now();
-                self.virtual_ms += now.duration_since(self.synced).as_secs_f64() * 1000.0;
-                self.synced = now;
-                self.virtual_ms
-            }
-        }
+        self.start.elapsed().as_secs_f64() * 1000.0 + self.skipped_ms
     }
 
     /// Moves to `t_ms`: sleeps in realtime pacing, jumps in fast pacing.
@@ -59,19 +52,33 @@ impl Clock {
             Pace::Realtime => {
                 tokio::time::sleep(Duration::from_secs_f64((t_ms - now) / 1000.0)).await
             }
-            Pace::Fast => self.virtual_ms = t_ms,
+            Pace::Fast => {
+                self.skipped_ms += t_ms - now;
+                self.skips.push((Instant::now(), self.skipped_ms));
+            }
         }
     }
 
-    /// Timeline position of a wall-clock instant observed since the last
-    /// `now_ms` call (e.g. when an event arrived).
-    pub fn at(&mut self, instant: Instant) -> f64 {
+    /// Lets real time pass until the timeline reaches `t_ms`, in either
+    /// pacing: a silence the other side must live through (a caller's
+    /// pause mid-sentence, which an agent may answer into) is not skipped.
+    pub async fn pass_to(&mut self, t_ms: f64) {
         let now = self.now_ms();
-        let ago = Instant::now()
-            .saturating_duration_since(instant)
-            .as_secs_f64()
-            * 1000.0;
-        (now - ago).max(0.0)
+        if t_ms > now {
+            tokio::time::sleep(Duration::from_secs_f64((t_ms - now) / 1000.0)).await;
+        }
+    }
+
+    /// Timeline position of a wall-clock instant in the past (e.g. when
+    /// an event arrived): its wall time plus the time skipped before it.
+    pub fn at(&mut self, instant: Instant) -> f64 {
+        let skips_before = self.skips.partition_point(|(when, _)| *when <= instant);
+        let skipped = match skips_before {
+            0 => 0.0,
+            n => self.skips[n - 1].1,
+        };
+        let wall = instant.saturating_duration_since(self.start).as_secs_f64() * 1000.0;
+        (wall + skipped).min(self.now_ms())
     }
 }
 
@@ -91,6 +98,27 @@ mod tests {
         assert!((60_025.0..60_500.0).contains(&t), "waiting counts: {t}");
         c.advance_to(10.0).await;
         assert!(c.now_ms() >= t, "never goes back");
+    }
+
+    #[tokio::test]
+    async fn a_silence_passes_in_real_time_in_fast_pacing_too() {
+        let mut c = Clock::new(Pace::Fast);
+        c.advance_to(5_000.0).await;
+        let t0 = Instant::now();
+        c.pass_to(5_040.0).await;
+        assert!(t0.elapsed() >= Duration::from_millis(35));
+        assert!(c.now_ms() >= 5_040.0);
+    }
+
+    #[tokio::test]
+    async fn an_event_that_arrived_before_a_skip_is_placed_before_it() {
+        let mut c = Clock::new(Pace::Fast);
+        c.advance_to(1_000.0).await;
+        let arrived = Instant::now();
+        c.advance_to(9_000.0).await;
+        let at = c.at(arrived);
+        assert!((1_000.0..1_050.0).contains(&at), "{at}");
+        assert!(c.at(Instant::now()) >= 9_000.0);
     }
 
     #[tokio::test]

@@ -46,15 +46,16 @@ pub struct CallerLine {
 }
 
 impl CallerLine {
-    /// `streamed`: the caller's audio streams to the agent (server VAD), so
-    /// a line that adds sound, or a caller who makes sounds while the agent
-    /// talks (`sounds`), keeps the line open for the whole call, not only
-    /// while the caller speaks.
-    pub fn new(spec: &LineSpec, streamed: bool, sounds: bool) -> CallerLine {
+    /// `streamed`: the caller's audio streams to the agent (turn
+    /// detection), so a line that adds sound, or a call that needs the line
+    /// between turns (`keep_open`: a caller who makes sounds while the
+    /// agent talks), keeps the line open for the whole call, not only while
+    /// the caller speaks.
+    pub fn new(spec: &LineSpec, streamed: bool, keep_open: bool) -> CallerLine {
         CallerLine {
             spec: spec.clone(),
             line: Line::new(&spec.stages, spec.seed),
-            live: streamed && (spec.changes_audio() || sounds),
+            live: streamed && (spec.changes_audio() || keep_open),
             sent_to_ms: 0.0,
         }
     }

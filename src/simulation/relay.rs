@@ -305,6 +305,7 @@ impl Relay<'_> {
             interrupted: false,
             full_text: None,
             sound: None,
+            pauses: Vec::new(),
         })?;
         match speaker {
             Speaker::Agent => self.agent_turns += 1,

@@ -162,7 +162,7 @@ impl Swell {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transient {
+pub(crate) enum Transient {
     /// Cutlery and dishes: a click and a few ringing partials, 2–7 kHz.
     Clatter,
     /// A door or a car door: a damped 55–90 Hz thump with a noise burst.
@@ -223,7 +223,8 @@ impl Transients {
     }
 }
 
-fn synthesise(kind: Transient, amplitude: f32, rng: &mut SplitMix) -> Vec<f32> {
+/// One transient of `kind` at peak `amplitude`, its details drawn from `rng`.
+pub(crate) fn synthesise(kind: Transient, amplitude: f32, rng: &mut SplitMix) -> Vec<f32> {
     let rate = SESSION_RATE as f32;
     let (seconds, partials, noise_tau, partial_tau): (f32, Vec<f32>, f32, (f32, f32)) = match kind {
         Transient::Clatter => (

@@ -18,6 +18,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 
 mod open_line;
+mod overlap;
 
 use super::caller::{CallerMove, TextCaller};
 use super::clock::Clock;
@@ -31,10 +32,10 @@ use crate::audio::{AudioFormat, SESSION_RATE, Voice};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::ClosedSetRecognizer;
-use crate::protocol::{ClientEvent, ServerEvent, ToolDef, TurnDetection};
+use crate::protocol::{ClientEvent, ServerEvent, ToolDef, TurnDetection, TurnDetectionKind};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TraceRecord};
 use crate::run_folder::{
-    ConversationOutcome, EndReason, Pace, Speaker, Status, TurnMode, Utterance,
+    ConversationOutcome, EndReason, Pace, Pause, Speaker, Status, TurnMode, Utterance,
 };
 
 /// Everything one conversation needs.
@@ -216,6 +217,12 @@ struct Bridge<'a> {
     sounds: StdRng,
     /// A backchannel or cough on its way down the open line.
     pending_sound: Option<open_line::PendingSound>,
+    /// Whether the caller hesitates mid-sentence draws from its own
+    /// stream, so a persona without hesitations makes the same choices.
+    hesitations: StdRng,
+    /// Where the agent's VAD heard the caller start (or go on) speaking,
+    /// in the agent turn being read.
+    caller_heard_at: Vec<f64>,
 }
 
 /// Runs one conversation to its end and writes its artifacts under
@@ -266,10 +273,16 @@ pub async fn run_conversation(
         line: CallerLine::new(
             &spec.line,
             spec.turns == TurnMode::Vad,
-            spec.persona.traits.makes_sounds(),
+            // Sounds go down the line while the agent talks; a semantic
+            // detector judges a sound by whether the agent was talking,
+            // which it can only tell from a line that keeps time.
+            spec.persona.traits.makes_sounds()
+                || spec.turn_detection.kind == TurnDetectionKind::SemanticVad,
         ),
         sounds: StdRng::seed_from_u64(spec.seed ^ SOUNDS_SEED),
         pending_sound: None,
+        hesitations: StdRng::seed_from_u64(spec.seed ^ HESITATIONS_SEED),
+        caller_heard_at: Vec::new(),
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
@@ -453,11 +466,15 @@ impl Bridge<'_> {
             if speech.audio.is_empty() {
                 continue;
             }
-            let planned = if i + 1 == count { interrupt_at } else { None };
             let duration = speech.audio.len() as f64 / 24.0;
-            let start = self
-                .rec
-                .next_start(Speaker::Agent, speech.arrived_ms.max(end));
+            // Played as it arrives, even over the caller (a real client
+            // plays what it receives); never over the agent's own audio.
+            let start = self.rec.next_start(Speaker::Agent, speech.arrived_ms);
+            let planned = if i + 1 == count { interrupt_at } else { None };
+            let planned = match self.cut_by_caller(start, duration).await? {
+                Some(cut) => Some(planned.map_or(cut, |p| p.min(cut))),
+                None => planned,
+            };
             let listened = planned.unwrap_or(duration).min(duration);
             self.schedule_sound(start, listened).await?;
             let heard_line = self.listen_while_playing(start, listened).await?;
@@ -481,6 +498,7 @@ impl Bridge<'_> {
                 interrupted: cut.is_some(),
                 full_text: cut.map(|_| speech.text.clone()),
                 sound: None,
+                pauses: Vec::new(),
             })?;
             self.outcome.agent_turns += 1;
             // The caller hears it out (or up to the interruption).
@@ -530,12 +548,11 @@ impl Bridge<'_> {
         })
     }
 
-    /// Speaks a caller line starting at `start_ms`, streaming it to the agent.
+    /// Speaks a caller line starting at `start_ms`, streaming it to the
+    /// agent. A pause inside it (a hesitation) passes in real time, so an
+    /// agent that answers into it is heard doing so.
     async fn speak(&mut self, line: &str, start_ms: f64) -> Result<(), BridgeError> {
-        let clean = self.voice.speak(line).await.map_err(BridgeError::Speech)?;
-        if let Some(ear) = &self.spec.recognizer {
-            ear.remember(&self.spec.key, line, &clean);
-        }
+        let said = self.say(line).await?;
         let repeats = match &self.last_line {
             Some((last, n)) if last == line => n + 1,
             _ => 0,
@@ -544,15 +561,31 @@ impl Bridge<'_> {
         // The persona's own noise (a mumbler, a bad headset) is part of
         // their speech; the condition's line comes after it.
         let noise = self.spec.persona.traits.line_noise * 0.5f64.powi(repeats as i32);
-        let spoken = add_line_noise(&clean, noise, self.rng.random());
+        let spoken = add_line_noise(&said.audio, noise, self.rng.random());
         self.feed_line_until(start_ms).await?;
         self.clock.advance_to(start_ms).await;
         let now = self.clock.now_ms();
         let (start, audio) = self.line.utterance(&mut self.rec, now, &spoken)?;
         let duration = audio.len() as f64 / 24.0;
-        // 100 ms chunks, at speaking speed in realtime pacing.
+        let pauses: Vec<Pause> = said
+            .pause_ms
+            .map(|(at, len)| Pause {
+                start_ms: start + at,
+                end_ms: start + at + len,
+            })
+            .into_iter()
+            .collect();
+        // 100 ms chunks, at speaking speed in realtime pacing. From a
+        // hesitation on, in real time in either pacing: the agent may answer
+        // into the pause, and when it hears the caller go on must be timed
+        // as it happens.
+        let real_time_from = pauses.first().map_or(f64::INFINITY, |p| p.start_ms);
         for (i, chunk) in audio.chunks(CHUNK_SAMPLES).enumerate() {
-            self.clock.advance_to(start + i as f64 * 100.0).await;
+            let at = start + i as f64 * 100.0;
+            match at > real_time_from {
+                true => self.clock.pass_to(at).await,
+                false => self.clock.advance_to(at).await,
+            }
             self.agent.append(chunk).await?;
         }
         let end = start + duration;
@@ -565,6 +598,7 @@ impl Bridge<'_> {
             interrupted: false,
             full_text: None,
             sound: None,
+            pauses,
         })?;
         self.outcome.customer_turns += 1;
         self.caller_end_ms = end;
@@ -582,6 +616,7 @@ impl Bridge<'_> {
     async fn agent_turn(&mut self) -> Result<Vec<AgentSpeech>, BridgeError> {
         let mut speeches: Vec<AgentSpeech> = Vec::new();
         let mut calls: Vec<(String, String, String, f64)> = Vec::new();
+        self.caller_heard_at.clear();
         loop {
             let silent = speeches.iter().all(|s| s.audio.is_empty());
             let Some((event, raw, at)) = self.next_agent_event(silent).await? else {
@@ -650,11 +685,17 @@ impl Bridge<'_> {
                         continue;
                     }
                     if calls.is_empty() {
-                        if response.status == crate::protocol::ResponseStatus::Cancelled
-                            && speeches.is_empty()
-                        {
+                        let cancelled =
+                            response.status == crate::protocol::ResponseStatus::Cancelled;
+                        if cancelled && speeches.is_empty() {
                             // Cut off before it said anything (VAD split a caller
                             // turn); the next response answers instead.
+                            continue;
+                        }
+                        if cancelled && self.said_over_caller(&speeches) {
+                            // It answered half a sentence and the caller went
+                            // on: heard where it played; the answer comes next.
+                            self.overheard(std::mem::take(&mut speeches)).await?;
                             continue;
                         }
                         return Ok(speeches);
@@ -672,6 +713,9 @@ impl Bridge<'_> {
                 ServerEvent::Error { .. } => {
                     // Non-fatal unless the connection closes, which next_event reports.
                     self.agent.note_error(raw);
+                }
+                ServerEvent::InputAudioBufferSpeechStarted { .. } => {
+                    self.caller_heard_at.push(at)
                 }
                 ServerEvent::InputAudioTranscriptionFailed { error, .. } => {
                     self.outcome.note(could_not_hear(&error.message));
@@ -702,6 +746,8 @@ fn slow_answer_ms(agent_text: &str, slow_to_answer_s: f64) -> f64 {
 
 /// Salt of the caller's sounds' random stream.
 const SOUNDS_SEED: u64 = 0x50_55_4E_44;
+/// Salt of the caller's hesitations' random stream.
+const HESITATIONS_SEED: u64 = 0x48_45_53_49;
 
 #[cfg(test)]
 mod tests {

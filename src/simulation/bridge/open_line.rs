@@ -12,7 +12,7 @@ use serde_json::Value;
 use rand::RngExt;
 
 use super::{Bridge, BridgeError, CHUNK_SAMPLES};
-use crate::audio::sounds::cough;
+use crate::audio::sounds::{cough, household_noise};
 use crate::protocol::ServerEvent;
 use crate::realtime::ClientError;
 use crate::run_folder::{CallerSound, Speaker, Utterance};
@@ -25,6 +25,15 @@ const BACKCHANNELS: &[&str] = &["Mm-hmm.", "Okay.", "Right."];
 const MIN_TURN_FOR_SOUND_MS: f64 = 1500.0;
 /// Backchannels are said softer than turns (−6 dB).
 const BACKCHANNEL_GAIN: f32 = 0.5;
+/// What a caller says to someone else in the room, at random.
+const SIDE_TALK: &[&str] = &[
+    "Hang on, I'm on the phone.",
+    "Can you turn that down, please?",
+    "No, the blue one, by the door.",
+    "I'll be there in a minute.",
+];
+/// Side talk is turned away from the phone: 10 dB below their voice.
+const SIDE_TALK_GAIN: f32 = 0.316;
 
 /// A caller sound scheduled on the open line.
 pub(super) struct PendingSound {
@@ -60,7 +69,7 @@ const CHUNK_MS: f64 = 100.0;
 /// How long to wait for the agent's events after each chunk sent while
 /// the agent talks (an in-process emulator answers in microseconds; a
 /// remote provider's events arrive with the next chunks).
-const POLL: Duration = Duration::from_millis(1);
+pub(super) const POLL: Duration = Duration::from_millis(1);
 /// How often the line is fed while waiting for the agent, in wall time.
 const WAIT_TICK: Duration = Duration::from_millis(100);
 /// How long a caller whose line noise cut off the agent waits for the
@@ -104,8 +113,9 @@ impl Bridge<'_> {
     }
 
     /// Whether the caller makes a sound while the agent's speech plays from
-    /// `start` for `duration` ms (the persona's `backchannels` and `coughs`,
-    /// each a chance per agent turn), and where: somewhere in its middle.
+    /// `start` for `duration` ms (the persona's `backchannels`, `coughs`,
+    /// `side_talk` and `noises`, each a chance per agent turn, tried in that
+    /// order), and where: somewhere in its middle.
     pub(super) async fn schedule_sound(
         &mut self,
         start: f64,
@@ -116,21 +126,22 @@ impl Bridge<'_> {
             return Ok(());
         }
         let at = start + duration * self.sounds.random_range(0.3..0.6);
-        let (kind, text, samples) = if self.sounds.random_bool(traits.backchannels.clamp(0.0, 1.0))
-        {
+        let chance = |p: f64, rng: &mut rand::rngs::StdRng| p > 0.0 && rng.random_bool(p.min(1.0));
+        let (kind, text, samples) = if chance(traits.backchannels, &mut self.sounds) {
             let text = BACKCHANNELS[self.sounds.random_range(0..BACKCHANNELS.len())];
-            let said = self.voice.speak(text).await.map_err(BridgeError::Speech)?;
-            if let Some(ear) = &self.spec.recognizer {
-                ear.remember(&self.spec.key, text, &said);
-            }
-            let soft = said
-                .iter()
-                .map(|&s| (s as f32 * BACKCHANNEL_GAIN) as i16)
-                .collect();
-            (CallerSound::Backchannel, text.to_string(), soft)
-        } else if self.sounds.random_bool(traits.coughs.clamp(0.0, 1.0)) {
+            let said = self.say_softly(text, BACKCHANNEL_GAIN).await?;
+            (CallerSound::Backchannel, text.to_string(), said)
+        } else if chance(traits.coughs, &mut self.sounds) {
             let seed = self.sounds.random();
             (CallerSound::Cough, "(cough)".to_string(), cough(seed))
+        } else if chance(traits.side_talk, &mut self.sounds) {
+            let text = SIDE_TALK[self.sounds.random_range(0..SIDE_TALK.len())];
+            let said = self.say_softly(text, SIDE_TALK_GAIN).await?;
+            (CallerSound::SideTalk, text.to_string(), said)
+        } else if chance(traits.noises, &mut self.sounds) {
+            let seed = self.sounds.random();
+            let noise = household_noise(seed);
+            (CallerSound::Noise, "(noise)".to_string(), noise)
         } else {
             return Ok(());
         };
@@ -141,6 +152,14 @@ impl Bridge<'_> {
             samples,
         });
         Ok(())
+    }
+
+    /// `text` in the caller's voice at `gain`, remembered (as the agent
+    /// may hear it) in the emulator's ear.
+    async fn say_softly(&mut self, text: &str, gain: f32) -> Result<Vec<i16>, BridgeError> {
+        let said = self.voice.speak(text).await.map_err(BridgeError::Speech)?;
+        self.remember(text, &said);
+        Ok(said.iter().map(|&s| (s as f32 * gain) as i16).collect())
     }
 
     /// Sends the rest of a sound the caller started (a cough is not cut
@@ -167,6 +186,7 @@ impl Bridge<'_> {
                 interrupted: false,
                 full_text: None,
                 sound: Some(sound.kind),
+                pauses: Vec::new(),
             })?;
         }
         Ok(())
@@ -256,7 +276,7 @@ impl Bridge<'_> {
 
     /// Reads the events that arrive within `wait` and holds them for
     /// [`Bridge::agent_turn`].
-    async fn poll_agent(&mut self, wait: Duration) -> Result<(), BridgeError> {
+    pub(super) async fn poll_agent(&mut self, wait: Duration) -> Result<(), BridgeError> {
         // Bounded: a burst of events is read, then the wait runs out.
         for _ in 0..10_000 {
             match self.agent.rx.recv_within(wait).await {
