@@ -93,7 +93,8 @@ fn check_audio_matches_transcript(dir: &Path) {
                 "{}: {speaker} utterance at {a} is speech",
                 dir.display()
             );
-            if u["interrupted"] != true {
+            // Turns speak at a talker's rate; a drawn-out "mm-hmm" is a sound.
+            if u["interrupted"] != true && u["sound"].is_null() {
                 assert!(
                     (0.12..1.2).contains(&(secs / words)),
                     "{}: {speaker} '{}' is {secs:.2}s for {words} words",
@@ -138,8 +139,8 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let manifest = read_json(&run.join("run.json"));
-    assert_eq!(manifest["counts"]["planned"], 16);
-    assert_eq!(manifest["counts"]["completed"], 16, "{manifest:#}");
+    assert_eq!(manifest["counts"]["planned"], 18);
+    assert_eq!(manifest["counts"]["completed"], 18, "{manifest:#}");
     assert!(manifest["finished_at"].is_string());
     assert_eq!(
         manifest["config_hashes"]["agents/support.yaml"]
@@ -227,6 +228,9 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap())
+        // Its caller's pauses pass in real time, so how the call goes
+        // depends on the machine's timing: not a fixed expectation.
+        .filter(|s| *s != "hesitant-caller")
     {
         for check in ["function_call.match", "flow.path"] {
             let (base, cand) = (
@@ -291,7 +295,7 @@ fn sample_suite_runs_and_leaves_real_recordings_of_what_was_said() {
     let out = rehearse(&common::repo(), &["rescore", run.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("0 changed, 16 unchanged"),
+        text(&out.stdout).contains("0 changed, 18 unchanged"),
         "{}",
         text(&out.stdout)
     );

@@ -95,10 +95,10 @@ fn metric(call: &Path, name: &str) -> f64 {
 }
 
 #[test]
-fn server_vad_answers_into_hesitations_and_stops_for_backchannels_and_semantic_vad_does_neither()
-{
-    let project =
-        project_with_traits("{ patience: 0.8, think_ms: 500, hesitations: 1.0, hesitation_s: 1.2, backchannels: 1.0 }");
+fn server_vad_answers_into_hesitations_and_stops_for_backchannels_and_semantic_vad_does_neither() {
+    let project = project_with_traits(
+        "{ patience: 0.8, think_ms: 500, hesitations: 1.0, hesitation_s: 1.2, backchannels: 1.0 }",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let calls = happy_path(
         project.path(),
@@ -116,7 +116,10 @@ fn server_vad_answers_into_hesitations_and_stops_for_backchannels_and_semantic_v
     assert!(!paused.is_empty(), "hesitations are recorded");
     let pause = &paused[0]["pauses"][0];
     let length = pause["end_ms"].as_f64().unwrap() - pause["start_ms"].as_f64().unwrap();
-    assert!(length >= 1200.0, "the pause lasts hesitation_s at least: {pause}");
+    assert!(
+        length >= 1200.0,
+        "the pause lasts hesitation_s at least: {pause}"
+    );
 
     // server_vad: the 500 ms silence window ends the turn inside the pause
     // and the agent answers half a sentence; every "mm-hmm" stops it.
@@ -126,7 +129,10 @@ fn server_vad_answers_into_hesitations_and_stops_for_backchannels_and_semantic_v
     let at = answered["agent_started_ms"].as_f64().unwrap();
     let window = answered["pause_ms"].as_array().unwrap();
     assert!(window[0].as_f64().unwrap() <= at && at < window[1].as_f64().unwrap());
-    assert_eq!(check(server, "interaction.false_barge_in")["status"], "fail");
+    assert_eq!(
+        check(server, "interaction.false_barge_in")["status"],
+        "fail"
+    );
 
     // semantic_vad waits for the sentence and talks through acknowledgements.
     for name in [
@@ -173,7 +179,10 @@ fn an_agent_that_keeps_talking_when_the_caller_goes_on_talks_over_them() {
 #[test]
 fn side_talk_and_household_noise_are_sounds_that_stop_a_server_vad_agent() {
     for (traits, kind) in [
-        ("{ patience: 0.8, think_ms: 500, side_talk: 1.0 }", "side_talk"),
+        (
+            "{ patience: 0.8, think_ms: 500, side_talk: 1.0 }",
+            "side_talk",
+        ),
         ("{ patience: 0.8, think_ms: 500, noises: 1.0 }", "noise"),
     ] {
         let project = project_with_traits(traits);

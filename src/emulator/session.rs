@@ -190,7 +190,10 @@ pub async fn run_session(
     let mut s = Session {
         script: Arc::new(Mutex::new(ScriptState::new(config.agent.clone()))),
         rng: StdRng::seed_from_u64(config.seed.wrapping_add(info.stream)),
-        turns: session_config.turn_detection.as_ref().map(TurnDetector::new),
+        turns: session_config
+            .turn_detection
+            .as_ref()
+            .map(TurnDetector::new),
         session: session_config,
         config: config.clone(),
         ids,

@@ -49,7 +49,8 @@ impl Hearing {
     /// only an acknowledgement.
     fn takes_turn(&self, over_agent: bool) -> bool {
         match self {
-            Hearing::Words(w) => !w.trim().is_empty() && !(over_agent && is_backchannel(w)),
+            Hearing::Words(w) if w.trim().is_empty() => false,
+            Hearing::Words(w) => !(over_agent && is_backchannel(w)),
             Hearing::Nothing => false,
             Hearing::Unknown => true,
         }
@@ -88,7 +89,10 @@ pub fn is_backchannel(text: &str) -> bool {
         })
         .filter(|w| !w.is_empty())
         .collect();
-    !words.is_empty() && words.iter().all(|w| BACKCHANNEL_WORDS.contains(&w.as_str()))
+    !words.is_empty()
+        && words
+            .iter()
+            .all(|w| BACKCHANNEL_WORDS.contains(&w.as_str()))
 }
 
 /// The emulator's way of hearing words, for the semantic detector.
@@ -128,9 +132,9 @@ impl TurnDetector {
             TurnDetectionKind::ServerVad => {
                 TurnDetector::Server(EnergyVad::new(td.threshold, td.silence_duration_ms))
             }
-            TurnDetectionKind::SemanticVad => TurnDetector::Semantic(Box::new(SemanticVad::new(
-                td.eagerness.unwrap_or_default(),
-            ))),
+            TurnDetectionKind::SemanticVad => {
+                TurnDetector::Semantic(Box::new(SemanticVad::new(td.eagerness.unwrap_or_default())))
+            }
         }
     }
 
@@ -189,9 +193,14 @@ enum State {
         over_agent: bool,
     },
     /// A turn, with the caller speaking.
-    Speaking { start_ms: u64 },
+    Speaking {
+        start_ms: u64,
+    },
     /// A turn, with the caller paused; it ends at `deadline_ms` unless they go on.
-    Pausing { start_ms: u64, deadline_ms: u64 },
+    Pausing {
+        start_ms: u64,
+        deadline_ms: u64,
+    },
 }
 
 /// The approximation of `semantic_vad` (see the module's documentation).
@@ -434,7 +443,11 @@ mod tests {
         let mut audio = silence(500);
         audio.extend(crate::audio::sounds::cough(3));
         audio.extend(silence(2000));
-        assert!(!events_of(&mut server(500), &audio, &ear, true).await.is_empty());
+        assert!(
+            !events_of(&mut server(500), &audio, &ear, true)
+                .await
+                .is_empty()
+        );
         let heard = events_of(&mut semantic(Eagerness::Auto), &audio, &ear, true).await;
         assert!(heard.is_empty(), "{heard:?}");
     }

@@ -126,11 +126,7 @@ fn talk_over(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) ->
         .collect();
     metrics.insert("interaction.talk_overs".to_string(), found.len() as f64);
     if caller_turns(rec).next().is_none() {
-        return Check::skipped(
-            CheckKind::Interaction,
-            name,
-            "the caller never took a turn",
-        );
+        return Check::skipped(CheckKind::Interaction, name, "the caller never took a turn");
     }
     Check::new(CheckKind::Interaction, name, found.is_empty())
         .value(found.len() as f64)
@@ -519,7 +515,10 @@ mod tests {
         let all = checks(&rec, None);
         let premature = &all[3];
         assert_eq!(premature.status, crate::run_folder::CheckStatus::Fail);
-        assert_eq!(premature.evidence["answered_into"][0]["agent_started_ms"], 2900.0);
+        assert_eq!(
+            premature.evidence["answered_into"][0]["agent_started_ms"],
+            2900.0
+        );
         // Cut by the caller going on: a barge-in, not a false one, and not talk-over.
         assert_eq!(all[0].status, crate::run_folder::CheckStatus::Skipped);
         assert_eq!(all[4].status, crate::run_folder::CheckStatus::Pass);
@@ -561,7 +560,10 @@ mod tests {
         );
         let check = &checks(&over, None)[4];
         assert_eq!(check.status, crate::run_folder::CheckStatus::Fail);
-        assert_eq!(check.evidence["talked_over"][0]["caller_started_ms"], 1000.0);
+        assert_eq!(
+            check.evidence["talked_over"][0]["caller_started_ms"],
+            1000.0
+        );
         // A caller barging in on the agent is not the agent talking over them.
         let barge_in = call(
             vec![

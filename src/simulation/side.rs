@@ -20,7 +20,6 @@ use crate::protocol::{
 use crate::realtime::{ClientError, ClientReceiver, ClientSender, RealtimeClient, TimedEvent};
 use crate::run_folder::ToolCallRecord;
 
-
 pub struct Side {
     pub tx: ClientSender,
     pub rx: ClientReceiver,

@@ -714,9 +714,7 @@ impl Bridge<'_> {
                     // Non-fatal unless the connection closes, which next_event reports.
                     self.agent.note_error(raw);
                 }
-                ServerEvent::InputAudioBufferSpeechStarted { .. } => {
-                    self.caller_heard_at.push(at)
-                }
+                ServerEvent::InputAudioBufferSpeechStarted { .. } => self.caller_heard_at.push(at),
                 ServerEvent::InputAudioTranscriptionFailed { error, .. } => {
                     self.outcome.note(could_not_hear(&error.message));
                 }

@@ -56,16 +56,24 @@ impl Bridge<'_> {
                 pause_ms: None,
             });
         };
-        let first = self.voice.speak(&before).await.map_err(BridgeError::Speech)?;
-        let second = self.voice.speak(&after).await.map_err(BridgeError::Speech)?;
+        let first = self
+            .voice
+            .speak(&before)
+            .await
+            .map_err(BridgeError::Speech)?;
+        let second = self
+            .voice
+            .speak(&after)
+            .await
+            .map_err(BridgeError::Speech)?;
         self.remember(&before, &first);
         self.remember(&after, &second);
         let pause_ms = self.spec.persona.traits.hesitation_s * 1000.0;
         // The silence heard is the pause plus the voice's own quiet at the
         // end of the first part and the start of the second.
         let heard_from = voiced_end(&first) as f64 / 24.0;
-        let heard_ms = (first.len() - voiced_end(&first) + voiced_start(&second)) as f64 / 24.0
-            + pause_ms;
+        let heard_ms =
+            (first.len() - voiced_end(&first) + voiced_start(&second)) as f64 / 24.0 + pause_ms;
         let mut audio = first;
         audio.extend(std::iter::repeat_n(0i16, (pause_ms * 24.0) as usize));
         audio.extend(second);
@@ -140,7 +148,10 @@ impl Bridge<'_> {
     /// Records agent speech that arrived inside the caller's turn, played
     /// from its arrival until the agent's VAD heard the caller go on, and
     /// truncates each item where it stopped.
-    pub(super) async fn overheard(&mut self, speeches: Vec<AgentSpeech>) -> Result<(), BridgeError> {
+    pub(super) async fn overheard(
+        &mut self,
+        speeches: Vec<AgentSpeech>,
+    ) -> Result<(), BridgeError> {
         for speech in speeches {
             let duration = speech.audio.len() as f64 / 24.0;
             let start = self.rec.next_start(Speaker::Agent, speech.arrived_ms);
