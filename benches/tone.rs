@@ -12,7 +12,7 @@ fn main() {
     // About a minute of speech with pauses, like an agent's side of a call.
     let voice = Voice::new(VoiceSettings {
         pitch: 1.2,
-        rate: 1.0,
+        ..Default::default()
     });
     let line = "Thanks for calling Northwind Outfitters returns, this is Sam. Could I have your order number? \
                 Good news, that's covered by our return policy. Would you like a refund or an exchange?";

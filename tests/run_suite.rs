@@ -442,7 +442,7 @@ async fn chat_driver_uses_an_openai_compatible_chat_endpoint() {
             // A speech endpoint: raw 24 kHz PCM of the requested words.
             let voice = rehearse::audio::Voice::new(rehearse::audio::VoiceSettings {
                 pitch: 1.4,
-                rate: 1.0,
+                ..Default::default()
             });
             let pcm = voice.speak(body["input"].as_str().unwrap_or(""));
             return common::http::Response {

@@ -2,6 +2,7 @@
 //! voice activity detection and WAV files.
 
 pub mod envelope;
+pub mod espeak;
 pub mod format;
 pub mod g711;
 pub mod line;

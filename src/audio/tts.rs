@@ -11,7 +11,10 @@ use super::SESSION_RATE;
 use super::resample;
 
 /// How an offline voice sounds: `pitch` multiplies the voice's mean F0 (1.0 is
-/// the natural ~100 Hz male voice), `rate` its speaking speed (1.2 = 20% faster).
+/// the natural ~100 Hz male voice), `rate` its speaking speed (1.2 = 20%
+/// faster), `timbre` the size of the vocal tract it seems to come from: its
+/// formants move by that factor (1.15 a smaller speaker, 0.9 a larger one)
+/// while pitch and rate stay as set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoiceSettings {
@@ -19,6 +22,8 @@ pub struct VoiceSettings {
     pub pitch: f32,
     #[serde(default = "one")]
     pub rate: f32,
+    #[serde(default = "one")]
+    pub timbre: f32,
 }
 
 fn one() -> f32 {
@@ -30,6 +35,7 @@ impl Default for VoiceSettings {
         VoiceSettings {
             pitch: 1.0,
             rate: 1.0,
+            timbre: 1.0,
         }
     }
 }
@@ -40,14 +46,16 @@ impl VoiceSettings {
         VoiceSettings {
             pitch: self.pitch.clamp(0.5, 2.0),
             rate: self.rate.clamp(0.5, 2.0),
+            timbre: self.timbre.clamp(0.8, 1.25),
         }
     }
 
-    fn key(self) -> (u32, u32) {
+    fn key(self) -> (u32, u32, u32) {
         let s = self.clamped();
         (
             (s.pitch * 1000.0).round() as u32,
             (s.rate * 1000.0).round() as u32,
+            (s.timbre * 1000.0).round() as u32,
         )
     }
 }
@@ -60,7 +68,7 @@ pub struct Voice {
     pub settings: VoiceSettings,
 }
 
-type EngineCache = Mutex<HashMap<(u32, u32), Arc<flite_rs::Engine>>>;
+type EngineCache = Mutex<HashMap<(u32, u32, u32), Arc<flite_rs::Engine>>>;
 
 fn engines() -> &'static EngineCache {
     static ENGINES: OnceLock<EngineCache> = OnceLock::new();
@@ -74,10 +82,12 @@ impl Voice {
         let engine = cache
             .entry(settings.key())
             .or_insert_with(|| {
+                // Played back `timbre` times faster (see `speak`), so made
+                // that much lower and slower here.
                 let mut engine = flite_rs::Engine::new();
                 engine.select_voice("kal16");
-                engine.set_f0_shift(settings.pitch);
-                engine.set_duration_stretch(1.0 / settings.rate);
+                engine.set_f0_shift(settings.pitch / settings.timbre);
+                engine.set_duration_stretch(settings.timbre / settings.rate);
                 Arc::new(engine)
             })
             .clone();
@@ -95,7 +105,10 @@ impl Voice {
             return pcm.to_vec();
         }
         let audio = self.engine.synthesize(text);
-        let pcm = resample::resample_i16(&audio.samples, audio.sample_rate, SESSION_RATE);
+        // Read at `timbre` times its rate, every frequency (formants and
+        // pitch) moves by that factor: the vocal tract scales.
+        let heard_rate = (audio.sample_rate as f32 * self.settings.timbre).round() as u32;
+        let pcm = resample::resample_i16(&audio.samples, heard_rate, SESSION_RATE);
         if let Ok(mut cache) = spoken().lock() {
             cache.put(key, &pcm);
         }
@@ -106,7 +119,7 @@ impl Voice {
 /// Most audio kept by [`Voice::speak`] for lines said again, in bytes.
 pub const SPOKEN_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-type SpokenKey = ((u32, u32), String);
+type SpokenKey = ((u32, u32, u32), String);
 
 /// Recently spoken lines, oldest dropped first once over the budget.
 #[derive(Default)]
@@ -171,17 +184,20 @@ mod tests {
         assert_eq!(voice.speak(line), voice.speak(line));
         let other = Voice::new(VoiceSettings {
             pitch: 1.3,
-            rate: 1.0,
+            ..Default::default()
         });
         assert_ne!(voice.speak(line), other.speak(line), "keyed by voice too");
         let mut cache = SpokenCache::default();
         let big = vec![0i16; SPOKEN_CACHE_BYTES / 2 / 3];
         for i in 0..10 {
-            cache.put(((0, 0), i.to_string()), &big);
+            cache.put(((0, 0, 0), i.to_string()), &big);
             assert!(cache.bytes <= SPOKEN_CACHE_BYTES);
         }
-        assert!(cache.get(&((0, 0), "9".into())).is_some(), "newest kept");
-        assert!(cache.get(&((0, 0), "0".into())).is_none(), "oldest dropped");
+        assert!(cache.get(&((0, 0, 0), "9".into())).is_some(), "newest kept");
+        assert!(
+            cache.get(&((0, 0, 0), "0".into())).is_none(),
+            "oldest dropped"
+        );
     }
 
     #[test]
@@ -189,8 +205,8 @@ mod tests {
         let text = "I would like to return my boots.";
         let normal = Voice::new(VoiceSettings::default()).speak(text).len() as f64;
         let fast = Voice::new(VoiceSettings {
-            pitch: 1.0,
             rate: 1.4,
+            ..Default::default()
         })
         .speak(text)
         .len() as f64;

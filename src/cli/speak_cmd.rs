@@ -21,12 +21,17 @@ pub struct SpeakArgs {
     /// Speaking rate multiplier (1.2 is 20% faster).
     #[arg(long, default_value_t = 1.0)]
     rate: f32,
+    /// Vocal-tract scale: formants move by this factor, pitch and rate stay
+    /// (1.15 a smaller speaker, 0.9 a larger one; 0.8–1.25).
+    #[arg(long, default_value_t = 1.0)]
+    timbre: f32,
 }
 
 pub fn run(args: SpeakArgs) -> u8 {
     let samples = Voice::new(VoiceSettings {
         pitch: args.pitch,
         rate: args.rate,
+        timbre: args.timbre,
     })
     .speak(&args.text);
     match wav::write_mono(&args.out, SESSION_RATE, &samples) {

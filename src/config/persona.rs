@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::load::{ConfigError, load_yaml_file};
 use super::locate::Step;
 use crate::audio::VoiceSettings;
+use crate::audio::espeak::EspeakSettings;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -145,18 +146,45 @@ impl Traits {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonaVoice {
-    /// Offline TTS settings (scripted and chat drivers).
+    /// Offline TTS settings (scripted and chat drivers): the embedded voice
+    /// with this pitch, rate and timbre.
     #[serde(default = "caller_voice")]
     pub offline: VoiceSettings,
-    /// Provider voice name for the realtime driver (e.g. `verse`).
+    /// Speak with `espeak-ng` instead (an external program, for accents and
+    /// other languages): install the `espeak-ng` package to use it.
+    #[serde(default)]
+    pub espeak: Option<EspeakSettings>,
+    /// Speak through an OpenAI-compatible `/v1/audio/speech` endpoint
+    /// instead, with the voice `name`.
+    #[serde(default)]
+    pub speech: Option<SpeechVoice>,
+    /// Provider voice name (e.g. `verse`): for the realtime driver, and for
+    /// `speech`.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// A `/v1/audio/speech` endpoint for the caller's voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechVoice {
+    /// API base, e.g. `https://api.openai.com/v1`.
+    pub url: String,
+    #[serde(default = "speech_model")]
+    pub model: String,
+    /// Environment variable holding the key, if the endpoint needs one.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+fn speech_model() -> String {
+    "gpt-4o-mini-tts".into()
 }
 
 fn caller_voice() -> VoiceSettings {
     VoiceSettings {
         pitch: 0.9,
-        rate: 1.0,
+        ..Default::default()
     }
 }
 
@@ -194,6 +222,44 @@ pub enum Driver {
 }
 
 impl PersonaFile {
+    /// One voice at most, and a usable one.
+    fn check_voice(&self, path: &Path) -> Result<(), ConfigError> {
+        let voice = &self.voice;
+        if voice.espeak.is_some() && voice.speech.is_some() {
+            return Err(ConfigError::new(
+                path,
+                "voice has both `espeak` and `speech`: a caller speaks with one voice",
+            )
+            .at_path(&[Step::Key("voice"), Step::Key("speech")])
+            .with_hint("keep one of them (or neither, for the embedded offline voice)"));
+        }
+        if let Some(problem) = voice.espeak.as_ref().and_then(EspeakSettings::problem) {
+            return Err(ConfigError::new(path, format!("voice.espeak: {problem}"))
+                .at_path(&[Step::Key("voice"), Step::Key("espeak")])
+                .with_hint("`espeak-ng --voices` lists the voices"));
+        }
+        if let Some(speech) = &voice.speech
+            && matches!(
+                self.driver,
+                Driver::Chat {
+                    speech_url: Some(_),
+                    ..
+                }
+            )
+        {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "the voice is set twice: voice.speech ({}) and driver.speech_url",
+                    speech.url
+                ),
+            )
+            .at_path(&[Step::Key("voice"), Step::Key("speech")])
+            .with_hint("keep voice.speech and drop driver.speech_url"));
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<PersonaFile, ConfigError> {
         let persona: PersonaFile = load_yaml_file(path)?;
         for (name, v) in [
@@ -224,6 +290,7 @@ impl PersonaFile {
             .at_path(&[Step::Key("traits"), Step::Key("slow_to_answer_s")])
             .with_hint("seconds of silence before the caller answers a question"));
         }
+        persona.check_voice(path)?;
         let pause = persona.traits.hesitation_s;
         if !(0.2..=10.0).contains(&pause) {
             return Err(ConfigError::new(

@@ -138,7 +138,7 @@ mod tests {
     fn recognises_what_was_said_and_nothing_else() {
         let voice = Voice::new(VoiceSettings {
             pitch: 0.9,
-            rate: 1.0,
+            ..Default::default()
         });
         let a = voice.speak("My order number is N W 1 0 4 2 2.");
         let b = voice.speak("The zip code is 9 7 2 0 1.");
@@ -223,6 +223,7 @@ mod snr_sweep {
         let voice = Voice::new(VoiceSettings {
             pitch: 0.95,
             rate: 1.05,
+            ..Default::default()
         });
         let ear = ClosedSetRecognizer::new();
         let said: Vec<Vec<i16>> = LINES.iter().map(|l| voice.speak(l)).collect();

@@ -458,8 +458,8 @@ impl Responder {
         let audio = match self.plan.modality {
             Modality::Audio => {
                 let settings = VoiceSettings {
-                    pitch: self.plan.voice.pitch,
                     rate: self.plan.voice.rate * self.plan.speed as f32,
+                    ..self.plan.voice
                 };
                 let format = self.plan.format;
                 let line = text.clone();

@@ -166,7 +166,18 @@ fn key_from(env: Option<&str>) -> Option<Secret> {
 }
 
 /// The chat driver's speech endpoint, when it names one.
+/// The caller's speech endpoint: the persona's `voice.speech`, or the chat
+/// driver's `speech_url`.
 fn speech_endpoint(persona: &PersonaFile) -> Option<SpeechEndpoint> {
+    let voice = || persona.voice.name.clone().unwrap_or_else(|| "alloy".into());
+    if let Some(speech) = &persona.voice.speech {
+        return Some(SpeechEndpoint {
+            url: speech.url.clone(),
+            model: speech.model.clone(),
+            voice: voice(),
+            key: key_from(speech.api_key_env.as_deref()),
+        });
+    }
     match &persona.driver {
         Driver::Chat {
             speech_url: Some(url),
@@ -178,7 +189,7 @@ fn speech_endpoint(persona: &PersonaFile) -> Option<SpeechEndpoint> {
             model: speech_model
                 .clone()
                 .unwrap_or_else(|| "gpt-4o-mini-tts".into()),
-            voice: persona.voice.name.clone().unwrap_or_else(|| "alloy".into()),
+            voice: voice(),
             key: key_from(api_key_env.as_deref()),
         }),
         _ => None,

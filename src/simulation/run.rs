@@ -25,6 +25,7 @@ use super::plan::{AgentRef, conditions, plan_conversations, select};
 use super::progress::Progress;
 use super::supervisor::{CircuitBreaker, StopSignal};
 use super::targets::{self, Target};
+use crate::audio::espeak;
 use crate::config::ConfigError;
 use crate::config::agent::AgentFile;
 use crate::config::persona::PersonaFile;
@@ -185,6 +186,7 @@ pub async fn run(
     scorer: Arc<dyn ScoreCall>,
 ) -> Result<RunResult, RunError> {
     let scenarios = select(project, &opts.scenarios, &opts.tags)?;
+    voices_available(project, &scenarios)?;
     let (targets, emulators) = targets::resolve(&opts).await?;
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let conditions = conditions(project, &opts.conditions)?;
@@ -221,6 +223,23 @@ pub async fn run(
     }
     dispatcher.progress.finish(&manifest.counts);
     Ok(RunResult { dir, manifest })
+}
+
+/// A persona whose voice is an external program the machine lacks stops
+/// the run before any call, with what to install.
+fn voices_available(project: &Project, scenarios: &[&ScenarioFile]) -> Result<(), RunError> {
+    let wants_espeak = scenarios.iter().any(|s| {
+        project
+            .personas
+            .get(&s.persona)
+            .is_some_and(|(_, p)| p.voice.espeak.is_some())
+    });
+    if wants_espeak && !espeak::available(espeak::PROGRAM) {
+        return Err(RunError::Setup(
+            espeak::EspeakError::Missing(espeak::PROGRAM.into()).to_string(),
+        ));
+    }
+    Ok(())
 }
 
 fn now_rfc3339() -> String {

@@ -1,14 +1,18 @@
-//! The caller's voice: the offline synthesiser, or an OpenAI-compatible
-//! `/v1/audio/speech` endpoint (24 kHz PCM requested, as the session uses).
+//! The caller's voice: the embedded offline synthesiser, `espeak-ng` as an
+//! external program, or an OpenAI-compatible `/v1/audio/speech` endpoint
+//! (24 kHz PCM requested, as the session uses).
 
 use std::time::Duration;
 
+use crate::audio::espeak::{self, EspeakSettings};
 use crate::audio::{AudioFormat, Voice};
+use crate::config::persona::PersonaFile;
 use crate::realtime::Secret;
 use crate::retry::{RetryPolicy, send_with_retries};
 
 pub enum CallerVoice {
     Offline(Voice),
+    Espeak(EspeakSettings),
     Endpoint {
         client: reqwest::Client,
         url: String,
@@ -21,14 +25,25 @@ pub enum CallerVoice {
 impl CallerVoice {
     pub fn endpoint(base_url: &str, model: &str, voice: &str, key: Option<Secret>) -> Self {
         CallerVoice::Endpoint {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap_or_default(),
+            client: crate::http::client(Duration::from_secs(60)),
             url: format!("{}/audio/speech", base_url.trim_end_matches('/')),
             model: model.to_string(),
             voice: voice.to_string(),
             key,
+        }
+    }
+
+    /// The voice a persona speaks with: a speech endpoint when the call has
+    /// one, else espeak-ng when the persona asks for it, else the embedded
+    /// voice.
+    pub fn for_persona(
+        speech: Option<&super::bridge::SpeechEndpoint>,
+        persona: &PersonaFile,
+    ) -> Self {
+        match (speech, &persona.voice.espeak) {
+            (Some(e), _) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
+            (None, Some(settings)) => CallerVoice::Espeak(settings.clone()),
+            (None, None) => CallerVoice::Offline(Voice::new(persona.voice.offline)),
         }
     }
 
@@ -41,6 +56,15 @@ impl CallerVoice {
                 tokio::task::spawn_blocking(move || voice.speak(&text))
                     .await
                     .map_err(|e| e.to_string())
+            }
+            CallerVoice::Espeak(settings) => {
+                let settings = settings.clone();
+                let text = text.to_string();
+                tokio::task::spawn_blocking(move || {
+                    espeak::speak(espeak::PROGRAM, &settings, &text).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
             CallerVoice::Endpoint {
                 client,

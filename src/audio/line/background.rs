@@ -298,7 +298,11 @@ fn babble_bed() -> Arc<Vec<f32>> {
         let len = BABBLE_SECONDS * SESSION_RATE as usize;
         let mut bed = vec![0.0f32; len];
         for (t, &(pitch, rate)) in BABBLE_TALKERS.iter().enumerate() {
-            let voice = Voice::new(VoiceSettings { pitch, rate });
+            let voice = Voice::new(VoiceSettings {
+                pitch,
+                rate,
+                ..Default::default()
+            });
             // Each talker starts at its own place in the loop and in the lines.
             let mut pos = t * len / BABBLE_TALKERS.len();
             let mut line = t * 5;

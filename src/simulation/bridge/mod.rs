@@ -28,7 +28,7 @@ use super::recorder::Recorder;
 use super::side::{SessionSettings, Side, answer_tools};
 use super::voice::CallerVoice;
 use crate::audio::noise::add_line_noise;
-use crate::audio::{AudioFormat, SESSION_RATE, Voice};
+use crate::audio::{AudioFormat, SESSION_RATE};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::ClosedSetRecognizer;
@@ -266,10 +266,7 @@ pub async fn run_conversation(
         trace: trace_rx,
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         rng: StdRng::seed_from_u64(spec.seed),
-        voice: match &spec.speech {
-            Some(e) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
-            None => CallerVoice::Offline(Voice::new(spec.persona.voice.offline)),
-        },
+        voice: CallerVoice::for_persona(spec.speech.as_ref(), &spec.persona),
         line: CallerLine::new(
             &spec.line,
             spec.turns == TurnMode::Vad,
