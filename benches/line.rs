@@ -15,6 +15,7 @@ fn main() {
     let voice = Voice::new(VoiceSettings {
         pitch: 0.9,
         rate: 1.05,
+        ..Default::default()
     });
     let line = "Hi, I'd like to return a pair of boots I bought last week. The order number is N W 1 0 4 2 2.";
     let mut audio = Vec::new();

@@ -168,7 +168,7 @@ async fn spoken_turn_and_tool_round_trip_follow_the_ga_sequence() {
     // The caller speaks: an audio item whose transcript the client supplies.
     let speech = Voice::new(VoiceSettings {
         pitch: 0.9,
-        rate: 1.0,
+        ..Default::default()
     })
     .speak("My order number is N W 1 0 4 2 2.");
     let item = Item::Message(MessageItem {
