@@ -21,7 +21,10 @@ use super::scores::Verdict;
 /// `line` the caller's audio crossed, a call under a condition other than
 /// `clean` has `customer_clean.wav`, and transcript lines may be a caller's
 /// `sound` (a backchannel, a cough) rather than a turn.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: turn-taking: a caller's transcript line may carry the `pauses`
+/// (hesitations) inside it, and a caller `sound` may also be `side_talk` or
+/// `noise`. Format 3 folders are read as they are.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Most write failures listed by text in `run.json` (all are counted).
 const WRITE_ERRORS_KEPT: usize = 100;

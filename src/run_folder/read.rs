@@ -59,7 +59,7 @@ impl RunFolder {
         }
         let bytes = read_bytes(&path)?;
         let manifest: Manifest =
-            read_versioned(&path, &bytes, FORMAT_VERSION, |m: &Manifest| m.version)?;
+            read_versioned(&path, &bytes, READABLE_FORMATS, |m: &Manifest| m.version)?;
         Ok(RunFolder {
             dir: dir.to_path_buf(),
             manifest,
@@ -93,26 +93,33 @@ pub fn read_scores(conversation_dir: &Path) -> Result<Option<ScoreSheet>, RunFol
         Err(source) => return Err(RunFolderError::Io { path, source }),
         Ok(bytes) => bytes,
     };
-    read_versioned(&path, &bytes, SCORES_VERSION, |s: &ScoreSheet| s.version).map(Some)
+    read_versioned(&path, &bytes, SCORES_VERSION..=SCORES_VERSION, |s: &ScoreSheet| {
+        s.version
+    })
+    .map(Some)
 }
 
 /// A versioned file read in one pass; its version is looked at on its own
 /// only when it is not the one expected (for the error to name it).
+/// Run folder formats this rehearse reads: format 4 only added to format 3
+/// (pauses in transcript lines, two more kinds of caller sound).
+const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 3..=FORMAT_VERSION;
+
 fn read_versioned<T: DeserializeOwned>(
     path: &Path,
     bytes: &[u8],
-    expected: u32,
+    accepted: std::ops::RangeInclusive<u32>,
     version: fn(&T) -> u32,
 ) -> Result<T, RunFolderError> {
     match serde_json::from_slice::<T>(bytes) {
-        Ok(value) if version(&value) == expected => Ok(value),
+        Ok(value) if accepted.contains(&version(&value)) => Ok(value),
         parsed => {
             let value: Value =
                 serde_json::from_slice(bytes).map_err(|source| RunFolderError::Invalid {
                     path: path.to_path_buf(),
                     source,
                 })?;
-            check_version(path, &value, expected)?;
+            check_version(path, &value, &accepted)?;
             parsed.map_err(|source| RunFolderError::Invalid {
                 path: path.to_path_buf(),
                 source,
@@ -217,15 +224,19 @@ fn read_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RunFolde
     }
 }
 
-fn check_version(path: &Path, value: &Value, expected: u32) -> Result<(), RunFolderError> {
+fn check_version(
+    path: &Path,
+    value: &Value,
+    accepted: &std::ops::RangeInclusive<u32>,
+) -> Result<(), RunFolderError> {
     let found = value.get("version").and_then(Value::as_u64).unwrap_or(0) as u32;
-    if found == expected {
+    if accepted.contains(&found) {
         return Ok(());
     }
     Err(RunFolderError::Version {
         path: path.to_path_buf(),
         found,
-        expected,
+        expected: *accepted.end(),
     })
 }
 
@@ -265,5 +276,15 @@ mod tests {
         let none = tempfile::tempdir().unwrap();
         let err = RunFolder::open(none.path()).unwrap_err().to_string();
         assert!(err.contains("no run here"), "{err}");
+    }
+
+    #[test]
+    fn a_format_3_folder_is_still_read() {
+        assert!(READABLE_FORMATS.contains(&3) && READABLE_FORMATS.contains(&FORMAT_VERSION));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(MANIFEST), r#"{"version": 3}"#).unwrap();
+        // Past the version check: what fails is the (incomplete) manifest.
+        let err = RunFolder::open(dir.path()).unwrap_err();
+        assert!(matches!(err, RunFolderError::Invalid { .. }), "{err}");
     }
 }
