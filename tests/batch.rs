@@ -160,15 +160,15 @@ fn dry_run_plans_without_connecting_and_the_budget_stops_new_calls() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("plan: 36 conversations"), "{text}");
+    assert!(text.contains("plan: 32 conversations"), "{text}");
     assert!(
         text.contains(
-            "support: 18 conversations on the local emulator (free; priced as gpt-realtime"
+            "support: 16 conversations on the local emulator (free; priced as gpt-realtime"
         ),
         "{text}"
     );
     assert!(
-        text.contains("support-openai: 18 conversations on gpt-realtime, estimated $"),
+        text.contains("support-openai: 16 conversations on gpt-realtime, estimated $"),
         "{text}"
     );
     assert!(!out_dir.exists(), "a dry run writes nothing");

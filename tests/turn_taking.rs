@@ -216,3 +216,23 @@ fn side_talk_and_household_noise_are_sounds_that_stop_a_server_vad_agent() {
         );
     }
 }
+
+#[test]
+fn an_opt_in_scenario_runs_only_when_asked_for() {
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["run", "--dry-run"];
+        args.extend(extra);
+        let out = rehearse(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The sample suite leaves the real-time hesitant caller out...
+    assert!(plan(&[]).contains("plan: 8 conversations"));
+    // ...and runs it when named or tagged.
+    assert!(plan(&["--scenario", "hesitant-caller"]).contains("plan: 1 conversations"));
+    assert!(plan(&["--tag", "turn-taking"]).contains("plan: 1 conversations"));
+}

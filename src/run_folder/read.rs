@@ -93,9 +93,12 @@ pub fn read_scores(conversation_dir: &Path) -> Result<Option<ScoreSheet>, RunFol
         Err(source) => return Err(RunFolderError::Io { path, source }),
         Ok(bytes) => bytes,
     };
-    read_versioned(&path, &bytes, SCORES_VERSION..=SCORES_VERSION, |s: &ScoreSheet| {
-        s.version
-    })
+    read_versioned(
+        &path,
+        &bytes,
+        SCORES_VERSION..=SCORES_VERSION,
+        |s: &ScoreSheet| s.version,
+    )
     .map(Some)
 }
 

@@ -126,7 +126,8 @@ pub(super) fn select<'a>(
         .filter(|(path, s)| {
             let glob_ok = globs.is_empty() || globs.iter().any(|g| by_glob(g, path, s));
             let tag_ok = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
-            glob_ok && tag_ok
+            let asked_for = !globs.is_empty() || !tags.is_empty();
+            glob_ok && tag_ok && (asked_for || !s.opt_in)
         })
         .map(|(_, s)| s)
         .collect();
