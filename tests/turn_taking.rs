@@ -230,9 +230,33 @@ fn an_opt_in_scenario_runs_only_when_asked_for() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    // The sample suite leaves the real-time hesitant caller out...
+    // The sample suite leaves the real-time hesitant caller out.
     assert!(plan(&[]).contains("plan: 8 conversations"));
-    // ...and runs it when named or tagged.
+    // A pattern does not pull it in...
+    assert!(plan(&["--scenario", "*"]).contains("plan: 8 conversations"));
+    // ...naming it or its tag does.
     assert!(plan(&["--scenario", "hesitant-caller"]).contains("plan: 1 conversations"));
     assert!(plan(&["--tag", "turn-taking"]).contains("plan: 1 conversations"));
+}
+
+#[test]
+fn a_turn_detection_setting_out_of_range_is_located_in_the_file_and_in_variants() {
+    let project = project_with_traits("{ patience: 0.8 }");
+    let agent = project.path().join("agents/support.yaml");
+    let text = std::fs::read_to_string(&agent).unwrap();
+    std::fs::write(
+        &agent,
+        format!("{text}  deaf:\n    turn_detection: {{ type: server_vad, threshold: 5 }}\n"),
+    )
+    .unwrap();
+    let out = rehearse(&["validate", "--project", project.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("threshold is 5, outside 0–1"), "{said}");
+    let line = text.lines().count() + 2;
+    assert!(
+        said.contains(&format!("agents/support.yaml:{line}:")),
+        "located at the variant's threshold (line {line}): {said}"
+    );
 }

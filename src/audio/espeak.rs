@@ -124,14 +124,22 @@ pub fn speak(
             std::io::ErrorKind::NotFound => EspeakError::Missing(program.to_string()),
             _ => EspeakError::Failed(e.to_string()),
         })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| EspeakError::Failed(format!("writing the text: {e}")))?;
-    }
+    // Written from its own thread: espeak-ng speaks as it reads, and a long
+    // text would otherwise fill both pipes and wait forever.
+    let writer = child.stdin.take().map(|mut stdin| {
+        let text = text.to_string();
+        std::thread::spawn(move || stdin.write_all(text.as_bytes()))
+    });
     let out = child
         .wait_with_output()
         .map_err(|e| EspeakError::Failed(e.to_string()))?;
+    if let Some(writer) = writer {
+        match writer.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(EspeakError::Failed(format!("writing the text: {e}"))),
+            Err(_) => return Err(EspeakError::Failed("the text writer failed".into())),
+        }
+    }
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         return Err(EspeakError::Failed(format!(

@@ -115,7 +115,7 @@ pub enum TurnDetectionSetting {
         interrupt_response: bool,
     },
     /// A model decides whether the caller has finished (the emulator
-    /// approximates it: see docs/conditions.md).
+    /// approximates it: see docs/turn-taking.md).
     SemanticVad {
         #[serde(default)]
         #[schemars(with = "EagernessSchema")]
@@ -190,34 +190,35 @@ impl TurnDetectionSetting {
         }
     }
 
-    fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        if let TurnDetectionSetting::ServerVad {
+    /// Ranges the provider enforces; `place` is where this setting is in
+    /// the file (`turn_detection`, or a variant's).
+    fn check(&self, path: &Path, place: &[Step<'_>]) -> Result<(), ConfigError> {
+        let TurnDetectionSetting::ServerVad {
             threshold,
             silence_duration_ms,
             ..
         } = *self
-        {
-            if !(0.0..=1.0).contains(&threshold) {
-                return Err(ConfigError::new(
-                    path,
-                    format!("turn_detection.threshold is {threshold}, outside 0–1"),
-                )
-                .at_path(&[Step::Key("turn_detection"), Step::Key("threshold")])
-                .with_hint("0.5 is the provider's default; higher needs louder speech"));
-            }
-            if !(100..=10_000).contains(&silence_duration_ms) {
-                return Err(ConfigError::new(
-                    path,
-                    format!(
-                        "turn_detection.silence_duration_ms is {silence_duration_ms}, outside 100–10000"
-                    ),
-                )
-                .at_path(&[
-                    Step::Key("turn_detection"),
-                    Step::Key("silence_duration_ms"),
-                ])
-                .with_hint("the silence that ends a caller's turn, in ms (500 is typical)"));
-            }
+        else {
+            return Ok(());
+        };
+        let at = |key| [place, &[Step::Key(key)]].concat();
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(ConfigError::new(
+                path,
+                format!("turn_detection.threshold is {threshold}, outside 0–1"),
+            )
+            .at_path(&at("threshold"))
+            .with_hint("0.5 is the provider's default; higher needs louder speech"));
+        }
+        if !(100..=10_000).contains(&silence_duration_ms) {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "turn_detection.silence_duration_ms is {silence_duration_ms}, outside 100–10000"
+                ),
+            )
+            .at_path(&at("silence_duration_ms"))
+            .with_hint("the silence that ends a caller's turn, in ms (500 is typical)"));
         }
         Ok(())
     }
@@ -504,7 +505,20 @@ impl AgentFile {
             return Err(ConfigError::new(path, "provider `custom` needs `url`")
                 .with_hint("set `url: ws://host:port/v1/realtime`"));
         }
-        self.turn_detection.check(path)?;
+        self.turn_detection
+            .check(path, &[Step::Key("turn_detection")])?;
+        for (name, variant) in &self.variants {
+            if let Some(turns) = &variant.turn_detection {
+                turns.check(
+                    path,
+                    &[
+                        Step::Key("variants"),
+                        Step::Key(name),
+                        Step::Key("turn_detection"),
+                    ],
+                )?;
+            }
+        }
         // The prompt template must exist, stay in the project and render.
         self.render_instructions(path)?;
         let env = minijinja::Environment::new();

@@ -222,6 +222,13 @@ pub enum Driver {
 }
 
 impl PersonaFile {
+    /// Whether the caller speaks through espeak-ng: a text-driven caller
+    /// whose voice asks for it (a Realtime caller speaks with its session's
+    /// voice).
+    pub fn speaks_with_espeak(&self) -> bool {
+        self.voice.espeak.is_some() && !matches!(self.driver, Driver::Realtime { .. })
+    }
+
     /// One voice at most, and a usable one.
     fn check_voice(&self, path: &Path) -> Result<(), ConfigError> {
         let voice = &self.voice;
@@ -238,14 +245,23 @@ impl PersonaFile {
                 .at_path(&[Step::Key("voice"), Step::Key("espeak")])
                 .with_hint("`espeak-ng --voices` lists the voices"));
         }
-        if let Some(speech) = &voice.speech
-            && matches!(
-                self.driver,
-                Driver::Chat {
-                    speech_url: Some(_),
-                    ..
-                }
+        let driver_speaks = matches!(
+            self.driver,
+            Driver::Chat {
+                speech_url: Some(_),
+                ..
+            }
+        );
+        if voice.espeak.is_some() && driver_speaks {
+            return Err(ConfigError::new(
+                path,
+                "voice has `espeak` and the driver a `speech_url`: a caller speaks with one voice",
             )
+            .at_path(&[Step::Key("voice"), Step::Key("espeak")])
+            .with_hint("keep one of them"));
+        }
+        if let Some(speech) = &voice.speech
+            && driver_speaks
         {
             return Err(ConfigError::new(
                 path,

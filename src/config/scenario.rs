@@ -21,9 +21,10 @@ pub struct ScenarioFile {
     pub description: String,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Runs only when asked for by `--scenario` or `--tag`, not in a run of
-    /// the whole suite: for scenarios that take real time (a caller whose
-    /// pauses must pass as they would on a call).
+    /// Runs only when named by `--scenario` (its id, not a pattern) or
+    /// selected by one of its tags, not in a run of the whole suite: for
+    /// scenarios that take real time (a caller whose pauses must pass as
+    /// they would on a call).
     #[serde(default)]
     pub opt_in: bool,
     /// Name of a persona in `personas/`.

@@ -23,8 +23,8 @@ use crate::transcription::Transcriber;
 const EAR_TIMEOUT: Duration = Duration::from_secs(2);
 /// A sound this long is a turn whatever it says (nobody coughs for 1.5 s).
 const MAX_HOLD_MS: u64 = 1500;
-/// Words heard before the start of a sound over the agent's speech counts
-/// as the caller taking the turn.
+/// Words that must be heard in the start of a sound over the agent's
+/// speech before it counts as the caller taking the turn.
 const MIN_WORDS_OVER_AGENT: usize = 3;
 /// Audio kept before a sound starts, for the ear.
 const PREROLL_MS: u64 = 500;

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -66,8 +68,8 @@ pub struct ClientSender {
 /// it arrives and stamps it then, as a real client's does, so an event's
 /// time is when it arrived, not when the call got round to reading it.
 pub struct ClientReceiver {
-    events: mpsc::Receiver<Received>,
-    reader: tokio::task::JoinHandle<()>,
+    events: mpsc::Receiver<(Received, Option<OwnedSemaphorePermit>)>,
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What the reader passes on: an event, a failure, or (None) a clean close.
@@ -76,10 +78,15 @@ type Received = Option<Result<TimedEvent, ClientError>>;
 /// Events read ahead of the call; beyond this the reader waits, and the
 /// server's writes with it.
 const READ_AHEAD: usize = 8192;
+/// Bytes of frames read ahead of the call, at most (a frame may be up to
+/// [`MAX_FRAME_BYTES`]): a server cannot make the client hold more.
+const READ_AHEAD_BYTES: usize = 64 * 1024 * 1024;
 
 impl Drop for ClientReceiver {
     fn drop(&mut self) {
-        self.reader.abort();
+        if let Some(reader) = &self.reader {
+            reader.abort();
+        }
     }
 }
 
@@ -214,12 +221,25 @@ impl ClientReceiver {
     ) -> ClientReceiver {
         let (tx, events) = mpsc::channel(READ_AHEAD);
         let reader = tokio::spawn(read_frames(stream, clock, trace, tx));
-        ClientReceiver { events, reader }
+        ClientReceiver {
+            events,
+            reader: Some(reader),
+        }
     }
 
     /// The next server event; `None` once the connection has closed cleanly.
     pub async fn recv(&mut self) -> Option<Result<TimedEvent, ClientError>> {
-        self.events.recv().await.flatten()
+        if let Some((received, _permit)) = self.events.recv().await {
+            return received;
+        }
+        // The reader is gone: a clean end unless it failed.
+        let reader = self.reader.take()?;
+        match reader.await {
+            Err(e) if e.is_panic() => Some(Err(ClientError::Socket(
+                "the connection's reader failed".into(),
+            ))),
+            _ => None,
+        }
     }
 
     /// The next event, or a timeout error after `limit` of silence.
@@ -240,26 +260,40 @@ async fn read_frames(
     mut stream: SplitStream<Ws>,
     clock: Instant,
     trace: Option<mpsc::UnboundedSender<TraceRecord>>,
-    tx: mpsc::Sender<Received>,
+    tx: mpsc::Sender<(Received, Option<OwnedSemaphorePermit>)>,
 ) {
+    let budget = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
     loop {
-        let next = next_event(&mut stream, clock, trace.as_ref()).await;
+        let (next, size) = next_event(&mut stream, clock, trace.as_ref()).await;
         let last = !matches!(next, Some(Ok(_)));
-        if tx.send(next).await.is_err() || last {
+        let size = size.min(READ_AHEAD_BYTES);
+        // Held until the call takes the event.
+        let permit = match budget.clone().acquire_many_owned(size as u32).await {
+            Ok(p) => Some(p),
+            Err(_) => None,
+        };
+        if tx.send((next, permit)).await.is_err() || last {
             return;
         }
     }
 }
 
-/// The next event off the socket, stamped and traced.
+/// The next event off the socket, stamped and traced, with the size of
+/// its frame.
 async fn next_event(
     stream: &mut SplitStream<Ws>,
     clock: Instant,
     trace: Option<&mpsc::UnboundedSender<TraceRecord>>,
-) -> Received {
+) -> (Received, usize) {
     loop {
-        let frame = stream.next().await?;
+        let Some(frame) = stream.next().await else {
+            return (None, 0);
+        };
         let at = clock.elapsed();
+        let size = match &frame {
+            Ok(message) => message.len(),
+            Err(_) => 0,
+        };
         let received = match frame {
             // A frame that is not an event (garbage, cut off, binary) is
             // kept as a protocol `error` event and the call goes on.
@@ -274,12 +308,12 @@ async fn next_event(
                     .map(|f| (u16::from(f.code), f.reason.to_string()))
                     .unwrap_or((1005, String::new()));
                 if code == 1000 || code == 1005 {
-                    return None;
+                    return (None, 0);
                 }
-                return Some(Err(ClientError::Closed { code, reason }));
+                return (Some(Err(ClientError::Closed { code, reason })), 0);
             }
             Ok(_) => continue,
-            Err(e) => return Some(Err(ClientError::Socket(e.to_string()))),
+            Err(e) => return (Some(Err(ClientError::Socket(e.to_string()))), 0),
         };
         if let Some(trace) = trace {
             let _ = trace.send(TraceRecord {
@@ -289,7 +323,7 @@ async fn next_event(
                 event: redact_audio(&received.event_type, &received.raw),
             });
         }
-        return Some(Ok(TimedEvent { at, received }));
+        return (Some(Ok(TimedEvent { at, received })), size);
     }
 }
 

@@ -14,8 +14,9 @@
 //!     attempts/<n>/                      the artifacts of failed tries
 //! ```
 //!
-//! Types here change only with [`FORMAT_VERSION`]; [`RunFolder::open`] refuses
-//! a folder written in another format with both versions named.
+//! Types here change only with [`FORMAT_VERSION`]; [`RunFolder::open`] reads
+//! the formats whose types are a subset of today's (3 and 4) and refuses any
+//! other with both versions named.
 
 mod conversation;
 mod manifest;

@@ -102,12 +102,12 @@ pub fn read_scores(conversation_dir: &Path) -> Result<Option<ScoreSheet>, RunFol
     .map(Some)
 }
 
-/// A versioned file read in one pass; its version is looked at on its own
-/// only when it is not the one expected (for the error to name it).
 /// Run folder formats this rehearse reads: format 4 only added to format 3
 /// (pauses in transcript lines, two more kinds of caller sound).
 const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 3..=FORMAT_VERSION;
 
+/// A versioned file read in one pass; its version is looked at on its own
+/// only when it is not one accepted (for the error to name it).
 fn read_versioned<T: DeserializeOwned>(
     path: &Path,
     bytes: &[u8],

@@ -126,7 +126,10 @@ pub(super) fn select<'a>(
         .filter(|(path, s)| {
             let glob_ok = globs.is_empty() || globs.iter().any(|g| by_glob(g, path, s));
             let tag_ok = tags.is_empty() || tags.iter().any(|t| s.tags.contains(t));
-            let asked_for = !globs.is_empty() || !tags.is_empty();
+            // An opt-in scenario must be named (not caught by a pattern)
+            // or carry a tag asked for.
+            let named = globs.iter().any(|g| *g == s.id || *g == stem(path));
+            let asked_for = named || (!tags.is_empty() && tag_ok);
             glob_ok && tag_ok && (asked_for || !s.opt_in)
         })
         .map(|(_, s)| s)

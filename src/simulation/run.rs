@@ -232,7 +232,7 @@ fn voices_available(project: &Project, scenarios: &[&ScenarioFile]) -> Result<()
         project
             .personas
             .get(&s.persona)
-            .is_some_and(|(_, p)| p.voice.espeak.is_some())
+            .is_some_and(|(_, p)| p.speaks_with_espeak())
     });
     if wants_espeak && !espeak::available(espeak::PROGRAM) {
         return Err(RunError::Setup(

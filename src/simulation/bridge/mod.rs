@@ -689,9 +689,11 @@ impl Bridge<'_> {
                             // turn); the next response answers instead.
                             continue;
                         }
-                        if cancelled && self.said_over_caller(&speeches) {
+                        if self.caller_went_on_over(&speeches).await? {
                             // It answered half a sentence and the caller went
-                            // on: heard where it played; the answer comes next.
+                            // on (whether or not that cancelled it): heard
+                            // where it played; the answer to the whole
+                            // sentence comes next.
                             self.overheard(std::mem::take(&mut speeches)).await?;
                             continue;
                         }

@@ -108,13 +108,23 @@ impl Bridge<'_> {
         Some((words[..at].join(" "), words[at..].join(" ")))
     }
 
-    /// Whether all of a response's audio arrived before the caller had
-    /// finished their turn: the agent spoke into it.
-    pub(super) fn said_over_caller(&self, speeches: &[AgentSpeech]) -> bool {
-        speeches
-            .iter()
-            .filter(|s| !s.audio.is_empty())
-            .all(|s| s.arrived_ms < self.caller_end_ms)
+    /// Whether a response spoke inside the caller's turn and the caller
+    /// went on over it: all its audio arrived before the caller had
+    /// finished, and the agent's VAD heard the caller after it began.
+    pub(super) async fn caller_went_on_over(
+        &mut self,
+        speeches: &[AgentSpeech],
+    ) -> Result<bool, BridgeError> {
+        let audible: Vec<&AgentSpeech> = speeches.iter().filter(|s| !s.audio.is_empty()).collect();
+        let Some(first) = audible.first() else {
+            return Ok(false);
+        };
+        if audible.iter().any(|s| s.arrived_ms >= self.caller_end_ms) {
+            return Ok(false);
+        }
+        let start = self.rec.next_start(Speaker::Agent, first.arrived_ms);
+        let span: f64 = audible.iter().map(|s| s.audio.len() as f64 / 24.0).sum();
+        Ok(self.cut_by_caller(start, span).await?.is_some())
     }
 
     /// How far agent speech playing from `start` for `duration` ms gets
