@@ -268,10 +268,7 @@ async fn read_frames(
         let last = !matches!(next, Some(Ok(_)));
         let size = size.min(READ_AHEAD_BYTES);
         // Held until the call takes the event.
-        let permit = match budget.clone().acquire_many_owned(size as u32).await {
-            Ok(p) => Some(p),
-            Err(_) => None,
-        };
+        let permit = budget.clone().acquire_many_owned(size as u32).await.ok();
         if tx.send((next, permit)).await.is_err() || last {
             return;
         }
