@@ -60,6 +60,8 @@ struct Relay<'a> {
     notes: Vec<String>,
     /// The caller session's turn detection (the default server VAD).
     caller_turn_detection: TurnDetection,
+    /// Timeline ms up to which the agent has been sent the caller's line.
+    agent_heard_to_ms: f64,
 }
 
 /// Runs one conversation whose caller is the Realtime session described by
@@ -161,6 +163,7 @@ async fn relay(
         audio_samples: 0,
         notes: Vec::new(),
         caller_turn_detection: TurnDetectionSetting::default().to_protocol(),
+        agent_heard_to_ms: 0.0,
     };
     let wall_limit = spec.wall_limit;
     let result = match tokio::time::timeout(wall_limit, r.run()).await {
@@ -312,6 +315,9 @@ impl Relay<'_> {
             Speaker::Customer => self.caller_turns += 1,
         }
         self.clock.advance_to(speaking.end_ms).await;
+        if speaker == Speaker::Agent {
+            self.agent_hears_line_to(speaking.end_ms).await?;
+        }
         let (listener, turns) = match speaker {
             Speaker::Agent => (&mut self.caller, &self.caller_turn_detection),
             Speaker::Customer => (&mut self.agent, &self.spec.turn_detection),
@@ -326,10 +332,27 @@ impl Relay<'_> {
             };
             listener.append(&silence).await?;
         }
+        if speaker == Speaker::Customer {
+            self.agent_heard_to_ms = speaking.end_ms + ((longest + 300) / 100 * 100) as f64;
+        }
         // The listener cannot answer before its VAD's silence window has passed.
         let answer_floor = speaking.end_ms + shortest as f64;
         self.floor_ms = self.floor_ms.max(answer_floor);
         self.clock.advance_to(answer_floor).await;
+        Ok(())
+    }
+
+    /// The caller's line while the agent talked, sent to the agent up to
+    /// `end_ms`: its input keeps time with the call, as a streaming
+    /// client's does, so a detector that asks whether the agent is still
+    /// talking (semantic VAD) can tell.
+    async fn agent_hears_line_to(&mut self, end_ms: f64) -> Result<(), BridgeError> {
+        while self.agent_heard_to_ms + 100.0 <= end_ms {
+            let at = self.agent_heard_to_ms;
+            let silence = self.line.silence(&mut self.rec, at, 2400)?;
+            self.agent.append(&silence).await?;
+            self.agent_heard_to_ms = at + 100.0;
+        }
         Ok(())
     }
 
@@ -410,6 +433,7 @@ impl Relay<'_> {
                 self.caller_speaking.item_id.get_or_insert(part.item_id);
                 let samples = self.place(Speaker::Customer, at, &delta)?;
                 self.agent.append(&samples).await?;
+                self.agent_heard_to_ms = self.caller_speaking.end_ms;
             }
             ServerEvent::ResponseOutputAudioTranscriptDone { transcript, .. } => {
                 self.caller_speaking.text = transcript
