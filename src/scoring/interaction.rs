@@ -37,9 +37,7 @@ pub fn score(
 /// Where the caller starts speaking: the start of each turn, and where
 /// they go on after a pause inside one.
 fn caller_speech_starts(rec: &RecordedConversation) -> impl Iterator<Item = f64> + '_ {
-    rec.transcript
-        .iter()
-        .filter(|c| c.speaker == Speaker::Customer && c.is_turn())
+    caller_turns(rec)
         .flat_map(|c| std::iter::once(c.start_ms).chain(c.pauses.iter().map(|p| p.end_ms)))
 }
 

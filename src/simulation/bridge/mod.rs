@@ -479,25 +479,8 @@ impl Bridge<'_> {
             let stopped_by_line = heard_line.is_some();
             let cut = heard_line.or(planned);
             let played_ms = cut.unwrap_or(duration).min(duration);
-            let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
-            let start = self.rec.place_audio(Speaker::Agent, start, played)?;
+            let start = self.record_agent_speech(&speech, start, played_ms)?;
             end = start + played_ms;
-            let text = match cut {
-                Some(_) => crate::text::spoken_prefix(&speech.text, played_ms / duration),
-                None => speech.text.clone(),
-            };
-            self.rec.utterance(Utterance {
-                speaker: Speaker::Agent,
-                text,
-                start_ms: start,
-                end_ms: end,
-                item_id: speech.item_id.clone(),
-                interrupted: cut.is_some(),
-                full_text: cut.map(|_| speech.text.clone()),
-                sound: None,
-                pauses: Vec::new(),
-            })?;
-            self.outcome.agent_turns += 1;
             // The caller hears it out (or up to the interruption).
             self.clock.advance_to(end).await;
             if cut.is_some() {
@@ -507,30 +490,14 @@ impl Bridge<'_> {
                     self.outcome.interruptions += 1;
                 }
                 if let Some(item_id) = speech.item_id {
-                    self.agent
-                        .tx
-                        .send_event(ClientEvent::ConversationItemTruncate {
-                            item_id,
-                            content_index: 0,
-                            audio_end_ms: played_ms as u64,
-                            extra: Default::default(),
-                        })
-                        .await?;
+                    self.truncate(item_id, played_ms).await?;
                 }
             }
             if stopped_by_line {
                 // The rest of the turn was never heard: say so to the server.
                 for (_, unheard) in speeches_after.by_ref() {
                     if let Some(item_id) = unheard.item_id {
-                        self.agent
-                            .tx
-                            .send_event(ClientEvent::ConversationItemTruncate {
-                                item_id,
-                                content_index: 0,
-                                audio_end_ms: 0,
-                                extra: Default::default(),
-                            })
-                            .await?;
+                        self.truncate(item_id, 0.0).await?;
                     }
                 }
                 return Ok(Played {
@@ -543,6 +510,51 @@ impl Bridge<'_> {
             end,
             stopped_by_line: false,
         })
+    }
+
+    /// Places the first `played_ms` of agent speech on the agent's track
+    /// from `start` and records it as an agent turn, cut when shorter than
+    /// the speech. Returns where it starts.
+    fn record_agent_speech(
+        &mut self,
+        speech: &AgentSpeech,
+        start: f64,
+        played_ms: f64,
+    ) -> Result<f64, BridgeError> {
+        let duration = speech.audio.len() as f64 / 24.0;
+        let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
+        let start = self.rec.place_audio(Speaker::Agent, start, played)?;
+        let cut = played_ms < duration;
+        self.rec.utterance(Utterance {
+            speaker: Speaker::Agent,
+            text: match cut {
+                true => crate::text::spoken_prefix(&speech.text, played_ms / duration),
+                false => speech.text.clone(),
+            },
+            start_ms: start,
+            end_ms: start + played_ms,
+            item_id: speech.item_id.clone(),
+            interrupted: cut,
+            full_text: cut.then(|| speech.text.clone()),
+            sound: None,
+            pauses: Vec::new(),
+        })?;
+        self.outcome.agent_turns += 1;
+        Ok(start)
+    }
+
+    /// Tells the server the caller heard only `played_ms` of an item.
+    async fn truncate(&mut self, item_id: String, played_ms: f64) -> Result<(), BridgeError> {
+        self.agent
+            .tx
+            .send_event(ClientEvent::ConversationItemTruncate {
+                item_id,
+                content_index: 0,
+                audio_end_ms: played_ms as u64,
+                extra: Default::default(),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Speaks a caller line starting at `start_ms`, streaming it to the

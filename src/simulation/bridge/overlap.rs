@@ -10,8 +10,7 @@ use serde_json::Value;
 
 use super::open_line::POLL;
 use super::{AgentSpeech, Bridge, BridgeError};
-use crate::protocol::ClientEvent;
-use crate::run_folder::{Speaker, Utterance};
+use crate::run_folder::Speaker;
 
 /// A caller line as said: its audio, and where a hesitation pause sits in
 /// it (offset and length, ms).
@@ -168,35 +167,11 @@ impl Bridge<'_> {
             let cut = self.cut_by_caller(start, duration).await?;
             let played_ms = cut.unwrap_or(duration);
             if played_ms > 0.0 {
-                let played = &speech.audio[..((played_ms * 24.0) as usize).min(speech.audio.len())];
-                let start = self.rec.place_audio(Speaker::Agent, start, played)?;
-                let interrupted = played_ms < duration;
-                self.rec.utterance(Utterance {
-                    speaker: Speaker::Agent,
-                    text: match interrupted {
-                        true => crate::text::spoken_prefix(&speech.text, played_ms / duration),
-                        false => speech.text.clone(),
-                    },
-                    start_ms: start,
-                    end_ms: start + played_ms,
-                    item_id: speech.item_id.clone(),
-                    interrupted,
-                    full_text: interrupted.then(|| speech.text.clone()),
-                    sound: None,
-                    pauses: Vec::new(),
-                })?;
-                self.outcome.interruptions += u32::from(interrupted);
+                self.record_agent_speech(&speech, start, played_ms)?;
+                self.outcome.interruptions += u32::from(played_ms < duration);
             }
             if let Some(item_id) = speech.item_id {
-                self.agent
-                    .tx
-                    .send_event(ClientEvent::ConversationItemTruncate {
-                        item_id,
-                        content_index: 0,
-                        audio_end_ms: played_ms as u64,
-                        extra: Default::default(),
-                    })
-                    .await?;
+                self.truncate(item_id, played_ms).await?;
             }
         }
         Ok(())
