@@ -266,17 +266,18 @@ fn dead_air(
     let name = "interaction.dead_air";
     let mut longest: Option<(f64, f64, f64)> = None;
     // Turns only: a caller's "mm-hmm" does not end their wait.
-    let turns: Vec<&crate::run_folder::Utterance> =
-        rec.transcript.iter().filter(|u| u.is_turn()).collect();
-    for pair in turns.windows(2) {
-        let (before, agent) = (&pair[0], &pair[1]);
-        if agent.speaker != Speaker::Agent {
-            continue;
+    let turns = rec.transcript.iter().filter(|u| u.is_turn());
+    // The line is silent from where the last turn so far ended (an agent
+    // fragment said over the caller ends before the caller does).
+    let mut silent_from: Option<f64> = None;
+    for u in turns {
+        if let (Speaker::Agent, Some(from)) = (u.speaker, silent_from) {
+            let gap = u.start_ms - from;
+            if longest.is_none_or(|(g, _, _)| gap > g) {
+                longest = Some((gap, from, u.start_ms));
+            }
         }
-        let gap = agent.start_ms - before.end_ms;
-        if longest.is_none_or(|(g, _, _)| gap > g) {
-            longest = Some((gap, before.end_ms, agent.start_ms));
-        }
+        silent_from = Some(silent_from.map_or(u.end_ms, |f| f.max(u.end_ms)));
     }
     if let Some((gap, _, _)) = longest {
         metrics.insert("interaction.dead_air_max_ms".to_string(), gap.max(0.0));
@@ -575,5 +576,23 @@ mod tests {
             checks(&barge_in, None)[4].status,
             crate::run_folder::CheckStatus::Pass
         );
+    }
+
+    #[test]
+    fn dead_air_counts_from_the_end_of_the_caller_not_of_an_answer_said_over_them() {
+        use Speaker::Agent;
+        // The agent answers into the caller's pause (2900–3600, cut), the
+        // caller finishes at 5000, the real answer comes at 5800.
+        let rec = call(
+            vec![
+                hesitant(1200.0, 5000.0, (2000.0, 3500.0)),
+                utterance(Agent, 2900.0, 3600.0, true),
+                utterance(Agent, 5800.0, 7000.0, false),
+            ],
+            None,
+        );
+        let mut metrics = BTreeMap::new();
+        score(&rec, &Expectations::default(), &mut metrics);
+        assert_eq!(metrics["interaction.dead_air_max_ms"], 800.0);
     }
 }
