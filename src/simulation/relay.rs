@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use tokio::sync::mpsc;
 
 use super::bridge::{BridgeError, ConversationSpec, conclude};
@@ -16,7 +15,6 @@ use super::fixtures::FixtureSet;
 use super::phone_line::CallerLine;
 use super::recorder::Recorder;
 use super::side::{SessionSettings, Side, answer_tools, on_timeline};
-use crate::audio::AudioFormat;
 use crate::config::agent::{AgentFile, ProviderKind, TurnDetectionSetting};
 use crate::emulator::{self, AgentRegistry, EmulatorConfig, EmulatorHandle};
 use crate::protocol::{Dialect, ResponseStatus, ServerEvent, TurnDetection};
@@ -259,12 +257,7 @@ impl Relay<'_> {
     }
 
     fn place(&mut self, speaker: Speaker, at: f64, delta: &str) -> Result<Vec<i16>, BridgeError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(delta)
-            .unwrap_or_default();
-        let samples = AudioFormat::Pcm16.decode(&bytes);
-        self.audio_samples += samples.len();
-        self.spec.check_audio(self.audio_samples)?;
+        let samples = self.spec.take_audio(&mut self.audio_samples, delta)?;
         let speaking = match speaker {
             Speaker::Agent => &mut self.agent_speaking,
             Speaker::Customer => &mut self.caller_speaking,

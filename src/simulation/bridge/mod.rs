@@ -73,14 +73,26 @@ pub struct ConversationSpec {
 }
 
 impl ConversationSpec {
-    /// Fails the call once more than `max_audio_s` of audio has arrived.
-    pub fn check_audio(&self, samples_so_far: usize) -> Result<(), BridgeError> {
-        if samples_so_far as f64 > self.max_audio_s * SESSION_RATE as f64 {
+    /// The samples of an audio delta (base64 PCM16 at the session rate),
+    /// counted into `samples_so_far`; fails the call once more than
+    /// `max_audio_s` of audio has arrived. A delta that is not base64 is
+    /// no audio (the event itself stays in `events.jsonl`).
+    pub fn take_audio(
+        &self,
+        samples_so_far: &mut usize,
+        delta: &str,
+    ) -> Result<Vec<i16>, BridgeError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(delta)
+            .unwrap_or_default();
+        let samples = AudioFormat::Pcm16.decode(&bytes);
+        *samples_so_far += samples.len();
+        if *samples_so_far as f64 > self.max_audio_s * SESSION_RATE as f64 {
             return Err(BridgeError::TooMuchAudio {
                 limit_s: self.max_audio_s,
             });
         }
-        Ok(())
+        Ok(samples)
     }
 }
 
@@ -636,12 +648,7 @@ impl Bridge<'_> {
                 ServerEvent::ResponseOutputAudioDelta {
                     at: part, delta, ..
                 } => {
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(delta)
-                        .unwrap_or_default();
-                    let samples = AudioFormat::Pcm16.decode(&bytes);
-                    self.audio_samples += samples.len();
-                    self.spec.check_audio(self.audio_samples)?;
+                    let samples = self.spec.take_audio(&mut self.audio_samples, &delta)?;
                     match speeches
                         .last_mut()
                         .filter(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
