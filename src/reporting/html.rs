@@ -308,7 +308,8 @@ pub fn render_comparisons(all: &[AbComparison]) -> Result<String, minijinja::Err
         .render(context! { comparisons => minijinja::Value::from(minijinja::value::Serde(&comparison_values(all))) })
 }
 
-pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Error> {
+/// The variants table rows and their pass-rate chart.
+fn variant_values(report: &Report) -> (Vec<Value>, String) {
     let variants: Vec<Value> = report
         .variants
         .iter()
@@ -326,7 +327,11 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
             .map(|v| (v.variant.clone(), v.pass_rate, v.ci_low.zip(v.ci_high)))
             .collect::<Vec<_>>(),
     );
-    // Pass rate per check per variant, over all scenarios.
+    (variants, variant_chart)
+}
+
+/// Pass rate per check per variant, over all scenarios, as a chart.
+fn check_chart(report: &Report) -> String {
     let mut per_check: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
     for c in &report.checks {
         let e = per_check
@@ -335,7 +340,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         e.0 += c.passes;
         e.1 += c.decided;
     }
-    let check_chart = bar_chart(
+    bar_chart(
         &per_check
             .iter()
             .filter(|(_, (_, d))| *d > 0)
@@ -347,15 +352,22 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
                 )
             })
             .collect::<Vec<_>>(),
-    );
+    )
+}
+
+/// Each variant's per-call median response times.
+fn latency_series(report: &Report) -> BTreeMap<String, Vec<f64>> {
     let mut latency: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for c in &report.conversations {
         if let Some(v) = c.agent_ttfa_p50_ms {
             latency.entry(c.variant.clone()).or_default().push(v);
         }
     }
-    let comparisons = comparison_values(&report.comparisons);
-    let (conditions, condition_chart, robustness) = condition_values(report);
+    latency
+}
+
+/// Per scenario and variant: calls, passes and the checks that failed.
+fn scenario_values(report: &Report) -> Vec<Value> {
     let mut scenarios: ScenarioRows = BTreeMap::new();
     for c in &report.conversations {
         let e = scenarios
@@ -379,14 +391,18 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
             e.2.push(r.check.clone());
         }
     }
-    let scenarios: Vec<Value> = scenarios
+    scenarios
         .into_iter()
         .map(|(name, rows)| {
             json!({"name": name, "rows": rows.into_iter().map(|(variant, (n, p, f))| json!({
                 "variant": variant, "count": n, "passed": p, "failing": if f.is_empty() { "–".into() } else { f.join(", ") }})).collect::<Vec<_>>()})
         })
-        .collect();
-    // Failed and errored conversations first, then the rest, up to the cap.
+        .collect()
+}
+
+/// The conversations shown in full: failed and errored first, then the
+/// rest, up to [`MAX_DETAILED`].
+fn shown_conversations(report: &Report, run: &RunFolder) -> Vec<Value> {
     let mut order: Vec<&super::tables::ConversationRow> = report.conversations.iter().collect();
     order.sort_by_key(|c| match c.verdict {
         Verdict::Fail => 0,
@@ -394,7 +410,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         _ => 2,
     });
     let failed_by_call = report.failed_checks();
-    let shown: Vec<Value> = order
+    order
         .iter()
         .take(MAX_DETAILED)
         .map(|c| {
@@ -419,7 +435,15 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
                 "error": entry.and_then(|p| p.error.clone()),
             })
         })
-        .collect();
+        .collect()
+}
+
+pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Error> {
+    let (variants, variant_chart) = variant_values(report);
+    let comparisons = comparison_values(&report.comparisons);
+    let (conditions, condition_chart, robustness) = condition_values(report);
+    let scenarios = scenario_values(report);
+    let shown = shown_conversations(report, run);
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -433,8 +457,8 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         condition_chart => condition_chart,
         robustness => data(&robustness),
         variant_chart => variant_chart,
-        check_chart => check_chart,
-        latency_chart => latency_chart(&latency),
+        check_chart => check_chart(report),
+        latency_chart => latency_chart(&latency_series(report)),
         scenarios => data(&scenarios),
         conversations => report.conversations.len(),
         shown => data(&shown),
