@@ -11,22 +11,6 @@ use std::path::Path;
 
 use common::{read_json, rehearse};
 
-/// A copy of the sample project with `patient-pat`'s traits replaced.
-fn project_with_traits(traits: &str) -> tempfile::TempDir {
-    let project = tempfile::tempdir().unwrap();
-    for dir in ["agents", "personas", "scenarios", "rubrics"] {
-        common::copy_dir(&common::repo().join(dir), &project.path().join(dir));
-    }
-    let persona = project.path().join("personas/patient-pat.yaml");
-    let text = std::fs::read_to_string(&persona).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("traits:"))
-        .expect("patient-pat has a traits line");
-    std::fs::write(&persona, text.replace(line, &format!("traits: {traits}"))).unwrap();
-    project
-}
-
 /// Runs the happy path and returns (the call's transcript lines, its
 /// `interaction.false_barge_in` check).
 fn happy_path(project: &Path) -> (Vec<serde_json::Value>, serde_json::Value) {
@@ -71,7 +55,7 @@ fn sounds(transcript: &[serde_json::Value], kind: &str) -> usize {
 
 #[test]
 fn backchannels_are_sounds_not_turns_and_an_agent_that_stops_for_them_is_caught() {
-    let project = project_with_traits("{ patience: 0.8, think_ms: 500, backchannels: 1.0 }");
+    let project = common::sample_with_traits("{ patience: 0.8, think_ms: 500, backchannels: 1.0 }");
     let (transcript, check) = happy_path(project.path());
     assert!(sounds(&transcript, "backchannel") > 0, "{transcript:?}");
     let mm = transcript
@@ -89,7 +73,7 @@ fn backchannels_are_sounds_not_turns_and_an_agent_that_stops_for_them_is_caught(
 
 #[test]
 fn a_cough_stops_the_agent_too_and_without_sounds_there_is_nothing_to_judge() {
-    let project = project_with_traits("{ patience: 0.8, think_ms: 500, coughs: 1.0 }");
+    let project = common::sample_with_traits("{ patience: 0.8, think_ms: 500, coughs: 1.0 }");
     let (transcript, check) = happy_path(project.path());
     assert!(sounds(&transcript, "cough") > 0, "{transcript:?}");
     assert_eq!(check["status"], "fail", "{check}");
@@ -98,7 +82,7 @@ fn a_cough_stops_the_agent_too_and_without_sounds_there_is_nothing_to_judge() {
         "cough"
     );
 
-    let plain = project_with_traits("{ patience: 0.8, think_ms: 500 }");
+    let plain = common::sample_with_traits("{ patience: 0.8, think_ms: 500 }");
     let (transcript, check) = happy_path(plain.path());
     assert_eq!(
         sounds(&transcript, "backchannel") + sounds(&transcript, "cough"),
@@ -109,7 +93,8 @@ fn a_cough_stops_the_agent_too_and_without_sounds_there_is_nothing_to_judge() {
 
 #[test]
 fn a_slow_caller_leaves_the_agents_questions_hanging_for_as_long_as_it_says() {
-    let project = project_with_traits("{ patience: 0.8, think_ms: 500, slow_to_answer_s: 3 }");
+    let project =
+        common::sample_with_traits("{ patience: 0.8, think_ms: 500, slow_to_answer_s: 3 }");
     let (transcript, _) = happy_path(project.path());
     let mut asked = 0;
     for pair in transcript.windows(2) {

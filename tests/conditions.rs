@@ -5,18 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{read_json, rehearse};
-
-fn mini() -> PathBuf {
-    common::repo().join("tests/fixtures/mini")
-}
+use common::{mini, read_json, rehearse};
 
 /// A copy of the mini project with `conditions/` files added.
 fn project_with(conditions: &[(&str, &str)]) -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap();
-    common::copy_dir(&mini(), project.path());
+    common::copy_dir(&common::mini(), project.path());
     let dir = project.path().join("conditions");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in conditions {
@@ -26,21 +22,7 @@ fn project_with(conditions: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn run(project: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "run",
-        "--project",
-        project.to_str().unwrap(),
-        "--agent",
-        "agents/desk.yaml",
-        "--scenario",
-        "quick",
-        "--latency-ms",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    rehearse(&args)
+    common::run_quick(project, out, extra, &[])
 }
 
 fn wav(path: &Path) -> Vec<i16> {

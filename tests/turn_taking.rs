@@ -15,17 +15,7 @@ use serde_json::Value;
 /// a `no-interrupt` variant of the support agent (its VAD never cancels a
 /// response).
 fn project_with_traits(traits: &str) -> tempfile::TempDir {
-    let project = tempfile::tempdir().unwrap();
-    for dir in ["agents", "personas", "scenarios", "rubrics"] {
-        common::copy_dir(&common::repo().join(dir), &project.path().join(dir));
-    }
-    let persona = project.path().join("personas/patient-pat.yaml");
-    let text = std::fs::read_to_string(&persona).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("traits:"))
-        .expect("patient-pat has a traits line");
-    std::fs::write(&persona, text.replace(line, &format!("traits: {traits}"))).unwrap();
+    let project = common::sample_with_traits(traits);
     let agent = project.path().join("agents/support.yaml");
     let mut text = std::fs::read_to_string(&agent).unwrap();
     text.push_str(

@@ -10,14 +10,10 @@ use std::sync::Arc;
 
 use common::{read_json, rehearse_in};
 
-fn mini() -> PathBuf {
-    common::repo().join("tests/fixtures/mini")
-}
-
 /// The mini project with the `quick` persona's voice replaced by `voice`.
 fn project_with_voice(voice: &str) -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap();
-    common::copy_dir(&mini(), project.path());
+    common::copy_dir(&common::mini(), project.path());
     let persona = project.path().join("personas/quick.yaml");
     let text = std::fs::read_to_string(&persona).unwrap();
     let (before, _) = text.split_once("voice:").expect("quick has a voice");
@@ -27,23 +23,7 @@ fn project_with_voice(voice: &str) -> tempfile::TempDir {
 
 fn run_quick(project: &Path, env: &[(&str, &str)]) -> (std::process::Output, PathBuf) {
     let run = project.join("run");
-    let out = rehearse_in(
-        &common::repo(),
-        &[
-            "run",
-            "--project",
-            project.to_str().unwrap(),
-            "--agent",
-            "agents/desk.yaml",
-            "--scenario",
-            "quick",
-            "--latency-ms",
-            "0",
-            "--out",
-            run.to_str().unwrap(),
-        ],
-        env,
-    );
+    let out = common::run_quick(project, &run, &[], env);
     (out, run.join("conversations/desk/quick/0"))
 }
 

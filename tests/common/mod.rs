@@ -35,6 +35,52 @@ pub fn rehearse_in<S: AsRef<std::ffi::OsStr>>(
         .expect("run rehearse")
 }
 
+/// The mini fixture project (one desk agent, a few quick scenarios).
+pub fn mini() -> PathBuf {
+    repo().join("tests/fixtures/mini")
+}
+
+/// A copy of the sample project with `patient-pat`'s traits replaced.
+pub fn sample_with_traits(traits: &str) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    for dir in ["agents", "personas", "scenarios", "rubrics"] {
+        copy_dir(&repo().join(dir), &project.path().join(dir));
+    }
+    let persona = project.path().join("personas/patient-pat.yaml");
+    let text = std::fs::read_to_string(&persona).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("traits:"))
+        .expect("patient-pat has a traits line");
+    std::fs::write(&persona, text.replace(line, &format!("traits: {traits}"))).unwrap();
+    project
+}
+
+/// `rehearse run` of the mini project's `quick` call with the desk agent
+/// and no latency, into `out`, with `extra` flags and environment.
+pub fn run_quick(
+    project: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        "--project",
+        project.to_str().unwrap(),
+        "--agent",
+        "agents/desk.yaml",
+        "--scenario",
+        "quick",
+        "--latency-ms",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    rehearse_in(&repo(), &args, env)
+}
+
 /// Every file below `dir`, recursively.
 pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
