@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::stats;
 use super::tables::{ConversationRow, ResultRow};
-use super::{CheckAggregate, ConditionAggregate, VariantAggregate};
+use super::{CheckAggregate, ConditionAggregate, PassTally, VariantAggregate};
 use crate::run_folder::{CheckStatus, Status};
 
 /// Per variant × condition × scenario × persona × check, in that sort order.
@@ -54,25 +54,19 @@ pub fn check_aggregates(results: &[ResultRow]) -> Vec<CheckAggregate> {
         .collect()
 }
 
-/// A group of calls' verdicts: decided, passed and errored calls, and the
-/// pass rate with its Wilson 95% interval.
-struct Tally {
-    decided: u32,
-    passes: u32,
-    errors: u32,
-    pass_rate: Option<f64>,
-    ci: Option<(f64, f64)>,
-}
-
-fn tally(rows: &[&ConversationRow]) -> Tally {
+/// A group of calls' verdicts.
+fn tally(rows: &[&ConversationRow]) -> PassTally {
     let decided = rows.iter().filter(|r| r.passed.is_some()).count() as u32;
     let passes = rows.iter().filter(|r| r.passed == Some(true)).count() as u32;
-    Tally {
+    let ci = stats::wilson(passes as u64, decided as u64);
+    PassTally {
+        conversations: rows.len() as u32,
         decided,
         passes,
         errors: rows.iter().filter(|r| r.status == Status::Error).count() as u32,
         pass_rate: (decided > 0).then(|| passes as f64 / decided as f64),
-        ci: stats::wilson(passes as u64, decided as u64),
+        ci_low: ci.map(|c| c.0),
+        ci_high: ci.map(|c| c.1),
     }
 }
 
@@ -86,7 +80,6 @@ pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggre
     groups
         .into_iter()
         .map(|(variant, rows)| {
-            let t = tally(&rows);
             let tasks = task_passes(&rows);
             let k = tasks.iter().map(|t| t.1).min().unwrap_or(0);
             let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
@@ -96,13 +89,7 @@ pub fn variant_aggregates(conversations: &[ConversationRow]) -> Vec<VariantAggre
             };
             VariantAggregate {
                 variant: variant.to_string(),
-                conversations: rows.len() as u32,
-                decided: t.decided,
-                passes: t.passes,
-                errors: t.errors,
-                pass_rate: t.pass_rate,
-                ci_low: t.ci.map(|c| c.0),
-                ci_high: t.ci.map(|c| c.1),
+                tally: tally(&rows),
                 pass_hat_k: stats::pass_hat_k(&tasks, k),
                 k: k as u32,
                 ttfa_p95_mean_ms: stats::mean(&ttfa),
@@ -130,19 +117,12 @@ pub fn condition_aggregates(
     groups
         .into_iter()
         .map(|((variant, order), rows)| {
-            let t = tally(&rows);
             let ttfa: Vec<f64> = rows.iter().filter_map(|r| r.agent_ttfa_p95_ms).collect();
             let snr: Vec<f64> = rows.iter().filter_map(|r| r.line_snr_db).collect();
             ConditionAggregate {
                 variant: variant.to_string(),
                 condition: conditions[order].clone(),
-                conversations: rows.len() as u32,
-                decided: t.decided,
-                passes: t.passes,
-                errors: t.errors,
-                pass_rate: t.pass_rate,
-                ci_low: t.ci.map(|c| c.0),
-                ci_high: t.ci.map(|c| c.1),
+                tally: tally(&rows),
                 ttfa_p95_mean_ms: stats::mean(&ttfa),
                 line_snr_db_mean: stats::mean(&snr),
             }

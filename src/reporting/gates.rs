@@ -72,7 +72,7 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
         if let Some(min) = rule.min_pass_rate {
             for v in &variants {
                 let (passes, decided) = match &rule.check {
-                    None => (v.passes, v.decided),
+                    None => (v.tally.passes, v.tally.decided),
                     Some(check) => report
                         .checks
                         .iter()

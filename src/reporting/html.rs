@@ -265,10 +265,10 @@ fn condition_values(report: &Report) -> (Vec<Value>, String, Vec<Value>) {
         .conditions
         .iter()
         .map(|c| {
-            json!({"variant": c.variant, "condition": c.condition, "conversations": c.conversations,
-                "passes": c.passes, "decided": c.decided, "pass_rate_pct": pct(c.pass_rate),
-                "ci": match (c.ci_low, c.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
-                "errors": c.errors,
+            json!({"variant": c.variant, "condition": c.condition, "conversations": c.tally.conversations,
+                "passes": c.tally.passes, "decided": c.tally.decided, "pass_rate_pct": pct(c.tally.pass_rate),
+                "ci": match (c.tally.ci_low, c.tally.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
+                "errors": c.tally.errors,
                 "snr": c.line_snr_db_mean.map(|x| format!("{x:.1} dB")).unwrap_or_else(|| "–".into())})
         })
         .collect();
@@ -279,8 +279,8 @@ fn condition_values(report: &Report) -> (Vec<Value>, String, Vec<Value>) {
             .map(|c| {
                 (
                     format!("{} · {}", c.variant, c.condition),
-                    c.pass_rate,
-                    c.ci_low.zip(c.ci_high),
+                    c.tally.pass_rate,
+                    c.tally.ci_low.zip(c.tally.ci_high),
                 )
             })
             .collect::<Vec<_>>(),
@@ -314,9 +314,9 @@ fn variant_values(report: &Report) -> (Vec<Value>, String) {
         .variants
         .iter()
         .map(|v| {
-            json!({"variant": v.variant, "conversations": v.conversations, "passes": v.passes, "decided": v.decided,
-                "pass_rate_pct": pct(v.pass_rate), "ci": match (v.ci_low, v.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
-                "pass_hat_k_pct": pct(v.pass_hat_k), "k": v.k, "errors": v.errors,
+            json!({"variant": v.variant, "conversations": v.tally.conversations, "passes": v.tally.passes, "decided": v.tally.decided,
+                "pass_rate_pct": pct(v.tally.pass_rate), "ci": match (v.tally.ci_low, v.tally.ci_high) { (Some(a), Some(b)) => format!("{} – {}", pct(Some(a)), pct(Some(b))), _ => "–".into() },
+                "pass_hat_k_pct": pct(v.pass_hat_k), "k": v.k, "errors": v.tally.errors,
                 "cost": v.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "–".into())})
         })
         .collect();
@@ -324,7 +324,13 @@ fn variant_values(report: &Report) -> (Vec<Value>, String) {
         &report
             .variants
             .iter()
-            .map(|v| (v.variant.clone(), v.pass_rate, v.ci_low.zip(v.ci_high)))
+            .map(|v| {
+                (
+                    v.variant.clone(),
+                    v.tally.pass_rate,
+                    v.tally.ci_low.zip(v.tally.ci_high),
+                )
+            })
             .collect::<Vec<_>>(),
     );
     (variants, variant_chart)

@@ -52,18 +52,27 @@ pub struct CheckAggregate {
     pub value_p95: Option<f64>,
 }
 
-/// Per variant × acoustic condition.
+/// A group of calls and how many passed, with the pass rate's Wilson 95%
+/// interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConditionAggregate {
-    pub variant: String,
-    pub condition: String,
+pub struct PassTally {
     pub conversations: u32,
+    /// Calls with a verdict of pass or fail.
     pub decided: u32,
     pub passes: u32,
     pub errors: u32,
     pub pass_rate: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+}
+
+/// Per variant × acoustic condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionAggregate {
+    pub variant: String,
+    pub condition: String,
+    #[serde(flatten)]
+    pub tally: PassTally,
     pub ttfa_p95_mean_ms: Option<f64>,
     /// Mean SNR the lines measured over the callers' speech (noise
     /// conditions only).
@@ -73,13 +82,8 @@ pub struct ConditionAggregate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VariantAggregate {
     pub variant: String,
-    pub conversations: u32,
-    pub decided: u32,
-    pub passes: u32,
-    pub errors: u32,
-    pub pass_rate: Option<f64>,
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
+    #[serde(flatten)]
+    pub tally: PassTally,
     /// Probability that all k repeats of a scenario pass (k = repeats).
     pub pass_hat_k: Option<f64>,
     pub k: u32,
