@@ -150,6 +150,8 @@ struct Session {
     /// tell: from the input position its first audio was made at, for as
     /// long as audio has been made (until the client truncates it).
     playing: Option<(u64, Arc<AtomicU64>)>,
+    /// How the turn detector hears words (the session's transcriber).
+    ear: Ear,
 }
 
 /// What a client is told when the emulator cannot hear its audio.
@@ -213,6 +215,10 @@ pub async fn run_session(
         responses_started: 0,
         said_deaf: false,
         playing: None,
+        ear: Ear {
+            transcriber: config.transcriber.clone(),
+            conversation: info.conversation.clone(),
+        },
     };
     s.out
         .send(ServerEvent::SessionCreated {
@@ -648,13 +654,9 @@ impl Session {
             }
         }
         let samples = format.decode_to_session_rate(&bytes);
-        let ear = Ear {
-            transcriber: self.config.transcriber.clone(),
-            conversation: self.conversation.clone(),
-        };
         let agent_speaking = self.agent_speaking();
         let events = match &mut self.turns {
-            Some(turns) => turns.push(&samples, &ear, agent_speaking).await,
+            Some(turns) => turns.push(&samples, &self.ear, agent_speaking).await,
             None => Vec::new(),
         };
         self.input.extend_from_slice(&samples);
