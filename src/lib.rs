@@ -14,6 +14,8 @@
 //! - [`realtime`]: the Realtime client and provider endpoints.
 //! - [`transcription`]: speech to text over OpenAI-compatible endpoints.
 //! - [`pricing`]: what calls cost, by model.
+//! - [`guardrails`]: output guardrails on the agent's streamed words, live
+//!   and replayed, and what the caller heard before one decided.
 //! - [`emulator`]: a local Realtime server that plays a scripted agent.
 //! - [`simulation`]: synthetic calls between a simulated caller and the agent.
 //! - [`scoring`]: checks on recorded calls (pure functions of a run folder).
@@ -38,6 +40,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod cpu_pool;
 pub mod emulator;
+pub mod guardrails;
 pub mod http;
 pub mod pricing;
 pub mod protocol;

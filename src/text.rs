@@ -1,6 +1,7 @@
 //! Text as callers and agents speak it: phrases normalised for matching
-//! (case, punctuation and spacing ignored, whole words only), and the share
-//! of a line that was heard before an interruption.
+//! (case, punctuation and spacing ignored, whole words only), the share
+//! of a line that was heard before an interruption, and the JSON object in
+//! a model's reply.
 
 /// Lower-case, punctuation turned to spaces, single-spaced, padded with spaces
 /// so phrases match on word boundaries.
@@ -40,6 +41,33 @@ pub fn spoken_prefix(text: &str, fraction: f64) -> String {
         kept.push(w);
     }
     kept.join(" ")
+}
+
+/// The first JSON object in a reply that may wrap it in prose or fences.
+pub fn first_json_object(text: &str) -> Option<serde_json::Value> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim()) {
+        return v.is_object().then_some(v);
+    }
+    let start = text.find('{')?;
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string => depth += 1,
+            '}' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return serde_json::from_str(&text[start..start + i + 1]).ok();
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

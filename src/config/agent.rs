@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::guardrail::{GuardrailSpec, check_guardrails};
 use super::load::{ConfigError, load_yaml_file, template_problem};
 use super::locate::Step;
 use crate::audio::VoiceSettings;
@@ -68,6 +69,10 @@ pub struct AgentFile {
     /// `turn_detection`); `server_vad` with a 500 ms silence window when absent.
     #[serde(default)]
     pub turn_detection: TurnDetectionSetting,
+    /// Output guardrails checked on the agent's words as they stream in,
+    /// cutting a response that trips one (see docs/guardrails.md).
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailSpec>,
     /// How the emulator plays this agent.
     #[serde(default)]
     pub emulator: EmulatorSettings,
@@ -95,6 +100,30 @@ pub struct AgentVariant {
     pub tools: Option<Vec<String>>,
     #[serde(default)]
     pub turn_detection: Option<TurnDetectionSetting>,
+    /// Replace the guardrails (an empty list runs without any).
+    #[serde(default)]
+    pub guardrails: Option<Vec<GuardrailSpec>>,
+    /// Emulator agents: replace a stage's `say` line, by stage id (an agent
+    /// that says something else at one point of the call).
+    #[serde(default)]
+    pub stage_say: BTreeMap<String, String>,
+    /// Emulator agents: how this variant's audio and transcript stream.
+    #[serde(default)]
+    pub emulator: Option<EmulatorStreaming>,
+}
+
+/// A variant's changes to how the emulator streams the agent's speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorStreaming {
+    #[serde(default)]
+    pub pacing: Option<AudioPacing>,
+    #[serde(default)]
+    pub speed: Option<f64>,
+    #[serde(default)]
+    pub transcript_lead_ms: Option<u32>,
+    #[serde(default)]
+    pub chunk_ms: Option<u32>,
 }
 
 /// The agent's turn detection, as the Realtime session takes it.
@@ -345,6 +374,14 @@ pub struct EmulatorSettings {
     /// Size of each `output_audio.delta`, in ms of audio.
     #[serde(default = "default_chunk_ms")]
     pub chunk_ms: u32,
+    /// With `pacing: realtime`: how many times faster than playback the
+    /// audio is made (1: at playback speed). The real service runs ahead of
+    /// playback, which is what gives guardrails time to act.
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// How far ahead of its audio each word's transcript delta is sent (ms).
+    #[serde(default)]
+    pub transcript_lead_ms: u32,
     /// Reply text for out-of-band (`conversation: "none"`) responses.
     #[serde(default = "default_out_of_band")]
     pub out_of_band_reply: String,
@@ -360,6 +397,8 @@ impl Default for EmulatorSettings {
             latency: LatencySpec::default(),
             pacing: AudioPacing::default(),
             chunk_ms: default_chunk_ms(),
+            speed: default_speed(),
+            transcript_lead_ms: 0,
             out_of_band_reply: default_out_of_band(),
         }
     }
@@ -370,6 +409,9 @@ fn default_not_understood() -> String {
 }
 fn default_chunk_ms() -> u32 {
     100
+}
+fn default_speed() -> f64 {
+    1.0
 }
 fn default_out_of_band() -> String {
     "none".into()
@@ -507,7 +549,44 @@ impl AgentFile {
         }
         self.turn_detection
             .check(path, &[Step::Key("turn_detection")])?;
+        check_guardrails(&self.guardrails, path, &[Step::Key("guardrails")])?;
+        if !(0.25..=100.0).contains(&self.emulator.speed) {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "emulator.speed is {}, outside 0.25–100",
+                    self.emulator.speed
+                ),
+            )
+            .at_path(&[Step::Key("emulator"), Step::Key("speed")])
+            .with_hint("how many times faster than playback audio is made; 1 is playback speed"));
+        }
         for (name, variant) in &self.variants {
+            if let Some(guardrails) = &variant.guardrails {
+                check_guardrails(
+                    guardrails,
+                    path,
+                    &[
+                        Step::Key("variants"),
+                        Step::Key(name),
+                        Step::Key("guardrails"),
+                    ],
+                )?;
+            }
+            for stage in variant.stage_say.keys() {
+                if !stage_ids.contains(&stage.as_str()) {
+                    return Err(ConfigError::new(
+                        path,
+                        format!("variant `{name}`: `stage_say` names no stage `{stage}`"),
+                    )
+                    .at_path(&[
+                        Step::Key("variants"),
+                        Step::Key(name),
+                        Step::Key("stage_say"),
+                    ])
+                    .suggest(stage, stage_ids.iter().copied()));
+                }
+            }
             if let Some(turns) = &variant.turn_detection {
                 turns.check(
                     path,
@@ -667,6 +746,21 @@ impl AgentFile {
         }
         if let Some(turns) = v.turn_detection {
             out.turn_detection = turns;
+        }
+        if let Some(guardrails) = &v.guardrails {
+            out.guardrails = guardrails.clone();
+        }
+        if let Some(streaming) = v.emulator {
+            let e = &mut out.emulator;
+            e.pacing = streaming.pacing.unwrap_or(e.pacing);
+            e.speed = streaming.speed.unwrap_or(e.speed);
+            e.transcript_lead_ms = streaming.transcript_lead_ms.unwrap_or(e.transcript_lead_ms);
+            e.chunk_ms = streaming.chunk_ms.unwrap_or(e.chunk_ms);
+        }
+        for stage in &mut out.stages {
+            if let Some(say) = v.stage_say.get(&stage.id) {
+                stage.say = Some(say.clone());
+            }
         }
         Ok(out)
     }

@@ -291,6 +291,11 @@ impl TextRule {
     pub fn is_match(&self, text: &str) -> bool {
         self.regex.is_match(text)
     }
+
+    /// Where the first match is in `text` (byte offsets).
+    pub fn find(&self, text: &str) -> Option<std::ops::Range<usize>> {
+        self.regex.find(text).map(|m| m.range())
+    }
 }
 
 impl PartialEq for TextRule {

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod condition;
+pub mod guardrail;
 pub mod load;
 pub mod locate;
 pub mod matcher;

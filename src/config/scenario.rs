@@ -217,6 +217,10 @@ pub struct Expectations {
     /// included (ms).
     #[serde(default)]
     pub max_dead_air_ms: Option<f64>,
+    /// Guardrails (by name) that must not trip in this call: the agent says
+    /// nothing here they should stop, so a trip is a false fire.
+    #[serde(default)]
+    pub must_not_trip: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

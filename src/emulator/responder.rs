@@ -45,8 +45,22 @@ pub struct ResponsePlan {
     delay: Duration,
     input_tokens: u64,
     cached_tokens: u64,
-    pacing: AudioPacing,
-    chunk_ms: u32,
+    streaming: Streaming,
+    /// A line the response's instructions ask to be said word for word
+    /// (a client's fallback after a guardrail): said instead of the script.
+    scripted_line: Option<String>,
+}
+
+/// How a response's audio and transcript go out.
+#[derive(Debug, Clone, Copy)]
+pub struct Streaming {
+    pub pacing: AudioPacing,
+    /// Size of each audio delta (ms of audio).
+    pub chunk_ms: u32,
+    /// With realtime pacing: times faster than playback.
+    pub speed: f64,
+    /// How far ahead of its audio a word's transcript goes out (ms).
+    pub transcript_lead_ms: u32,
 }
 
 impl ResponsePlan {
@@ -59,8 +73,7 @@ impl ResponsePlan {
         delay_ms: f64,
         input_tokens: u64,
         previous_input_tokens: u64,
-        pacing: AudioPacing,
-        chunk_ms: u32,
+        streaming: Streaming,
     ) -> Self {
         let modalities = params
             .output_modalities
@@ -94,8 +107,16 @@ impl ResponsePlan {
             delay: Duration::from_secs_f64(delay_ms.max(0.0) / 1000.0),
             input_tokens,
             cached_tokens: previous_input_tokens.min(input_tokens),
-            pacing,
-            chunk_ms: chunk_ms.clamp(10, 1000),
+            streaming: Streaming {
+                chunk_ms: streaming.chunk_ms.clamp(10, 1000),
+                speed: streaming.speed.clamp(0.25, 100.0),
+                ..streaming
+            },
+            scripted_line: params
+                .instructions
+                .as_deref()
+                .and_then(crate::protocol::scripted_line::line_to_say)
+                .map(str::to_string),
         }
     }
 
@@ -282,6 +303,9 @@ impl Responder {
     async fn decide(&mut self) -> Result<Reply, Cancelled> {
         if self.plan.out_of_band {
             return Ok(Reply::Say(self.out_of_band_reply.clone()));
+        }
+        if let Some(line) = &self.plan.scripted_line {
+            return Ok(Reply::Say(line.clone()));
         }
         let waiting = self.script.lock().await.waiting_for().map(str::to_string);
         let tool_output = waiting.and_then(|id| {
@@ -610,7 +634,10 @@ impl Responder {
         }
     }
 
-    /// Sends audio in chunks with the transcript interleaved ahead of it.
+    /// Sends audio in chunks with the transcript interleaved ahead of it:
+    /// each word goes out `transcript_lead_ms` before the chunk where it
+    /// starts to play (its place in the audio taken, as rehearse's scorers
+    /// take it, from its place in the text).
     async fn stream_audio(
         &mut self,
         at: &PartRef,
@@ -618,18 +645,21 @@ impl Responder {
         bytes: &[u8],
         audio_ms: &AtomicU64,
     ) -> Result<(), (Cancelled, String)> {
-        let chunk_bytes = self.plan.format.bytes_per_ms() * self.plan.chunk_ms as usize;
+        let streaming = self.plan.streaming;
+        let chunk_bytes = self.plan.format.bytes_per_ms() * streaming.chunk_ms as usize;
         let chunks: Vec<&[u8]> = bytes.chunks(chunk_bytes.max(2)).collect();
-        let words: Vec<&str> = text.split_whitespace().collect();
+        let total_ms = self.plan.format.duration_ms(bytes.len()) as f64;
+        let words = word_starts_ms(text, total_ms);
         let mut words_sent = 0;
-        let n = chunks.len().max(1);
-        for (k, chunk) in chunks.iter().enumerate() {
-            let due = ((k + 1) * words.len()).div_ceil(n).min(words.len());
-            while words_sent < due {
-                let delta = if words_sent == 0 {
-                    words[0].to_string()
-                } else {
-                    format!(" {}", words[words_sent])
+        let mut sent_ms = 0.0;
+        for chunk in &chunks {
+            let chunk_end = sent_ms + self.plan.format.duration_ms(chunk.len()) as f64;
+            let horizon = chunk_end + streaming.transcript_lead_ms as f64;
+            while words_sent < words.len() && words[words_sent].1 < horizon {
+                let word = words[words_sent].0;
+                let delta = match words_sent {
+                    0 => word.to_string(),
+                    _ => format!(" {word}"),
                 };
                 self.out
                     .send(ServerEvent::ResponseOutputAudioTranscriptDelta {
@@ -640,8 +670,15 @@ impl Responder {
                     .await;
                 words_sent += 1;
             }
+            let said = || {
+                words[..words_sent]
+                    .iter()
+                    .map(|w| w.0)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             if let Some(r) = self.cancelled() {
-                return Err((Cancelled(r), words[..words_sent].join(" ")));
+                return Err((Cancelled(r), said()));
             }
             self.out
                 .send(ServerEvent::ResponseOutputAudioDelta {
@@ -651,14 +688,15 @@ impl Responder {
                 })
                 .await;
             audio_ms.fetch_add(self.plan.format.duration_ms(chunk.len()), Ordering::SeqCst);
-            let pace = match self.plan.pacing {
-                AudioPacing::Realtime => {
-                    Duration::from_millis(self.plan.format.duration_ms(chunk.len()))
-                }
+            sent_ms = chunk_end;
+            let pace = match streaming.pacing {
+                AudioPacing::Realtime => Duration::from_secs_f64(
+                    self.plan.format.duration_ms(chunk.len()) as f64 / 1000.0 / streaming.speed,
+                ),
                 AudioPacing::Burst => Duration::ZERO,
             };
             if let Err(c) = self.pause(pace).await {
-                return Err((c, words[..words_sent].join(" ")));
+                return Err((c, said()));
             }
         }
         Ok(())
@@ -687,10 +725,41 @@ impl Responder {
     }
 }
 
+/// Each word of `text` and where it starts in `total_ms` of its audio,
+/// by its place in the text (in characters).
+fn word_starts_ms(text: &str, total_ms: f64) -> Vec<(&str, f64)> {
+    let total = text.chars().count().max(1) as f64;
+    let mut words = Vec::new();
+    let mut start: Option<(usize, usize)> = None; // (byte, chars before)
+    for (chars_before, (i, c)) in text.char_indices().enumerate() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some((i, chars_before)),
+            (true, Some((from, at))) => {
+                words.push((&text[from..i], total_ms * at as f64 / total));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some((from, at)) = start {
+        words.push((&text[from..], total_ms * at as f64 / total));
+    }
+    words
+}
+
 fn script_voice(script: &ScriptState, config: &EmulatorConfig) -> VoiceSettings {
     config
         .registry
         .get(script.agent_name())
         .map(|a| a.file.voice.offline)
         .unwrap_or(config.agent.file.voice.offline)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_start_where_their_characters_are() {
+        let words = super::word_starts_ms("one  two three", 1400.0);
+        assert_eq!(words, vec![("one", 0.0), ("two", 500.0), ("three", 900.0)]);
+    }
 }

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::EmulatorConfig;
 use super::faults::{Fault, ScheduledFault};
 use super::ids::IdGen;
-use super::responder::{Responder, ResponsePlan, Turn};
+use super::responder::{Responder, ResponsePlan, Streaming, Turn};
 use super::script::ScriptState;
 use super::turns::{Ear, TurnDetector};
 use crate::audio::{AudioFormat, VadEvent};
@@ -1127,10 +1127,15 @@ impl Session {
             delay_ms,
             input_tokens,
             self.last_input_tokens,
-            self.config
-                .pacing
-                .unwrap_or(self.config.agent.file.emulator.pacing),
-            self.config.agent.file.emulator.chunk_ms,
+            Streaming {
+                pacing: self
+                    .config
+                    .pacing
+                    .unwrap_or(self.config.agent.file.emulator.pacing),
+                chunk_ms: self.config.agent.file.emulator.chunk_ms,
+                speed: self.config.agent.file.emulator.speed,
+                transcript_lead_ms: self.config.agent.file.emulator.transcript_lead_ms,
+            },
         );
         let turn = if out_of_band {
             Turn::default()

@@ -5,6 +5,7 @@ pub mod dialect;
 pub mod error;
 pub mod events;
 pub mod item;
+pub mod scripted_line;
 pub mod session;
 
 use serde::{Deserialize, Serialize};

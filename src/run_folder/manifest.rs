@@ -23,8 +23,11 @@ use super::scores::Verdict;
 /// `sound` (a backchannel, a cough) rather than a turn.
 /// 4: turn-taking: a caller's transcript line may carry the `pauses`
 /// (hesitations) inside it, and a caller `sound` may also be `side_talk` or
-/// `noise`. Format 3 folders are read as they are.
-pub const FORMAT_VERSION: u32 = 4;
+/// `noise`.
+/// 5: guardrails: a call of an agent with `guardrails:` has
+/// `guardrails.jsonl`, every check with its timing and any trip. Formats 3
+/// and 4 are read as they are.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Most write failures listed by text in `run.json` (all are counted).
 const WRITE_ERRORS_KEPT: usize = 100;

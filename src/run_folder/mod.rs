@@ -8,6 +8,7 @@
 //! <run>/conversations/<variant>[@<condition>]/<scenario>/<repeat>/
 //!     conversation.json                  ConversationOutcome
 //!     transcript.jsonl tools.jsonl events.jsonl   Utterance, ToolCallRecord, EventRecord lines
+//!     guardrails.jsonl                   GuardrailCheckRecord lines (agents with guardrails)
 //!     agent.wav customer.wav conversation.wav
 //!     customer_clean.wav                 the caller before the line (not under `clean`)
 //!     scores.json                        ScoreSheet
@@ -15,7 +16,7 @@
 //! ```
 //!
 //! Types here change only with [`FORMAT_VERSION`]; [`RunFolder::open`] reads
-//! the formats whose types are a subset of today's (3 and 4) and refuses any
+//! the formats whose types are a subset of today's (3 to 5) and refuses any
 //! other with both versions named.
 
 mod conversation;
@@ -35,7 +36,8 @@ pub use manifest::{
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl, read_scores};
 pub use records::{
-    CallerSound, Direction, EventRecord, Pause, Speaker, ToolCallRecord, TraceRecord, Utterance,
+    CallerSound, Direction, EventRecord, GuardrailCheckRecord, GuardrailKind, GuardrailTrip, Pause,
+    Speaker, ToolCallRecord, TraceRecord, Utterance,
 };
 pub use scores::{Check, CheckKind, CheckStatus, SCORES_VERSION, ScoreSheet, Verdict};
 pub use write::{Jsonl, MAX_UNTRUSTED_TEXT, bounded, write_atomic};
@@ -56,6 +58,8 @@ pub const SCORES: &str = "scores.json";
 pub const TRANSCRIPT: &str = "transcript.jsonl";
 pub const EVENTS: &str = "events.jsonl";
 pub const TOOLS: &str = "tools.jsonl";
+/// Every guardrail check on the agent's words (agents with `guardrails:`).
+pub const GUARDRAILS: &str = "guardrails.jsonl";
 pub const AGENT_WAV: &str = "agent.wav";
 pub const CUSTOMER_WAV: &str = "customer.wav";
 /// The caller's speech before the line (calls under a condition other than

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    ConversationOutcome, EVENTS, FORMAT_VERSION, MANIFEST, Manifest, OUTCOME, PlannedConversation,
-    SCORES, SCORES_VERSION, ScoreSheet, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance,
+    ConversationOutcome, EVENTS, FORMAT_VERSION, GUARDRAILS, GuardrailCheckRecord, MANIFEST,
+    Manifest, OUTCOME, PlannedConversation, SCORES, SCORES_VERSION, ScoreSheet, Speaker, TOOLS,
+    TRANSCRIPT, ToolCallRecord, Utterance,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +148,8 @@ pub struct RecordedConversation {
     pub tools: Vec<ToolCallRecord>,
     /// Protocol events of the agent's session (audio as byte counts).
     pub events: Vec<Value>,
+    /// Every guardrail check (none for agents without guardrails).
+    pub guardrails: Vec<GuardrailCheckRecord>,
 }
 
 impl RecordedConversation {
@@ -164,6 +167,7 @@ impl RecordedConversation {
             transcript: read_jsonl_if_present(&dir.join(TRANSCRIPT))?,
             tools: read_jsonl_if_present(&dir.join(TOOLS))?,
             events,
+            guardrails: read_jsonl_if_present(&dir.join(GUARDRAILS))?,
         })
     }
 

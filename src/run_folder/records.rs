@@ -71,6 +71,10 @@ pub struct Utterance {
     /// agent should not answer yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pauses: Vec<Pause>,
+    /// For an agent turn a guardrail cut off: the guardrail's name (the
+    /// cut is not the caller interrupting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
 }
 
 /// A stretch of silence inside an utterance, on the timeline (ms).
@@ -127,6 +131,87 @@ pub struct ToolCallRecord {
     pub called_ms: f64,
     pub answered_ms: f64,
     pub latency_ms: f64,
+}
+
+/// How a guardrail decides (its `kind` in the agent file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailKind {
+    /// Trips on any of its phrases; decides at once.
+    Regex,
+    /// Asks a classifier model its question; decides when it answers.
+    Judge,
+}
+
+impl GuardrailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardrailKind::Regex => "regex",
+            GuardrailKind::Judge => "judge",
+        }
+    }
+}
+
+/// One line of `guardrails.jsonl`: one check of a guardrail on the words
+/// of an agent response so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailCheckRecord {
+    pub guardrail: String,
+    pub kind: GuardrailKind,
+    /// The agent item whose words were checked.
+    pub item_id: Option<String>,
+    /// Characters of the item's transcript checked.
+    pub chars: usize,
+    /// Whether this was the check of the complete response.
+    pub complete: bool,
+    /// Timeline ms when the checked text had arrived (the check began).
+    pub sent_ms: f64,
+    /// Timeline ms when it decided; None when it failed (timed out, or
+    /// the classifier's reply made no sense).
+    pub decided_ms: Option<f64>,
+    pub tripped: bool,
+    /// Why the check failed: a failed check never trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Classifier tokens (judge guardrails): prompt, completion.
+    #[serde(default)]
+    pub tokens: (u64, u64),
+    /// What the classifier's answer cost, when its price is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// Answered from the run's judge cache (the latency is the one measured
+    /// when it was first asked).
+    #[serde(default)]
+    pub cached: bool,
+    /// For a check that tripped: what it found and what the caller heard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trip: Option<GuardrailTrip>,
+}
+
+impl GuardrailCheckRecord {
+    /// How long the check took to decide (ms).
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.decided_ms.map(|d| d - self.sent_ms)
+    }
+}
+
+/// A guardrail that tripped, placed against the agent's audio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailTrip {
+    /// The words that tripped it: the phrase found, or the classifier's quote.
+    pub trigger: String,
+    /// Where those words play in the agent's audio, on the timeline (ms).
+    pub words_start_ms: f64,
+    pub words_end_ms: f64,
+    /// Where the response began playing.
+    pub playback_start_ms: f64,
+    /// The guardrail decided before the first of the words played.
+    pub caught_before_heard: bool,
+    /// Of the words, what played before the guardrail decided (ms, words).
+    pub heard_ms: f64,
+    pub heard_words: u32,
+    /// The response was cut here (`enforce`), or only recorded (`observe`).
+    pub enforced: bool,
 }
 
 /// Whether a client sent an event or received it.

@@ -464,9 +464,11 @@ mod tests {
                 full_text: None,
                 sound: None,
                 pauses: Vec::new(),
+                guardrail: None,
             }],
             tools: calls,
             events: vec![],
+            guardrails: vec![],
         }
     }
 

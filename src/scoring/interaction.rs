@@ -139,7 +139,7 @@ fn yield_time(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64>) {
     let yields: Vec<f64> = rec
         .transcript
         .iter()
-        .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
+        .filter(|u| u.speaker == Speaker::Agent && u.interrupted && u.guardrail.is_none())
         .filter_map(|u| {
             caller_speech_starts(rec)
                 .find(|&t| t >= u.start_ms && t <= u.end_ms + BARGE_IN_WINDOW_MS)
@@ -210,7 +210,7 @@ fn false_barge_in(rec: &RecordedConversation, metrics: &mut BTreeMap<String, f64
     let stops: Vec<serde_json::Value> = rec
         .transcript
         .iter()
-        .filter(|u| u.speaker == Speaker::Agent && u.interrupted)
+        .filter(|u| u.speaker == Speaker::Agent && u.interrupted && u.guardrail.is_none())
         .filter(|u| !caller_speech_starts(rec).any(|t| (t - u.end_ms).abs() <= BARGE_IN_WINDOW_MS))
         .map(|u| {
             // A sound of the caller's under way where the agent stopped.
@@ -319,6 +319,7 @@ mod tests {
             full_text: interrupted.then(|| "words and more words".into()),
             sound: None,
             pauses: Vec::new(),
+            guardrail: None,
         }
     }
 
@@ -335,6 +336,7 @@ mod tests {
             transcript,
             tools: vec![],
             events: vec![],
+            guardrails: vec![],
         }
     }
 

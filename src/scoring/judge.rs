@@ -11,6 +11,7 @@ use crate::retry::{RetryPolicy, send_with_retries};
 use crate::run_folder::{
     Check, CheckKind, MAX_UNTRUSTED_TEXT, RecordedConversation, Speaker, bounded, write_atomic,
 };
+use crate::text::first_json_object as extract_json;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -99,33 +100,6 @@ fn response_format(scale: &Scale) -> Value {
         "required": ["verdict", "score", "reasoning", "evidence"],
         "additionalProperties": false
     }}})
-}
-
-/// The first JSON object in a reply that may wrap it in prose or fences.
-pub fn extract_json(text: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(text.trim()) {
-        return v.is_object().then_some(v);
-    }
-    let start = text.find('{')?;
-    let mut depth = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text[start..].char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            '{' if !in_string => depth += 1,
-            '}' if !in_string => {
-                depth -= 1;
-                if depth == 0 {
-                    return serde_json::from_str(&text[start..start + i + 1]).ok();
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 struct Sample {

@@ -15,9 +15,12 @@ use super::targets::Target;
 use crate::config::condition::ConditionFile;
 use crate::config::persona::{Driver, PersonaFile};
 use crate::config::scenario::ScenarioFile;
+use crate::guardrails::Guardrails;
 use crate::realtime::Secret;
 use crate::retry::RetryPolicy;
-use crate::run_folder::{ConversationOutcome, OUTCOME, PlannedConversation, write_atomic};
+use crate::run_folder::{
+    ConversationOutcome, JUDGE_CACHE, OUTCOME, PlannedConversation, write_atomic,
+};
 
 /// Everything one call of the plan is made of.
 pub(super) struct Call {
@@ -30,6 +33,8 @@ pub(super) struct Call {
     pub planned: PlannedConversation,
     /// The call's folder.
     pub dir: PathBuf,
+    /// The run's folder (classifier answers are cached there).
+    pub run_dir: PathBuf,
 }
 
 /// A call's record, as its task hands it back.
@@ -93,6 +98,7 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         condition,
         planned,
         dir,
+        run_dir,
     } = call;
     let key = format!(
         "{}{}/{}/{}",
@@ -131,6 +137,11 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         speech: speech_endpoint(persona),
         line: LineSpec::new(condition, planned.seed),
         turn_detection: target.file.turn_detection.to_protocol(),
+        guardrails: Guardrails::new(
+            &target.file.guardrails,
+            opts.guardrail_mode,
+            &run_dir.join(JUDGE_CACHE),
+        ),
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {
         Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::audio::{SESSION_RATE, wav};
 use crate::realtime::TraceRecord;
 use crate::run_folder::{
-    AGENT_WAV, CONVERSATION_WAV, CUSTOMER_CLEAN_WAV, CUSTOMER_WAV, EVENTS, EventRecord, Jsonl,
-    MAX_UNTRUSTED_TEXT, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance, bounded,
+    AGENT_WAV, CONVERSATION_WAV, CUSTOMER_CLEAN_WAV, CUSTOMER_WAV, EVENTS, EventRecord, GUARDRAILS,
+    GuardrailCheckRecord, Jsonl, MAX_UNTRUSTED_TEXT, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord,
+    Utterance, bounded,
 };
 
 /// A mono track: audio placed at timeline positions, silence in between.
@@ -74,6 +75,8 @@ pub struct Recorder {
     transcript: Jsonl,
     tools: Jsonl,
     events: Jsonl,
+    /// `guardrails.jsonl`, made with the first check (agents with guardrails).
+    guardrails: Option<Jsonl>,
     pub utterances: Vec<Utterance>,
     pub tool_calls: Vec<ToolCallRecord>,
     /// Event lines that could not be written (the call goes on: events are
@@ -97,6 +100,7 @@ impl Recorder {
             transcript: Jsonl::create(&dir.join(TRANSCRIPT))?,
             tools: Jsonl::create(&dir.join(TOOLS))?,
             events: Jsonl::create(&dir.join(EVENTS))?,
+            guardrails: None,
             utterances: Vec::new(),
             tool_calls: Vec::new(),
             write_errors: Vec::new(),
@@ -174,6 +178,26 @@ impl Recorder {
         {
             let path = self.dir.join(EVENTS);
             tracing::error!(path = %path.display(), error = %e, "cannot write a protocol event");
+            self.write_errors.push(format!("{}: {e}", path.display()));
+        }
+    }
+
+    /// Appends a guardrail check to `guardrails.jsonl` (made with the
+    /// first). A failed write is logged and kept in
+    /// [`Recorder::write_errors`]: the call goes on, and its guardrail
+    /// scores say the record is incomplete.
+    pub fn guardrail_check(&mut self, record: &GuardrailCheckRecord) {
+        let path = self.dir.join(GUARDRAILS);
+        let written = match &mut self.guardrails {
+            Some(file) => file.write(record),
+            None => Jsonl::create(&path).and_then(|mut file| {
+                let written = file.write(record);
+                self.guardrails = Some(file);
+                written
+            }),
+        };
+        if let Err(e) = written {
+            tracing::error!(path = %path.display(), error = %e, "cannot write a guardrail check");
             self.write_errors.push(format!("{}: {e}", path.display()));
         }
     }

@@ -302,6 +302,7 @@ impl Relay<'_> {
             full_text: None,
             sound: None,
             pauses: Vec::new(),
+            guardrail: None,
         })?;
         match speaker {
             Speaker::Agent => self.agent_turns += 1,

@@ -32,6 +32,7 @@ use crate::config::persona::PersonaFile;
 use crate::config::project::Project;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::FaultSpec;
+use crate::guardrails::GuardrailMode;
 use crate::realtime::ProviderError;
 use crate::run_folder::{
     ConversationOutcome, Counts, FORMAT_VERSION, Manifest, OUTCOME, Pace, PlannedConversation,
@@ -72,6 +73,8 @@ pub struct RunOptions {
     pub max_audio_minutes: f64,
     /// Faults for the embedded emulator to inject (testing the harness).
     pub emulator_faults: Option<FaultSpec>,
+    /// Whether the agents' guardrails cut responses or only record trips.
+    pub guardrail_mode: GuardrailMode,
     /// The user's stop requests (Ctrl-C); see [`super::supervisor::stop_on_signals`].
     pub stop: Option<StopSignal>,
 }
@@ -100,6 +103,7 @@ impl RunOptions {
             conversation_timeout: None,
             max_audio_minutes: 30.0,
             emulator_faults: None,
+            guardrail_mode: GuardrailMode::Enforce,
             stop: None,
         }
     }
@@ -544,6 +548,7 @@ impl<'a> Dispatcher<'a> {
             persona_path: persona_path.clone(),
             planned: planned.clone(),
             dir: dir.join(&planned.dir),
+            run_dir: dir.to_path_buf(),
         })
     }
 

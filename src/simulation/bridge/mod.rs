@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::mpsc;
 
+mod guard;
 mod open_line;
 mod overlap;
 
@@ -32,6 +33,7 @@ use crate::audio::{AudioFormat, SESSION_RATE};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::ScenarioFile;
 use crate::emulator::ClosedSetRecognizer;
+use crate::guardrails::Guardrails;
 use crate::protocol::{ClientEvent, ServerEvent, ToolDef, TurnDetection, TurnDetectionKind};
 use crate::realtime::{ClientError, Endpoint, RealtimeClient, TraceRecord};
 use crate::run_folder::{
@@ -70,6 +72,8 @@ pub struct ConversationSpec {
     pub line: LineSpec,
     /// The agent's turn detection (with `TurnMode::Vad`).
     pub turn_detection: TurnDetection,
+    /// The agent's output guardrails, run on its words as they stream in.
+    pub guardrails: Option<Guardrails>,
 }
 
 impl ConversationSpec {
@@ -194,6 +198,37 @@ struct AgentSpeech {
     audio: Vec<i16>,
     /// Timeline ms when its first audio arrived.
     arrived_ms: f64,
+    /// A guardrail cut it (its truncation already sent).
+    guard_cut: Option<GuardCut>,
+}
+
+/// Where a guardrail stopped an agent speech's playback.
+struct GuardCut {
+    /// How much of it played (ms).
+    played_ms: f64,
+    guardrail: String,
+}
+
+impl AgentSpeech {
+    fn new(item_id: String, text: String, audio: Vec<i16>, arrived_ms: f64) -> AgentSpeech {
+        AgentSpeech {
+            item_id: Some(item_id),
+            text,
+            audio,
+            arrived_ms,
+            guard_cut: None,
+        }
+    }
+
+    /// The words the caller hears: up to a guardrail's cut.
+    fn heard_text(&self) -> String {
+        let duration = self.audio.len() as f64 / 24.0;
+        match self.guard_cut.as_ref().map(|c| c.played_ms) {
+            Some(cut) if duration > 0.0 => crate::text::spoken_prefix(&self.text, cut / duration),
+            Some(_) => String::new(),
+            None => self.text.clone(),
+        }
+    }
 }
 
 struct Bridge<'a> {
@@ -235,6 +270,11 @@ struct Bridge<'a> {
     /// Where the agent's VAD heard the caller start (or go on) speaking,
     /// in the agent turn being read.
     caller_heard_at: Vec<f64>,
+    /// The agent's guardrails, when it has any.
+    guard: Option<guard::LiveGuard>,
+    /// The agent's response under way (from `response.created` to
+    /// `response.done`): what a tripped guardrail cancels.
+    active_response: Option<String>,
 }
 
 /// Runs one conversation to its end and writes its artifacts under
@@ -292,6 +332,8 @@ pub async fn run_conversation(
         pending_sound: None,
         hesitations: StdRng::seed_from_u64(spec.seed ^ HESITATIONS_SEED),
         caller_heard_at: Vec::new(),
+        guard: spec.guardrails.clone().map(guard::LiveGuard::new),
+        active_response: None,
         outcome,
         caller_end_ms: 0.0,
         last_line: None,
@@ -355,7 +397,13 @@ impl Bridge<'_> {
         let end = self.spec.scenario.end;
         let mut deferred: Option<CallerMove> = None;
         loop {
-            let speeches = self.agent_turn().await?;
+            let mut speeches = self.agent_turn().await?;
+            if let Some(line) = self.guard_turn(&mut speeches).await? {
+                // Said once: a fallback that trips a guardrail is cut, not replaced.
+                let mut fallback = self.say_fallback(&line).await?;
+                self.guard_turn(&mut fallback).await?;
+                speeches.extend(fallback);
+            }
             self.drain_trace();
             let first_sound = speeches
                 .iter()
@@ -373,7 +421,7 @@ impl Bridge<'_> {
             }
             let agent_text = speeches
                 .iter()
-                .map(|s| s.text.as_str())
+                .map(AgentSpeech::heard_text)
                 .collect::<Vec<_>>()
                 .join(" ");
             if caller.goal_met() && end.hang_up_on_goal {
@@ -484,6 +532,14 @@ impl Bridge<'_> {
                 Some(cut) => Some(planned.map_or(cut, |p| p.min(cut))),
                 None => planned,
             };
+            // A guardrail's cut comes first when it is earlier: the client
+            // stopped playback there and has truncated the item already.
+            let guard_cut = speech
+                .guard_cut
+                .as_ref()
+                .map(|c| c.played_ms)
+                .filter(|g| planned.is_none_or(|p| *g <= p));
+            let planned = guard_cut.or(planned);
             let listened = planned.unwrap_or(duration).min(duration);
             self.schedule_sound(start, listened).await?;
             let heard_line = self.listen_while_playing(start, listened).await?;
@@ -495,7 +551,8 @@ impl Bridge<'_> {
             end = start + played_ms;
             // The caller hears it out (or up to the interruption).
             self.clock.advance_to(end).await;
-            if cut.is_some() {
+            let cut_by_guard = guard_cut.is_some() && !stopped_by_line;
+            if cut.is_some() && !cut_by_guard {
                 if stopped_by_line {
                     self.line_barge_ins += 1;
                 } else {
@@ -550,6 +607,11 @@ impl Bridge<'_> {
             full_text: cut.then(|| speech.text.clone()),
             sound: None,
             pauses: Vec::new(),
+            guardrail: speech
+                .guard_cut
+                .as_ref()
+                .filter(|c| cut && (c.played_ms - played_ms).abs() < 1.0)
+                .map(|c| c.guardrail.clone()),
         })?;
         self.outcome.agent_turns += 1;
         Ok(start)
@@ -620,6 +682,7 @@ impl Bridge<'_> {
             full_text: None,
             sound: None,
             pauses,
+            guardrail: None,
         })?;
         self.outcome.customer_turns += 1;
         self.caller_end_ms = end;
@@ -644,6 +707,7 @@ impl Bridge<'_> {
                 // The caller gave up waiting on an open line.
                 return Ok(speeches);
             };
+            self.guard_poll().await?;
             match event {
                 ServerEvent::ResponseOutputAudioDelta {
                     at: part, delta, ..
@@ -654,12 +718,12 @@ impl Bridge<'_> {
                         .filter(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
                     {
                         Some(s) => s.audio.extend(samples),
-                        None => speeches.push(AgentSpeech {
-                            item_id: Some(part.item_id),
-                            text: String::new(),
-                            audio: samples,
-                            arrived_ms: at,
-                        }),
+                        None => speeches.push(AgentSpeech::new(
+                            part.item_id,
+                            String::new(),
+                            samples,
+                            at,
+                        )),
                     }
                 }
                 ServerEvent::ResponseOutputAudioTranscriptDone {
@@ -672,18 +736,28 @@ impl Bridge<'_> {
                     text: transcript,
                     ..
                 } => {
+                    self.guard_done(&part.item_id, at).await?;
                     match speeches
                         .iter_mut()
                         .find(|s| s.item_id.as_deref() == Some(part.item_id.as_str()))
                     {
                         Some(s) => s.text = transcript,
-                        None => speeches.push(AgentSpeech {
-                            item_id: Some(part.item_id),
-                            text: transcript,
-                            audio: Vec::new(),
-                            arrived_ms: at,
-                        }),
+                        None => speeches.push(AgentSpeech::new(
+                            part.item_id,
+                            transcript,
+                            Vec::new(),
+                            at,
+                        )),
                     }
+                }
+                ServerEvent::ResponseOutputAudioTranscriptDelta {
+                    at: part, delta, ..
+                }
+                | ServerEvent::ResponseOutputTextDelta {
+                    at: part, delta, ..
+                } => self.guard_delta(&part.item_id, &delta, at).await?,
+                ServerEvent::ResponseCreated { response, .. } => {
+                    self.active_response = Some(response.id.clone());
                 }
                 ServerEvent::ResponseFunctionCallArgumentsDone {
                     call_id,
@@ -692,6 +766,7 @@ impl Bridge<'_> {
                     ..
                 } => calls.push((call_id, name.unwrap_or_default(), arguments, at)),
                 ServerEvent::ResponseDone { response, .. } => {
+                    self.active_response = None;
                     if let Some(u) = &response.usage {
                         self.outcome.usage.add(u);
                     }
@@ -699,6 +774,11 @@ impl Bridge<'_> {
                         // A rate limit is waited out and asked again.
                         self.agent.recover_failed_response(&response, raw).await?;
                         continue;
+                    }
+                    if self.guard_cut_any() {
+                        // A guardrail cut the response: the turn ends here
+                        // (tool calls it made are not answered).
+                        return Ok(speeches);
                     }
                     if calls.is_empty() {
                         let cancelled =

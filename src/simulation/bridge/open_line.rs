@@ -187,6 +187,7 @@ impl Bridge<'_> {
                 full_text: None,
                 sound: Some(sound.kind),
                 pauses: Vec::new(),
+                guardrail: None,
             })?;
         }
         Ok(())
