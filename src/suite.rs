@@ -166,3 +166,46 @@ pub async fn rescore(
     }
     Ok(summary)
 }
+
+/// What `rehearse guardrails` found: a row per debounce setting and
+/// guardrail, and the calls it could not replay.
+pub struct GuardrailReplay {
+    pub rows: Vec<crate::guardrails::replay::ReplayRow>,
+    /// Calls whose agent is no longer in the project, or has no guardrails.
+    pub skipped: Vec<String>,
+}
+
+/// `rehearse guardrails RUN --debounce …`: each recorded call's agent
+/// guardrails (from the project's current agent files) replayed over its
+/// transcript deltas at every debounce setting. No call is made.
+pub async fn replay_guardrails(
+    run_dir: &Path,
+    project_root: &Path,
+    debounces: &[u32],
+) -> Result<GuardrailReplay, RunFolderError> {
+    use crate::guardrails::replay::{ReplayCall, replay};
+    let run = RunFolder::open(run_dir)?;
+    let mut calls = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in run
+        .manifest
+        .conversations
+        .iter()
+        .filter(|c| c.status == Some(crate::run_folder::Status::Completed))
+    {
+        let agent = run
+            .manifest
+            .agents
+            .get(&entry.variant)
+            .and_then(|source| load_agent(project_root, &AgentRef::parse(source)).ok());
+        match agent {
+            Some((_, agent)) if !agent.guardrails.is_empty() => calls.push(ReplayCall {
+                dir: run_dir.join(&entry.dir),
+                guardrails: agent.guardrails,
+            }),
+            _ => skipped.push(entry.dir.display().to_string()),
+        }
+    }
+    let rows = replay(&calls, debounces, &run_dir.join(JUDGE_CACHE)).await?;
+    Ok(GuardrailReplay { rows, skipped })
+}

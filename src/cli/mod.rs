@@ -1,6 +1,7 @@
 //! The command line: parses arguments and dispatches. No logic lives here.
 
 mod emulator_cmd;
+mod guardrails_cmd;
 mod init_cmd;
 mod report_cmd;
 mod rescore_cmd;
@@ -52,6 +53,9 @@ enum Command {
     Compare(report_cmd::CompareArgs),
     /// Recompute the scores of a stored run (after a rubric edit, say).
     Rescore(rescore_cmd::RescoreArgs),
+    /// Replay the agents' guardrails over a stored run at other debounce
+    /// settings: caught before heard, heard ms, checks and cost per setting.
+    Guardrails(guardrails_cmd::GuardrailsArgs),
     /// Check config files and their cross-references.
     Validate(validate_cmd::ValidateArgs),
     /// Scaffold a new project that runs as it is.
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_cmd::run(args).await,
             Command::Rescore(args) => rescore_cmd::run(args).await,
+            Command::Guardrails(args) => guardrails_cmd::run(args).await,
             Command::Report(args) => report_cmd::report(args),
             Command::Compare(args) => report_cmd::compare(args),
             Command::Merge(args) => report_cmd::merge(args),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::exit;
+use crate::guardrails::GuardrailMode;
 use crate::realtime::ProviderError;
 use crate::run_folder::Status;
 use crate::simulation::progress::{self, Progress};
@@ -90,6 +91,11 @@ pub struct RunArgs {
     /// (same spec as `rehearse emulator --faults`).
     #[arg(long, value_parser = super::emulator_cmd::parse_faults)]
     emulator_faults: Option<crate::emulator::FaultSpec>,
+    /// `enforce`: a guardrail that trips cuts the agent's response;
+    /// `observe`: trips are recorded and every response plays whole (for
+    /// `rehearse guardrails` to replay).
+    #[arg(long, value_enum, default_value = "enforce")]
+    guardrails: GuardrailsArg,
     #[command(flatten)]
     transcription: super::TranscriptionArgs,
     /// Gate file: exit 1 when a gate fails (see docs/ci.md).
@@ -107,6 +113,12 @@ pub struct RunArgs {
 enum PaceArg {
     Fast,
     Realtime,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum GuardrailsArg {
+    Enforce,
+    Observe,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -176,6 +188,10 @@ pub async fn run(args: RunArgs) -> u8 {
     opts.conversation_timeout = args.conversation_timeout;
     opts.max_audio_minutes = args.max_audio_minutes;
     opts.emulator_faults = args.emulator_faults;
+    opts.guardrail_mode = match args.guardrails {
+        GuardrailsArg::Enforce => GuardrailMode::Enforce,
+        GuardrailsArg::Observe => GuardrailMode::Observe,
+    };
     if args.dry_run {
         return match crate::simulation::plan::plan(&opts) {
             Ok(p) => {

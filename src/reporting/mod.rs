@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod compare;
 pub mod gates;
+pub mod guardrail_replay;
 pub mod html;
 pub mod junit;
 pub mod stats;

@@ -94,17 +94,16 @@ pub fn read_scores(conversation_dir: &Path) -> Result<Option<ScoreSheet>, RunFol
         Err(source) => return Err(RunFolderError::Io { path, source }),
         Ok(bytes) => bytes,
     };
-    read_versioned(
-        &path,
-        &bytes,
-        SCORES_VERSION..=SCORES_VERSION,
-        |s: &ScoreSheet| s.version,
-    )
-    .map(Some)
+    read_versioned(&path, &bytes, READABLE_SCORES, |s: &ScoreSheet| s.version).map(Some)
 }
 
-/// Run folder formats this rehearse reads: format 4 only added to format 3
-/// (pauses in transcript lines, two more kinds of caller sound).
+/// `scores.json` versions this rehearse reads: 3 only added the
+/// `guardrail` check kind to 2.
+const READABLE_SCORES: std::ops::RangeInclusive<u32> = 2..=SCORES_VERSION;
+
+/// Run folder formats this rehearse reads: formats 4 and 5 only added to
+/// format 3 (pauses in transcript lines, two more kinds of caller sound;
+/// `guardrails.jsonl`).
 const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 3..=FORMAT_VERSION;
 
 /// A versioned file read in one pass; its version is looked at on its own

@@ -19,6 +19,9 @@ pub enum CheckKind {
     Consistency,
     /// Turn-taking: stops, talk-over and silences on the timeline.
     Interaction,
+    /// Output guardrails: whether a trip was caught before the caller
+    /// heard it, and false fires.
+    Guardrail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +140,7 @@ impl CheckKind {
             CheckKind::Latency => "latency",
             CheckKind::Consistency => "consistency",
             CheckKind::Interaction => "interaction",
+            CheckKind::Guardrail => "guardrail",
         }
     }
 }
@@ -169,5 +173,5 @@ pub struct ScoreSheet {
 }
 
 /// The format of `scores.json`; checked on read. 2: checks of kind
-/// `interaction`.
-pub const SCORES_VERSION: u32 = 2;
+/// `interaction`. 3: checks of kind `guardrail`.
+pub const SCORES_VERSION: u32 = 3;

@@ -11,6 +11,7 @@ pub mod check;
 pub mod consistency;
 pub mod flow;
 pub mod function_calls;
+pub mod guardrails;
 pub mod interaction;
 pub mod judge;
 pub mod latency;
@@ -195,6 +196,7 @@ fn score_offline(
     checks.extend(transcript::score(&rec, exp));
     checks.extend(latency::score(&rec, exp, &mut metrics));
     checks.extend(interaction::score(&rec, exp, &mut metrics));
+    checks.extend(guardrails::score(&rec, exp, agent, &mut metrics));
     let agent_tone = tone::measure(&rec, Speaker::Agent);
     let customer_tone = tone::measure(&rec, Speaker::Customer);
     for (who, m) in [

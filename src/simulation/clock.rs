@@ -71,6 +71,12 @@ impl Clock {
 
     /// Timeline position of a wall-clock instant in the past (e.g. when
     /// an event arrived): its wall time plus the time skipped before it.
+    /// A client's stamp (ms of wall time since [`Clock::origin`]) on the
+    /// timeline: where a traced event goes in `events.jsonl`.
+    pub fn stamp_on_timeline(&mut self, wall_ms: f64) -> f64 {
+        self.at(self.start + Duration::from_secs_f64(wall_ms.max(0.0) / 1000.0))
+    }
+
     pub fn at(&mut self, instant: Instant) -> f64 {
         let skips_before = self.skips.partition_point(|(when, _)| *when <= instant);
         let skipped = match skips_before {

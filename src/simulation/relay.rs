@@ -172,10 +172,13 @@ async fn relay(
     let result = r.caller.explain_break(result).await;
     r.agent.tx.close().await;
     r.caller.tx.close().await;
-    while let Ok(t) = agent_trace_rx.try_recv() {
+    // In fast pacing the timeline runs ahead of the wall clock.
+    while let Ok(mut t) = agent_trace_rx.try_recv() {
+        t.t_ms = r.clock.stamp_on_timeline(t.t_ms);
         r.rec.event(Speaker::Agent, t);
     }
-    while let Ok(t) = caller_trace_rx.try_recv() {
+    while let Ok(mut t) = caller_trace_rx.try_recv() {
+        t.t_ms = r.clock.stamp_on_timeline(t.t_ms);
         r.rec.event(Speaker::Customer, t);
     }
     outcome.agent_turns = r.agent_turns;

@@ -379,7 +379,9 @@ pub async fn run_conversation(
 
 impl Bridge<'_> {
     fn drain_trace(&mut self) {
-        while let Ok(record) = self.trace.try_recv() {
+        while let Ok(mut record) = self.trace.try_recv() {
+            // In fast pacing the timeline runs ahead of the wall clock.
+            record.t_ms = self.clock.stamp_on_timeline(record.t_ms);
             self.rec.event(Speaker::Agent, record);
         }
     }
