@@ -184,6 +184,22 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             expect: &["agents/desk.yaml:", "slot `order_id`: invalid regex"],
         },
         Mistake {
+            what: "judge guardrail without a question",
+            file: "agents/desk.yaml",
+            find: "provider: emulator",
+            replace: "provider: emulator\nguardrails:\n  - name: policy\n    kind: judge",
+            expect: &[
+                "agents/desk.yaml:6:11: guardrail `policy`: a `judge` guardrail needs `question`",
+            ],
+        },
+        Mistake {
+            what: "invalid regex in a guardrail",
+            file: "agents/desk.yaml",
+            find: "provider: emulator",
+            replace: "provider: emulator\nguardrails:\n  - { name: policy, kind: regex, phrases: [\"/refund(/\"] }",
+            expect: &["agents/desk.yaml:5:", "invalid regex"],
+        },
+        Mistake {
             what: "path outside the project",
             file: "agents/desk.yaml",
             find: "provider: emulator",

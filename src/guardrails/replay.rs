@@ -117,18 +117,31 @@ struct ResponseReplay {
 /// Runs the (single) guardrail of `guards` over `response` as it arrived.
 async fn replay_response(guards: &Guardrails, response: &RecordedResponse) -> ResponseReplay {
     let mut watch = guards.watch();
-    let mut outcomes = Vec::new();
-    for (t, delta) in &response.deltas {
-        for due in watch.push(delta) {
-            outcomes.push(guards.check(due, *t).await);
-        }
-    }
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    // As live: once a check has tripped, no check is sent after it decided.
+    let tripped_at = |outcomes: &[Outcome]| {
+        outcomes
+            .iter()
+            .filter(|o| o.tripped())
+            .filter_map(|o| o.decided_ms)
+            .fold(f64::INFINITY, f64::min)
+    };
     let end = response
         .done_ms
         .or(response.deltas.last().map(|d| d.0))
         .unwrap_or(0.0);
+    for (t, delta) in &response.deltas {
+        let due = watch.push(delta);
+        for due in due {
+            if *t < tripped_at(&outcomes) {
+                outcomes.push(guards.check(due, *t).await);
+            }
+        }
+    }
     for due in watch.finish() {
-        outcomes.push(guards.check(due, end).await);
+        if end < tripped_at(&outcomes) {
+            outcomes.push(guards.check(due, end).await);
+        }
     }
     // Checks run side by side: the first to decide is the one that cuts.
     let first = outcomes.iter().filter(|o| o.tripped()).min_by(|a, b| {
