@@ -5,6 +5,10 @@
 //! is its place in the transcript, in characters, scaled to the audio's
 //! length: the same estimate rehearse uses to cut an interrupted turn's
 //! transcript. The offline voice speaks at an even rate, where it is close.
+//!
+//! A response cut while it streamed has more text than audio (the text ran
+//! ahead): its rate is the agent's rate over its complete responses in the
+//! call, not its own.
 
 use std::ops::Range;
 
@@ -15,8 +19,8 @@ use crate::run_folder::GuardrailTrip;
 pub struct Playback<'a> {
     /// Timeline ms where its audio began playing.
     pub start_ms: f64,
-    /// Its audio as received (ms).
-    pub audio_ms: f64,
+    /// How long a character of its transcript takes to say (ms).
+    pub ms_per_char: f64,
     /// Its transcript as received.
     pub text: &'a str,
     /// How much of the audio played (ms): all of it, or up to a cut.
@@ -26,9 +30,33 @@ pub struct Playback<'a> {
 impl Playback<'_> {
     /// Timeline ms where the character at byte `offset` of the text plays.
     fn at(&self, offset: usize) -> f64 {
-        let total = self.text.chars().count().max(1) as f64;
         let before = self.text[..offset.min(self.text.len())].chars().count() as f64;
-        self.start_ms + self.audio_ms * before / total
+        self.start_ms + self.ms_per_char * before
+    }
+}
+
+/// The agent's speaking rate (ms per character) over responses said whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SpeakingRate {
+    audio_ms: f64,
+    chars: usize,
+}
+
+impl SpeakingRate {
+    /// Adds a response said whole: its audio and its transcript.
+    pub fn add(&mut self, audio_ms: f64, text: &str) {
+        self.audio_ms += audio_ms;
+        self.chars += text.chars().count();
+    }
+
+    /// ms per character for a response: its own when it was said whole,
+    /// else the call's (falling back to its own when the call has none).
+    pub fn for_response(&self, audio_ms: f64, text: &str, whole: bool) -> f64 {
+        let own = audio_ms / text.chars().count().max(1) as f64;
+        match (whole, self.chars) {
+            (false, n) if n > 0 => self.audio_ms / n as f64,
+            _ => own,
+        }
     }
 }
 
@@ -98,7 +126,7 @@ mod tests {
     fn playback(played_ms: f64) -> Playback<'static> {
         Playback {
             start_ms: 1000.0,
-            audio_ms: 4000.0,
+            ms_per_char: 100.0,
             text: TEXT,
             played_ms,
         }
@@ -134,6 +162,15 @@ mod tests {
         let span = TEXT.find("full refund").map(|s| s..s + 11).unwrap();
         let trip = place_trip(&playback(2500.0), span, 9000.0, false);
         assert!((trip.heard_ms - 100.0).abs() < 1e-9, "{}", trip.heard_ms);
+    }
+
+    #[test]
+    fn a_cut_response_is_placed_at_the_call_s_speaking_rate() {
+        let mut rate = SpeakingRate::default();
+        assert_eq!(rate.for_response(1000.0, "0123456789", false), 100.0);
+        rate.add(600.0, "0123456789");
+        assert_eq!(rate.for_response(1000.0, "0123456789", true), 100.0);
+        assert_eq!(rate.for_response(1000.0, "0123456789", false), 60.0);
     }
 
     #[test]

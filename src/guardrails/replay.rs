@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{GuardrailMode, Guardrails, Outcome, Playback, place_trip};
+use super::{GuardrailMode, Guardrails, Outcome, Playback, SpeakingRate, place_trip};
 use crate::audio::tone::percentile;
 use crate::config::guardrail::GuardrailSpec;
 use crate::run_folder::{RecordedConversation, RunFolderError, Speaker};
@@ -115,7 +115,11 @@ struct ResponseReplay {
 }
 
 /// Runs the (single) guardrail of `guards` over `response` as it arrived.
-async fn replay_response(guards: &Guardrails, response: &RecordedResponse) -> ResponseReplay {
+async fn replay_response(
+    guards: &Guardrails,
+    response: &RecordedResponse,
+    rate: &SpeakingRate,
+) -> ResponseReplay {
     let mut watch = guards.watch();
     let mut outcomes: Vec<Outcome> = Vec::new();
     // As live: once a check has tripped, no check is sent after it decided.
@@ -152,7 +156,7 @@ async fn replay_response(guards: &Guardrails, response: &RecordedResponse) -> Re
     let trip = first.and_then(|o| {
         let playback = Playback {
             start_ms: response.start_ms,
-            audio_ms: response.audio_ms,
+            ms_per_char: rate.for_response(response.audio_ms, watch.text(), !response.cut_live),
             text: watch.text(),
             played_ms: response.played_ms,
         };
@@ -213,11 +217,17 @@ pub async fn replay(
     let mut recorded = Vec::new();
     for call in calls {
         let rec = RecordedConversation::load(&call.dir)?;
-        recorded.push((responses(&rec), &call.guardrails));
+        let responses = responses(&rec);
+        let mut rate = SpeakingRate::default();
+        for r in responses.iter().filter(|r| !r.cut_live) {
+            let text: String = r.deltas.iter().map(|d| d.1.as_str()).collect();
+            rate.add(r.audio_ms, &text);
+        }
+        recorded.push((responses, rate, &call.guardrails));
     }
-    let mut rows: BTreeMap<(u32, String), (ReplayRow, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut rows: BTreeMap<(u32, String), RowTally> = BTreeMap::new();
     for &debounce in debounces {
-        for (responses, specs) in &recorded {
+        for (responses, rate, specs) in &recorded {
             for spec in specs.iter() {
                 let spec = GuardrailSpec {
                     debounce_chars: debounce,
@@ -228,52 +238,59 @@ pub async fn replay(
                 else {
                     continue;
                 };
-                let (row, heard, latencies) = rows.entry((debounce, name.clone())).or_default();
-                row.debounce_chars = debounce;
-                row.guardrail = name;
+                let tally = rows.entry((debounce, name.clone())).or_default();
+                tally.row.debounce_chars = debounce;
+                tally.row.guardrail = name;
                 for response in responses {
-                    let replayed = replay_response(&guards, response).await;
-                    add(row, heard, latencies, response, replayed);
+                    let replayed = replay_response(&guards, response, rate).await;
+                    tally.add(response, replayed);
                 }
             }
         }
     }
-    Ok(rows
-        .into_values()
-        .map(|(mut row, heard, latencies)| {
-            row.heard_ms_mean =
-                (!heard.is_empty()).then(|| heard.iter().sum::<f64>() / heard.len() as f64);
-            row.heard_ms_max = heard.iter().copied().reduce(f64::max);
-            row.latency_p50_ms = percentile(&latencies, 0.5);
-            row.latency_p95_ms = percentile(&latencies, 0.95);
-            row
-        })
-        .collect())
+    Ok(rows.into_values().map(RowTally::finish).collect())
 }
 
-fn add(
-    row: &mut ReplayRow,
-    heard: &mut Vec<f64>,
-    latencies: &mut Vec<f64>,
-    response: &RecordedResponse,
-    replayed: ResponseReplay,
-) {
-    row.responses += 1;
-    row.cut_live += usize::from(response.cut_live);
-    for o in &replayed.outcomes {
-        row.checks += 1;
-        row.classifier_calls += usize::from(o.asked);
-        row.failed_checks += usize::from(o.error.is_some());
-        row.cost_usd += o.cost_usd.unwrap_or(0.0);
-        if let Some(d) = o.decided_ms {
-            latencies.push(d - o.sent_ms);
+/// A row as responses are added to it, with the samples its figures need.
+#[derive(Default)]
+struct RowTally {
+    row: ReplayRow,
+    heard_ms: Vec<f64>,
+    latencies_ms: Vec<f64>,
+}
+
+impl RowTally {
+    fn add(&mut self, response: &RecordedResponse, replayed: ResponseReplay) {
+        let row = &mut self.row;
+        row.responses += 1;
+        row.cut_live += usize::from(response.cut_live);
+        for o in &replayed.outcomes {
+            row.checks += 1;
+            row.classifier_calls += usize::from(o.asked);
+            row.failed_checks += usize::from(o.error.is_some());
+            row.cost_usd += o.cost_usd.unwrap_or(0.0);
+            if let Some(d) = o.decided_ms {
+                self.latencies_ms.push(d - o.sent_ms);
+            }
+        }
+        if let Some(trip) = replayed.trip {
+            row.trips += 1;
+            row.caught_before_heard += usize::from(trip.caught_before_heard);
+            row.heard_words += trip.heard_words;
+            self.heard_ms.push(trip.heard_ms);
         }
     }
-    if let Some(trip) = replayed.trip {
-        row.trips += 1;
-        row.caught_before_heard += usize::from(trip.caught_before_heard);
-        row.heard_words += trip.heard_words;
-        heard.push(trip.heard_ms);
+
+    fn finish(self) -> ReplayRow {
+        let heard = self.heard_ms;
+        ReplayRow {
+            heard_ms_mean: (!heard.is_empty())
+                .then(|| heard.iter().sum::<f64>() / heard.len() as f64),
+            heard_ms_max: heard.iter().copied().reduce(f64::max),
+            latency_p50_ms: percentile(&self.latencies_ms, 0.5),
+            latency_p95_ms: percentile(&self.latencies_ms, 0.95),
+            ..self.row
+        }
     }
 }
 

@@ -131,10 +131,18 @@ fn latency_chart(series: &BTreeMap<String, Vec<f64>>) -> String {
     svg
 }
 
+/// A moment a check points at on the timeline.
+struct Mark {
+    ms: f64,
+    label: String,
+    colour: &'static str,
+}
+
 /// Who spoke when: one lane per side, tool calls as ticks, cut turns in
-/// red, caller sounds pale, pauses mid-sentence as gaps, and the moments a
-/// turn-taking check failed as orange marks.
-fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[(f64, String)]) -> String {
+/// red (dark red when a guardrail cut them), caller sounds pale, pauses
+/// mid-sentence as gaps, the moments a turn-taking check failed as orange
+/// marks and guardrail decisions as dark red ones.
+fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[Mark]) -> String {
     let end = transcript.iter().map(|u| u.end_ms).fold(1.0, f64::max);
     let (w, lane) = (760.0, 18.0);
     let x = |ms: f64| 70.0 + (w - 80.0) * ms / end;
@@ -142,13 +150,18 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[(f64, S
     svg.push_str("<text x=\"0\" y=\"16\" font-size=\"11\">agent</text><text x=\"0\" y=\"40\" font-size=\"11\">caller</text>");
     for u in transcript {
         let (y, colour) = match (u.speaker, u.sound) {
-            (Speaker::Agent, _) => (4.0, if u.interrupted { "#d9534f" } else { "#4a7fd4" }),
+            (Speaker::Agent, _) => match (&u.guardrail, u.interrupted) {
+                (Some(_), _) => (4.0, GUARDRAIL_RED),
+                (None, true) => (4.0, "#d9534f"),
+                (None, false) => (4.0, "#4a7fd4"),
+            },
             (Speaker::Customer, None) => (28.0, "#9b6bc2"),
             (Speaker::Customer, Some(_)) => (28.0, "#d6c3e6"),
         };
-        let title = match u.sound {
-            Some(sound) => format!("{}: {}", sound.as_str(), clip(&u.text)),
-            None => clip(&u.text),
+        let title = match (u.sound, &u.guardrail) {
+            (Some(sound), _) => format!("{}: {}", sound.as_str(), clip(&u.text)),
+            (None, Some(g)) => format!("cut by guardrail {g}: {}", clip(&u.text)),
+            (None, None) => clip(&u.text),
         };
         let _ = write!(
             svg,
@@ -175,13 +188,14 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[(f64, S
             escape(&t.name)
         );
     }
-    for (ms, check) in marks {
+    for m in marks {
         let _ = write!(
             svg,
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"48\" stroke=\"#e8870e\" stroke-width=\"2\"><title>{1} at {2}</title></line>",
-            x(*ms),
-            escape(check),
-            mmss(*ms)
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"48\" stroke=\"{1}\" stroke-width=\"2\"><title>{2} at {3}</title></line>",
+            x(m.ms),
+            m.colour,
+            escape(&m.label),
+            mmss(m.ms)
         );
     }
     let _ = write!(
@@ -196,22 +210,27 @@ fn timeline(transcript: &[Utterance], tools: &[ToolCallRecord], marks: &[(f64, S
 
 /// Evidence keys that place a failed turn-taking check on the timeline.
 const MARK_KEYS: &[&str] = &["agent_stopped_ms", "agent_started_ms", "silent_from_ms"];
+/// Agent turns a guardrail cut, and the moments guardrails decided.
+const GUARDRAIL_RED: &str = "#8b1a1a";
 
-/// The moments failed `interaction.*` checks point at, from the call's scores.
-fn interaction_marks(call_dir: &std::path::Path) -> Vec<(f64, String)> {
-    fn walk(v: &Value, check: &str, out: &mut Vec<(f64, String)>) {
+/// The moments failed `interaction.*` checks point at (orange), and every
+/// guardrail trip's decision (dark red), from the call's scores.
+fn check_marks(call_dir: &std::path::Path) -> Vec<Mark> {
+    fn walk(v: &Value, check: &str, keys: &[&str], colour: &'static str, out: &mut Vec<Mark>) {
         match v {
             Value::Object(fields) => {
                 for (key, value) in fields {
                     match value.as_f64() {
-                        Some(ms) if MARK_KEYS.contains(&key.as_str()) => {
-                            out.push((ms, check.to_string()))
-                        }
-                        _ => walk(value, check, out),
+                        Some(ms) if keys.contains(&key.as_str()) => out.push(Mark {
+                            ms,
+                            label: check.to_string(),
+                            colour,
+                        }),
+                        _ => walk(value, check, keys, colour, out),
                     }
                 }
             }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, check, out)),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, check, keys, colour, out)),
             _ => {}
         }
     }
@@ -219,12 +238,27 @@ fn interaction_marks(call_dir: &std::path::Path) -> Vec<(f64, String)> {
         return Vec::new();
     };
     let mut marks = Vec::new();
-    for check in sheet
-        .checks
-        .iter()
-        .filter(|c| c.kind == CheckKind::Interaction && c.status == CheckStatus::Fail)
-    {
-        walk(&check.evidence, &check.name, &mut marks);
+    for check in &sheet.checks {
+        match (check.kind, check.status) {
+            (CheckKind::Interaction, CheckStatus::Fail) => walk(
+                &check.evidence,
+                &check.name,
+                MARK_KEYS,
+                "#e8870e",
+                &mut marks,
+            ),
+            (CheckKind::Guardrail, _) if check.name.ends_with(".caught") => {
+                let label = format!("{} decided", check.name);
+                walk(
+                    &check.evidence,
+                    &label,
+                    &["decided_ms"],
+                    GUARDRAIL_RED,
+                    &mut marks,
+                )
+            }
+            _ => {}
+        }
     }
     marks
 }
@@ -434,7 +468,7 @@ fn shown_conversations(report: &Report, run: &RunFolder) -> Vec<Value> {
             json!({
                 "variant": c.variant, "condition": c.condition, "scenario": c.scenario, "repeat": c.repeat, "verdict": c.verdict,
                 "duration": mmss(c.duration_s * 1000.0), "turns": c.turns, "dir": dir,
-                "timeline": timeline(&transcript, &tools, &interaction_marks(&call_dir)),
+                "timeline": timeline(&transcript, &tools, &check_marks(&call_dir)),
                 "transcript": transcript.iter().map(|u| json!({"at": mmss(u.start_ms), "speaker": u.speaker.as_str(),
                     "text": clip(&u.text), "interrupted": u.interrupted})).collect::<Vec<_>>(),
                 "failed": failed,

@@ -73,6 +73,7 @@ pub fn markdown(r: &Report) -> String {
         );
     }
     conditions_markdown(r, &mut out);
+    guardrails_markdown(r, &mut out);
     if r.harness_overloaded {
         let _ = writeln!(
             out,
@@ -163,6 +164,64 @@ pub fn markdown(r: &Report) -> String {
 
 /// Pass rate per variant × condition, when the run had a condition other
 /// than `clean`.
+/// Per variant with guardrails: trips, how many were caught before the
+/// caller heard them, what was heard, the checks and what classifiers took.
+fn guardrails_markdown(r: &Report, out: &mut String) {
+    let mut by_variant: std::collections::BTreeMap<&str, Vec<&super::tables::ConversationRow>> =
+        Default::default();
+    for c in r
+        .conversations
+        .iter()
+        .filter(|c| c.metrics.contains_key("guardrail.checks"))
+    {
+        by_variant.entry(&c.variant).or_default().push(c);
+    }
+    if by_variant.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Guardrails\n\n| variant | calls | checks | trips | caught before heard | heard ms per trip (mean) | failed checks | classifier p50 / p95 (ms, median / worst call) | classifier cost |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for (variant, calls) in by_variant {
+        let sum = |k: &str| calls.iter().filter_map(|c| c.metrics.get(k)).sum::<f64>();
+        let each = |k: &str| -> Vec<f64> {
+            calls
+                .iter()
+                .filter_map(|c| c.metrics.get(k).copied())
+                .collect()
+        };
+        let trips = sum("guardrail.trips");
+        let caught = sum("guardrail.caught_before_heard");
+        let caught_cell = match trips > 0.0 {
+            true => format!("{caught:.0}/{trips:.0} ({:.0}%)", caught / trips * 100.0),
+            false => "–".into(),
+        };
+        let heard = match trips > 0.0 {
+            true => format!("{:.0}", sum("guardrail.heard_ms") / trips),
+            false => "–".into(),
+        };
+        let p50 = super::stats::quantile(&each("guardrail.classifier_p50_ms"), 0.5);
+        let p95 = each("guardrail.classifier_p95_ms")
+            .into_iter()
+            .reduce(f64::max);
+        let classifier = match (p50, p95) {
+            (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {trips:.0} | {caught_cell} | {heard} | {:.0} | {classifier} | ${:.4} |",
+            cell(variant),
+            calls.len(),
+            sum("guardrail.checks"),
+            sum("guardrail.failed_checks"),
+            sum("guardrail.cost_usd"),
+        );
+    }
+}
+
 fn conditions_markdown(r: &Report, out: &mut String) {
     if r.condition_names.iter().all(|c| c == CLEAN) {
         return;

@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use super::{AgentSpeech, Bridge, BridgeError, GuardCut};
-use crate::guardrails::{GuardrailMode, Guardrails, Outcome, Playback, ResponseWatch, place_trip};
+use crate::guardrails::{
+    GuardrailMode, Guardrails, Outcome, Playback, ResponseWatch, SpeakingRate, place_trip,
+};
 use crate::protocol::{ClientEvent, ResponseParams};
 use crate::run_folder::{GuardrailCheckRecord, Speaker};
 
@@ -27,6 +29,11 @@ pub(super) struct LiveGuard {
     decided: Vec<(String, Outcome)>,
     /// Items a guardrail has tripped on.
     tripped: HashSet<String>,
+    /// Items whose response was cancelled while it streamed: their text
+    /// ran ahead of their audio.
+    cut_streaming: HashSet<String>,
+    /// The agent's speaking rate over the responses it said whole.
+    rate: SpeakingRate,
 }
 
 impl LiveGuard {
@@ -37,6 +44,8 @@ impl LiveGuard {
             pending: JoinSet::new(),
             decided: Vec::new(),
             tripped: HashSet::new(),
+            cut_streaming: HashSet::new(),
+            rate: SpeakingRate::default(),
         }
     }
 
@@ -176,7 +185,7 @@ impl Bridge<'_> {
             return Ok(());
         };
         if guard.delta(item_id, delta, at).await {
-            self.cut_response().await?;
+            self.cut_response(vec![item_id.to_string()]).await?;
         }
         Ok(())
     }
@@ -187,7 +196,7 @@ impl Bridge<'_> {
             return Ok(());
         };
         if guard.done(item_id, at).await {
-            self.cut_response().await?;
+            self.cut_response(vec![item_id.to_string()]).await?;
         }
         Ok(())
     }
@@ -197,8 +206,9 @@ impl Bridge<'_> {
         let Some(guard) = &mut self.guard else {
             return Ok(());
         };
-        if !guard.poll().is_empty() {
-            self.cut_response().await?;
+        let tripped = guard.poll();
+        if !tripped.is_empty() {
+            self.cut_response(tripped).await?;
         }
         Ok(())
     }
@@ -212,9 +222,13 @@ impl Bridge<'_> {
 
     /// Cancels the response under way, as a client does when a guardrail
     /// trips (its playback stops where the guardrail decided).
-    async fn cut_response(&mut self) -> Result<(), BridgeError> {
-        let enforce = self.guard.as_ref().map(LiveGuard::mode) == Some(GuardrailMode::Enforce);
+    async fn cut_response(&mut self, items: Vec<String>) -> Result<(), BridgeError> {
+        let Some(guard) = &mut self.guard else {
+            return Ok(());
+        };
+        let enforce = guard.mode() == GuardrailMode::Enforce;
         if let (true, Some(response_id)) = (enforce, self.active_response.take()) {
+            guard.cut_streaming.extend(items);
             self.agent
                 .tx
                 .send_event(ClientEvent::ResponseCancel {
@@ -262,12 +276,16 @@ impl Bridge<'_> {
                 .watches
                 .get(&item_id)
                 .map_or(speech.text.clone(), |w| w.text().to_string());
+            let whole = !guard.cut_streaming.remove(&item_id);
             let playback = Playback {
                 start_ms: start,
-                audio_ms: duration,
+                ms_per_char: guard.rate.for_response(duration, &text, whole),
                 text: &text,
                 played_ms,
             };
+            if trip.is_none() && duration > 0.0 {
+                guard.rate.add(duration, &text);
+            }
             records.extend(guard.records(&item_id, Some(playback)));
             if let (Some((_, g)), true) = (trip, enforce) {
                 speech.guard_cut = Some(GuardCut {
