@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use placement::{Playback, SpeakingRate, find_quote, place_trip};
+pub use placement::{Playback, SpeakingRate, find_quote, place_trip, voiced_ms, voiced_spans};
 pub use watch::{Due, ResponseWatch};
 
 use crate::config::guardrail::{GuardrailKind, GuardrailSpec};

@@ -1,17 +1,21 @@
 //! Where a guardrail's trigger words play in the agent's audio, and what
 //! the caller heard of them before the guardrail decided.
 //!
-//! The Realtime API gives no word timings, so a word's place in the audio
-//! is its place in the transcript, in characters, scaled to the audio's
-//! length: the same estimate rehearse uses to cut an interrupted turn's
-//! transcript. The offline voice speaks at an even rate, where it is close.
+//! The Realtime API gives no word timings. rehearse finds where the voice
+//! is in the response's audio (the silence before the first word and the
+//! pauses at punctuation are not words) and spreads the transcript's
+//! characters evenly over that voiced time. On the offline voice this
+//! places a word within about 50 ms of where it is heard; spreading the
+//! characters over the whole audio instead puts it a few hundred ms early.
 //!
 //! A response cut while it streamed has more text than audio (the text ran
-//! ahead): its rate is the agent's rate over its complete responses in the
-//! call, not its own.
+//! ahead), so its rate is the agent's over the responses it said whole in
+//! the call, not its own; past the audio it has, words are placed at that
+//! rate after its last voiced moment.
 
 use std::ops::Range;
 
+use crate::audio::SESSION_RATE;
 use crate::run_folder::GuardrailTrip;
 
 /// An agent response as it played.
@@ -19,7 +23,9 @@ use crate::run_folder::GuardrailTrip;
 pub struct Playback<'a> {
     /// Timeline ms where its audio began playing.
     pub start_ms: f64,
-    /// How long a character of its transcript takes to say (ms).
+    /// Where the voice is in its audio (ms from its start).
+    pub voiced: &'a [(f64, f64)],
+    /// Voiced ms per character of its transcript.
     pub ms_per_char: f64,
     /// Its transcript as received.
     pub text: &'a str,
@@ -31,30 +37,72 @@ impl Playback<'_> {
     /// Timeline ms where the character at byte `offset` of the text plays.
     fn at(&self, offset: usize) -> f64 {
         let before = self.text[..offset.min(self.text.len())].chars().count() as f64;
-        self.start_ms + self.ms_per_char * before
+        let mut voiced_left = before * self.ms_per_char;
+        let mut last_end = 0.0;
+        for &(from, to) in self.voiced {
+            if voiced_left <= to - from {
+                return self.start_ms + from + voiced_left;
+            }
+            voiced_left -= to - from;
+            last_end = to;
+        }
+        self.start_ms + last_end + voiced_left
     }
 }
 
-/// The agent's speaking rate (ms per character) over responses said whole.
+/// Frames (10 ms) whose peak is below this share of the loudest sample, or
+/// below about −40 dBFS, are silence.
+const SILENT_SHARE: f64 = 0.03;
+const SILENT_FLOOR: i16 = 330;
+/// Silences shorter than this are inside words (stops), not pauses.
+const MIN_PAUSE_MS: f64 = 80.0;
+
+/// Where the voice is in `samples` (24 kHz): spans in ms, pauses of
+/// [`MIN_PAUSE_MS`] or more left out.
+pub fn voiced_spans(samples: &[i16]) -> Vec<(f64, f64)> {
+    let frame = (SESSION_RATE / 100) as usize;
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    let floor = ((peak as f64 * SILENT_SHARE) as u16).max(SILENT_FLOOR as u16);
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for (i, chunk) in samples.chunks(frame).enumerate() {
+        if chunk.iter().all(|s| s.unsigned_abs() < floor) {
+            continue;
+        }
+        let (from, to) = (i as f64 * 10.0, i as f64 * 10.0 + chunk.len() as f64 / 24.0);
+        match spans.last_mut() {
+            Some(last) if from - last.1 < MIN_PAUSE_MS => last.1 = to,
+            _ => spans.push((from, to)),
+        }
+    }
+    spans
+}
+
+/// Total ms of `spans`.
+pub fn voiced_ms(spans: &[(f64, f64)]) -> f64 {
+    spans.iter().map(|(a, b)| b - a).sum()
+}
+
+/// The agent's speaking rate (voiced ms per character) over the responses
+/// it said whole.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SpeakingRate {
-    audio_ms: f64,
+    voiced_ms: f64,
     chars: usize,
 }
 
 impl SpeakingRate {
-    /// Adds a response said whole: its audio and its transcript.
-    pub fn add(&mut self, audio_ms: f64, text: &str) {
-        self.audio_ms += audio_ms;
+    /// Adds a response said whole: its voiced ms and its transcript.
+    pub fn add(&mut self, voiced_ms: f64, text: &str) {
+        self.voiced_ms += voiced_ms;
         self.chars += text.chars().count();
     }
 
-    /// ms per character for a response: its own when it was said whole,
-    /// else the call's (falling back to its own when the call has none).
-    pub fn for_response(&self, audio_ms: f64, text: &str, whole: bool) -> f64 {
-        let own = audio_ms / text.chars().count().max(1) as f64;
+    /// Voiced ms per character for a response: its own when it was said
+    /// whole, else the call's (its own when the call has none yet).
+    pub fn for_response(&self, voiced_ms: f64, text: &str, whole: bool) -> f64 {
+        let own = voiced_ms / text.chars().count().max(1) as f64;
         match (whole, self.chars) {
-            (false, n) if n > 0 => self.audio_ms / n as f64,
+            (false, n) if n > 0 => self.voiced_ms / n as f64,
             _ => own,
         }
     }
@@ -123,9 +171,12 @@ mod tests {
     // 40 characters over 4 s: 100 ms a character.
     const TEXT: &str = "We can't do that, but a full refund, ok.";
 
+    const ALL_VOICED: &[(f64, f64)] = &[(0.0, 4000.0)];
+
     fn playback(played_ms: f64) -> Playback<'static> {
         Playback {
             start_ms: 1000.0,
+            voiced: ALL_VOICED,
             ms_per_char: 100.0,
             text: TEXT,
             played_ms,
@@ -162,6 +213,30 @@ mod tests {
         let span = TEXT.find("full refund").map(|s| s..s + 11).unwrap();
         let trip = place_trip(&playback(2500.0), span, 9000.0, false);
         assert!((trip.heard_ms - 100.0).abs() < 1e-9, "{}", trip.heard_ms);
+    }
+
+    #[test]
+    fn words_are_spread_over_voiced_time_only() {
+        // 300 ms of silence, 1 s of voice, a 400 ms pause, 1 s of voice.
+        let mut audio = vec![0i16; 7200];
+        audio.extend(std::iter::repeat_n(8000i16, 24_000));
+        audio.extend(std::iter::repeat_n(0i16, 9600));
+        audio.extend(std::iter::repeat_n(-8000i16, 24_000));
+        let voiced = voiced_spans(&audio);
+        assert_eq!(voiced, vec![(300.0, 1300.0), (1700.0, 2700.0)]);
+        let text = "0123456789 123456789";
+        let p = Playback {
+            start_ms: 0.0,
+            voiced: &voiced,
+            ms_per_char: voiced_ms(&voiced) / 20.0,
+            text,
+            played_ms: 2700.0,
+        };
+        assert_eq!(p.at(0), 300.0);
+        assert_eq!(p.at(10), 1300.0);
+        assert_eq!(p.at(11), 1800.0);
+        // Past the audio it has, at the same rate.
+        assert_eq!(p.at(20), 2700.0);
     }
 
     #[test]

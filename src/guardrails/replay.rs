@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{GuardrailMode, Guardrails, Outcome, Playback, SpeakingRate, place_trip};
+use super::{
+    GuardrailMode, Guardrails, Outcome, Playback, SpeakingRate, place_trip, voiced_ms, voiced_spans,
+};
 use crate::audio::tone::percentile;
 use crate::config::guardrail::GuardrailSpec;
 use crate::run_folder::{RecordedConversation, RunFolderError, Speaker};
@@ -34,10 +36,20 @@ pub struct RecordedResponse {
     pub played_ms: f64,
     /// A live guardrail cut it: words after the cut never arrived.
     pub cut_live: bool,
+    /// Where the voice is in the part of its audio that played (ms from
+    /// its start), from `agent.wav`.
+    pub voiced: Vec<(f64, f64)>,
+    /// All of its audio played (nothing cut it).
+    pub whole: bool,
 }
 
-/// The agent responses of a recorded call, from its events and transcript.
+/// The agent responses of a recorded call, from its events, transcript
+/// and the agent's track.
 pub fn responses(rec: &RecordedConversation) -> Vec<RecordedResponse> {
+    // Without the track, characters are spread over all of each audio.
+    let track = crate::audio::wav::read_mono(&rec.track(Speaker::Agent))
+        .ok()
+        .map(|(samples, _)| samples);
     let mut by_item: BTreeMap<String, RecordedResponse> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for e in &rec.events {
@@ -61,6 +73,8 @@ pub fn responses(rec: &RecordedConversation) -> Vec<RecordedResponse> {
                 start_ms: 0.0,
                 played_ms: 0.0,
                 cut_live: false,
+                voiced: Vec::new(),
+                whole: false,
             }
         });
         match kind {
@@ -99,9 +113,18 @@ pub fn responses(rec: &RecordedConversation) -> Vec<RecordedResponse> {
             r.cut_live = cut_live.contains(&id.as_str());
             // Replayed, the guardrail decides where it is cut; otherwise it
             // plays as it played (up to any interruption).
+            let heard_ms = played.end_ms - played.start_ms;
+            r.whole = !r.cut_live && heard_ms >= r.audio_ms - 20.0;
+            r.voiced = match &track {
+                Some(samples) => {
+                    let at = |ms: f64| ((ms * 24.0) as usize).min(samples.len());
+                    voiced_spans(&samples[at(played.start_ms)..at(played.end_ms)])
+                }
+                None => vec![(0.0, r.audio_ms)],
+            };
             r.played_ms = match r.cut_live {
                 true => r.audio_ms,
-                false => played.end_ms - played.start_ms,
+                false => heard_ms,
             };
             (!r.deltas.is_empty()).then_some(r)
         })
@@ -156,7 +179,12 @@ async fn replay_response(
     let trip = first.and_then(|o| {
         let playback = Playback {
             start_ms: response.start_ms,
-            ms_per_char: rate.for_response(response.audio_ms, watch.text(), !response.cut_live),
+            voiced: &response.voiced,
+            ms_per_char: rate.for_response(
+                voiced_ms(&response.voiced),
+                watch.text(),
+                response.whole,
+            ),
             text: watch.text(),
             played_ms: response.played_ms,
         };
@@ -219,9 +247,9 @@ pub async fn replay(
         let rec = RecordedConversation::load(&call.dir)?;
         let responses = responses(&rec);
         let mut rate = SpeakingRate::default();
-        for r in responses.iter().filter(|r| !r.cut_live) {
+        for r in responses.iter().filter(|r| r.whole) {
             let text: String = r.deltas.iter().map(|d| d.1.as_str()).collect();
-            rate.add(r.audio_ms, &text);
+            rate.add(voiced_ms(&r.voiced), &text);
         }
         recorded.push((responses, rate, &call.guardrails));
     }

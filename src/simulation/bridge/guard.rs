@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::{AgentSpeech, Bridge, BridgeError, GuardCut};
 use crate::guardrails::{
     GuardrailMode, Guardrails, Outcome, Playback, ResponseWatch, SpeakingRate, place_trip,
+    voiced_ms, voiced_spans,
 };
 use crate::protocol::{ClientEvent, ResponseParams};
 use crate::run_folder::{GuardrailCheckRecord, Speaker};
@@ -277,14 +278,17 @@ impl Bridge<'_> {
                 .get(&item_id)
                 .map_or(speech.text.clone(), |w| w.text().to_string());
             let whole = !guard.cut_streaming.remove(&item_id);
+            let voiced = voiced_spans(&speech.audio);
+            let speaking = voiced_ms(&voiced);
             let playback = Playback {
                 start_ms: start,
-                ms_per_char: guard.rate.for_response(duration, &text, whole),
+                voiced: &voiced,
+                ms_per_char: guard.rate.for_response(speaking, &text, whole),
                 text: &text,
                 played_ms,
             };
-            if trip.is_none() && duration > 0.0 {
-                guard.rate.add(duration, &text);
+            if trip.is_none() && speaking > 0.0 {
+                guard.rate.add(speaking, &text);
             }
             records.extend(guard.records(&item_id, Some(playback)));
             if let (Some((_, g)), true) = (trip, enforce) {
