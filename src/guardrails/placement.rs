@@ -3,10 +3,13 @@
 //!
 //! The Realtime API gives no word timings. rehearse finds where the voice
 //! is in the response's audio (the silence before the first word and the
-//! pauses at punctuation are not words) and spreads the transcript's
-//! characters evenly over that voiced time. On the offline voice this
-//! places a word within about 50 ms of where it is heard; spreading the
-//! characters over the whole audio instead puts it a few hundred ms early.
+//! pauses at punctuation are not words), pins each clear pause (150 ms or
+//! more) to the clause boundary in the text it falls nearest (a `.`, `,`,
+//! `;`, `:`, `?` or `!` followed by a space), and spreads the characters
+//! between two pins evenly over the voiced time between them. On the
+//! offline voice this places a word within about 100 ms of where it is
+//! heard; spreading the characters over the whole audio instead puts it a
+//! few hundred ms early.
 //!
 //! A response cut while it streamed has more text than audio (the text ran
 //! ahead), so its rate is the agent's over the responses it said whole in
@@ -36,11 +39,51 @@ pub struct Playback<'a> {
 impl Playback<'_> {
     /// Timeline ms where the character at byte `offset` of the text plays.
     fn at(&self, offset: usize) -> f64 {
-        let before = self.text[..offset.min(self.text.len())].chars().count() as f64;
-        let mut voiced_left = before * self.ms_per_char;
+        let chars = self.text[..offset.min(self.text.len())].chars().count() as f64;
+        let pins = self.pins();
+        let from = pins.iter().rposition(|p| p.0 <= chars).unwrap_or(0);
+        let (c0, v0) = pins[from];
+        let voiced = match pins.get(from + 1) {
+            Some(&(c1, v1)) => v0 + (chars - c0) * (v1 - v0) / (c1 - c0),
+            None => v0 + (chars - c0) * self.ms_per_char,
+        };
+        self.on_timeline(voiced)
+    }
+
+    /// Characters pinned to voiced ms: the start, and each clear pause at
+    /// the clause boundary nearest where the speaking rate puts it.
+    fn pins(&self) -> Vec<(f64, f64)> {
+        let boundaries = clause_starts(self.text);
+        let mut pins = vec![(0.0, 0.0)];
+        let mut voiced_so_far = 0.0;
+        for pair in self.voiced.windows(2) {
+            voiced_so_far += pair[0].1 - pair[0].0;
+            if pair[1].0 - pair[0].1 < PIN_PAUSE_MS || self.ms_per_char <= 0.0 {
+                continue;
+            }
+            let (c0, v0) = pins[pins.len() - 1];
+            let predicted = c0 + (voiced_so_far - v0) / self.ms_per_char;
+            let tolerance = (0.35 * (predicted - c0)).max(4.0);
+            let nearest = boundaries
+                .iter()
+                .copied()
+                .filter(|&b| b > c0)
+                .min_by(|a, b| (a - predicted).abs().total_cmp(&(b - predicted).abs()));
+            if let Some(b) = nearest.filter(|b| (b - predicted).abs() <= tolerance) {
+                pins.push((b, voiced_so_far));
+            }
+        }
+        pins
+    }
+
+    /// Timeline ms of a moment `voiced` ms into the voice.
+    fn on_timeline(&self, voiced: f64) -> f64 {
+        let mut voiced_left = voiced;
         let mut last_end = 0.0;
+        // A moment at the end of a span is the start of the next: a word
+        // after a pause starts when the voice comes back.
         for &(from, to) in self.voiced {
-            if voiced_left <= to - from {
+            if voiced_left < to - from {
                 return self.start_ms + from + voiced_left;
             }
             voiced_left -= to - from;
@@ -56,6 +99,23 @@ const SILENT_SHARE: f64 = 0.03;
 const SILENT_FLOOR: i16 = 330;
 /// Silences shorter than this are inside words (stops), not pauses.
 const MIN_PAUSE_MS: f64 = 80.0;
+/// Pauses this long or longer are pinned to a clause boundary.
+const PIN_PAUSE_MS: f64 = 150.0;
+
+/// Where clauses start in `text`, in characters: after a `.`, `,`, `;`,
+/// `:`, `?` or `!` and the spaces that follow it.
+fn clause_starts(text: &str) -> Vec<f64> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut starts = Vec::new();
+    for i in 1..chars.len() {
+        let after_mark = matches!(chars[i - 1], '.' | ',' | ';' | ':' | '?' | '!');
+        if after_mark && chars[i].is_whitespace() {
+            let next = (i..chars.len()).find(|&j| !chars[j].is_whitespace());
+            starts.extend(next.map(|j| j as f64));
+        }
+    }
+    starts
+}
 
 /// Where the voice is in `samples` (24 kHz): spans in ms, pauses of
 /// [`MIN_PAUSE_MS`] or more left out.
@@ -233,10 +293,36 @@ mod tests {
             played_ms: 2700.0,
         };
         assert_eq!(p.at(0), 300.0);
-        assert_eq!(p.at(10), 1300.0);
+        assert_eq!(p.at(9), 1200.0);
+        assert_eq!(p.at(10), 1700.0);
         assert_eq!(p.at(11), 1800.0);
         // Past the audio it has, at the same rate.
         assert_eq!(p.at(20), 2700.0);
+    }
+
+    #[test]
+    fn a_pause_is_pinned_to_the_clause_boundary_it_falls_at() {
+        // "friend" starts after the comma's pause, at 1100 ms; at an even
+        // rate over all the voice it would be placed at 770 ms.
+        let text = "Hello there, friend of mine";
+        let voiced = [(0.0, 800.0), (1100.0, 1900.0)];
+        let rate = voiced_ms(&voiced) / text.chars().count() as f64;
+        let p = Playback {
+            start_ms: 0.0,
+            voiced: &voiced,
+            ms_per_char: rate,
+            text,
+            played_ms: 1900.0,
+        };
+        assert_eq!(p.at(text.find("friend").unwrap()), 1100.0);
+        assert_eq!(p.at(text.find("there").unwrap()), 800.0 * 6.0 / 13.0);
+        // Audio that stops before the pause: past it, at the rate.
+        let cut = Playback {
+            voiced: &voiced[..1],
+            ..p
+        };
+        let mine = cut.at(text.find("mine").unwrap());
+        assert!((mine - 23.0 * rate).abs() < 1e-9, "{mine}");
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct ConversationRow {
     /// The SNR the line's (first) noise stage measured over the caller's
     /// speech, dB.
     pub line_snr_db: Option<f64>,
+    /// Guardrail trips, those caught before the caller heard them, and the
+    /// ms heard (None for agents without guardrails).
+    pub guardrail_trips: Option<u32>,
+    pub guardrail_caught: Option<u32>,
+    pub guardrail_heard_ms: Option<f64>,
     /// Notes recorded on the call (not a table column).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -175,6 +180,9 @@ pub fn collect_rows(run: &RunFolder) -> (Vec<ConversationRow>, Vec<ResultRow>) {
                 .as_ref()
                 .and_then(|o| o.line.as_ref())
                 .and_then(|l| l.measured.snr_db.first().copied().flatten()),
+            guardrail_trips: metric("guardrail.trips").map(|v| v as u32),
+            guardrail_caught: metric("guardrail.caught_before_heard").map(|v| v as u32),
+            guardrail_heard_ms: metric("guardrail.heard_ms"),
             notes: outcome
                 .as_ref()
                 .map(|o| o.notes.clone())
@@ -238,6 +246,10 @@ pub fn conversations_frame(rows: &[ConversationRow]) -> PolarsResult<DataFrame> 
         // Format 3: the acoustic condition and the SNR its line measured.
         "condition" => rows.iter().map(|r| r.condition.as_str()).collect::<Vec<_>>(),
         "line_snr_db" => rows.iter().map(|r| r.line_snr_db).collect::<Vec<_>>(),
+        // Format 5: output guardrails.
+        "guardrail_trips" => rows.iter().map(|r| r.guardrail_trips).collect::<Vec<_>>(),
+        "guardrail_caught" => rows.iter().map(|r| r.guardrail_caught).collect::<Vec<_>>(),
+        "guardrail_heard_ms" => rows.iter().map(|r| r.guardrail_heard_ms).collect::<Vec<_>>(),
     )
 }
 
