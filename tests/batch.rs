@@ -421,23 +421,9 @@ fn a_mini_model_run_reports_and_budgets_its_own_price() {
     )
     .unwrap();
     let run = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--project",
-            project.to_str().unwrap(),
-            "--agent",
-            "agents/desk.yaml",
-            "--scenario",
-            "quick",
-            "--latency-ms",
-            "0",
-            "--concurrency",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        rehearse(&args)
+        let mut flags = vec!["--concurrency", "1"];
+        flags.extend_from_slice(extra);
+        common::run_quick(&project, out, &flags, &[])
     };
     let one = tmp.path().join("one");
     assert!(run(&one, &[]).status.success());

@@ -38,6 +38,18 @@ fn run(project: &Path, variants: &[&str], out: &Path, extra: &[&str]) -> std::pr
     common::rehearse_in(&common::repo(), &args, &[])
 }
 
+/// `rehearse guardrails RUN --project PROJECT --debounce DEBOUNCE`.
+fn replay(run: &Path, project: &Path, debounce: &str) -> std::process::Output {
+    common::rehearse(&[
+        "guardrails",
+        run.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--debounce",
+        debounce,
+    ])
+}
+
 fn call_dir(out: &Path, variant: &str) -> PathBuf {
     out.join(format!("conversations/shop~{variant}/promise/0"))
 }
@@ -153,14 +165,7 @@ fn a_regex_guardrail_cuts_promises_and_records_what_the_caller_heard() {
     );
 
     // Replayed per setting: one row each, and the live cuts are noted.
-    let o = common::rehearse(&[
-        "guardrails",
-        out.path().to_str().unwrap(),
-        "--project",
-        fixture().to_str().unwrap(),
-        "--debounce",
-        "10,200",
-    ]);
+    let o = replay(out.path(), &fixture(), "10,200");
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -198,14 +203,7 @@ fn observe_mode_records_trips_and_lets_the_response_play() {
         transcript[0]
     );
     // The whole response is on record: a replay at every setting trips.
-    let o = common::rehearse(&[
-        "guardrails",
-        out.path().to_str().unwrap(),
-        "--project",
-        fixture().to_str().unwrap(),
-        "--debounce",
-        "0,10",
-    ]);
+    let o = replay(out.path(), &fixture(), "0,10");
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("| end only | no_refund_promise | 3 | 3 | 1 | 0/1 (0%) |"),
@@ -293,20 +291,11 @@ async fn a_judge_guardrail_records_latency_and_cost_and_a_slow_one_is_heard() {
 
     // Replayed: the live checks' texts come from the cache; only new
     // texts are asked, and a second replay asks nothing.
-    let replay = |debounce: &'static str| {
+    let replay_judged = |debounce: &'static str| {
         let (p, o) = (project.path().to_path_buf(), out.path().to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            common::rehearse(&[
-                "guardrails",
-                o.to_str().unwrap(),
-                "--project",
-                p.to_str().unwrap(),
-                "--debounce",
-                debounce,
-            ])
-        })
+        tokio::task::spawn_blocking(move || replay(&o, &p, debounce))
     };
-    let first = replay("40,200").await.unwrap();
+    let first = replay_judged("40,200").await.unwrap();
     let table = String::from_utf8_lossy(&first.stdout).to_string();
     assert!(
         first.status.success(),
@@ -337,7 +326,7 @@ async fn a_judge_guardrail_records_latency_and_cost_and_a_slow_one_is_heard() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{table}"));
     assert!(p50 >= 900.0, "latency from the cache: {table}");
-    let second = replay("40,200").await.unwrap();
+    let second = replay_judged("40,200").await.unwrap();
     let table = String::from_utf8_lossy(&second.stdout).to_string();
     assert_eq!(row(&table, "200")[10], "0", "{table}");
     assert_eq!(server.requests.lock().unwrap().len(), asked_after);

@@ -350,25 +350,17 @@ async fn off_scale_verdicts_are_errors_and_unwritable_caches_fail_the_run() {
     std::fs::create_dir_all(&run).unwrap();
     // Where the judge cache goes there is a file: every cache write fails.
     std::fs::write(run.join("judge-cache"), b"not a folder").unwrap();
-    let args: Vec<String> = [
-        "run",
-        "--project",
-        project.path().to_str().unwrap(),
-        "--agent",
-        "agents/desk.yaml",
-        "--scenario",
-        "quick",
-        "--latency-ms",
-        "0",
-        "--out",
-        run.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = tokio::task::spawn_blocking(move || rehearse(&args))
-        .await
-        .unwrap();
+    let (dir, out_dir) = (project.path().to_path_buf(), run.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        common::run_quick(
+            &dir,
+            &out_dir,
+            &[],
+            &[("TEST_JUDGE_KEY", "sk-judge-SECRET-777")],
+        )
+    })
+    .await
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),

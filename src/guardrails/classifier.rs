@@ -140,13 +140,13 @@ async fn post(
     }
     let response = req.send().await.map_err(|e| match e.is_timeout() {
         true => format!("the classifier did not answer within {timeout:?}"),
-        false => format!("the classifier endpoint: {}", without_url(&e)),
+        false => format!("the classifier endpoint: {}", e.without_url()),
     })?;
     let status = response.status();
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| format!("the classifier endpoint: {}", without_url(&e)))?;
+        .map_err(|e| format!("the classifier endpoint: {}", e.without_url()))?;
     if !status.is_success() {
         return Err(format!(
             "the classifier endpoint answered {status}: {:.200}",
@@ -154,15 +154,6 @@ async fn post(
         ));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("the classifier's reply is not JSON: {e}"))
-}
-
-/// A reqwest error without the URL (which may carry a query key).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    if let Some(url) = e.url() {
-        text = text.replace(url.as_str(), "the endpoint");
-    }
-    text
 }
 
 /// A chat completion read as an answer.

@@ -24,8 +24,7 @@ use crate::config::guardrail::{GuardrailKind, GuardrailSpec};
 use crate::run_folder::GuardrailCheckRecord;
 
 /// Whether a tripped guardrail cuts the response or is only recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum GuardrailMode {
     /// Cut the response where the guardrail decided, as production does.
     #[default]
@@ -33,15 +32,6 @@ pub enum GuardrailMode {
     /// Record trips but let every response play (shadow mode): the whole
     /// response is on record for `rehearse guardrails` to replay.
     Observe,
-}
-
-impl GuardrailMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GuardrailMode::Enforce => "enforce",
-            GuardrailMode::Observe => "observe",
-        }
-    }
 }
 
 /// An agent's guardrails, ready to check text.

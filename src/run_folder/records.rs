@@ -143,15 +143,6 @@ pub enum GuardrailKind {
     Judge,
 }
 
-impl GuardrailKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GuardrailKind::Regex => "regex",
-            GuardrailKind::Judge => "judge",
-        }
-    }
-}
-
 /// One line of `guardrails.jsonl`: one check of a guardrail on the words
 /// of an agent response so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
