@@ -57,7 +57,7 @@ async fn once(
     opts.out = Some(out.path().join("run"));
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    let result = rehearse::suite::run(opts, None, Arc::new(Silent))
+    let result = rehearse::suite::run(opts, None, Arc::new(Silent), Default::default())
         .await
         .expect("run")
         .run;

@@ -45,7 +45,7 @@ async fn main() {
         opts.latency_ms = Some(0.0);
         opts.out = Some(out.path().join("run"));
         let t0 = Instant::now();
-        let suite = rehearse::suite::run(opts, None, Arc::new(Silent))
+        let suite = rehearse::suite::run(opts, None, Arc::new(Silent), Default::default())
             .await
             .expect("run");
         let wall = t0.elapsed().as_secs_f64();

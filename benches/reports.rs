@@ -103,6 +103,7 @@ fn main() {
         harness_version: "bench".into(),
         started_at: String::new(),
         finished_at: None,
+        git_revision: None,
         seed: 0,
         pace: Pace::Fast,
         turns: TurnMode::Vad,

@@ -99,7 +99,7 @@ fn main() {
             samples: Mutex::new(Vec::new()),
         });
         let t0 = Instant::now();
-        let result = rehearse::suite::run(opts, None, sampler.clone())
+        let result = rehearse::suite::run(opts, None, sampler.clone(), Default::default())
             .await
             .expect("run")
             .run;

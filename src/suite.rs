@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use crate::config::ConfigError;
 use crate::config::project::Project;
 use crate::config::rubric::RubricFile;
+use crate::reporting::margins::Margins;
 use crate::reporting::{self, Report, ReportError};
 use crate::run_folder::{JUDGE_CACHE, MANIFEST, RunFolder, RunFolderError, SCORES, write_atomic};
 use crate::scoring::{self, ScoringInputs};
@@ -62,11 +63,13 @@ pub enum SuiteError {
     Run(#[from] RunError),
 }
 
-/// Runs the calls `opts` selects, scores each, and builds the reports.
+/// Runs the calls `opts` selects, scores each, and builds the reports
+/// (A/B verdicts under `margins`).
 pub async fn run(
     opts: RunOptions,
     transcriber: Option<Arc<dyn Transcriber>>,
     progress: Arc<dyn Progress>,
+    margins: Margins,
 ) -> Result<SuiteResult, SuiteError> {
     let project = Project::load(&opts.root).map_err(RunError::Config)?;
     let scorer = Arc::new(ProjectScorer {
@@ -75,7 +78,7 @@ pub async fn run(
     });
     let run = crate::simulation::run(opts, &project, progress, scorer).await?;
     let dir = run.dir.clone();
-    let report = tokio::task::spawn_blocking(move || reporting::build(&dir))
+    let report = tokio::task::spawn_blocking(move || reporting::build_with(&dir, &margins))
         .await
         .unwrap_or_else(|e| Err(ReportError::Io(std::io::Error::other(e.to_string()))));
     Ok(SuiteResult { run, report })

@@ -150,6 +150,7 @@ fn synthetic_run(dir: &Path) {
         harness_version: "test".into(),
         started_at: "2026-12-01T12:00:00Z".into(),
         finished_at: Some("2026-12-01T12:05:00Z".into()),
+        git_revision: None,
         seed: 7,
         pace: Pace::Fast,
         turns: TurnMode::Vad,

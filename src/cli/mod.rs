@@ -9,6 +9,7 @@ mod run_cmd;
 mod schema_cmd;
 mod speak_cmd;
 mod tone_cmd;
+mod trend_cmd;
 mod validate_cmd;
 
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     Merge(report_cmd::MergeArgs),
     /// Compare two runs (baseline, candidate) with paired statistics.
     Compare(report_cmd::CompareArgs),
+    /// Read a folder of runs (nightly, say) and write the trend: pass rates
+    /// over time with intervals, the first run of each real change.
+    Trend(trend_cmd::TrendArgs),
     /// Recompute the scores of a stored run (after a rubric edit, say).
     Rescore(rescore_cmd::RescoreArgs),
     /// Replay the agents' guardrails over a stored run at other debounce
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
             Command::Report(args) => report_cmd::report(args),
             Command::Compare(args) => report_cmd::compare(args),
             Command::Merge(args) => report_cmd::merge(args),
+            Command::Trend(args) => trend_cmd::run(args),
             Command::Validate(args) => validate_cmd::run(args),
             Command::Init(args) => init_cmd::run(args),
             Command::Emulator(args) => emulator_cmd::run(args).await,

@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::exit;
+use crate::reporting::margins::Margins;
+use crate::reporting::trend::{self, Trend, TrendSettings};
 use crate::reporting::{self, gates};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// The run directory.
     run: PathBuf,
-    /// Gate file: exit 1 when a gate fails.
+    /// Gate file: exit 1 when a gate fails. Its `margins:` apply to the
+    /// A/B verdicts in the reports.
     #[arg(long)]
     gate: Option<PathBuf>,
 }
@@ -64,17 +67,47 @@ pub fn errored(report: &reporting::Report) -> usize {
         .count()
 }
 
-/// Exit code for a report under optional gates.
-pub fn gate_exit(report: &reporting::Report, gate: Option<&Path>) -> u8 {
-    let Some(path) = gate else { return exit::OK };
-    let file = match gates::GateFile::load(path) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG_ERROR;
-        }
+/// The gate file, if one is given; a broken one is reported and gets the
+/// config-error exit code.
+pub fn load_gate(path: Option<&Path>) -> Result<Option<gates::GateFile>, u8> {
+    let Some(path) = path else { return Ok(None) };
+    gates::GateFile::load(path).map(Some).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::CONFIG_ERROR
+    })
+}
+
+/// The practical margins a gate file sets (the defaults without one).
+pub fn margins(gate: Option<&gates::GateFile>) -> Margins {
+    gate.map(gates::GateFile::margins).unwrap_or_default()
+}
+
+/// The runs beside `run_dir` (its parent folder), analysed as a trend,
+/// when a gate rule needs them.
+fn history(file: &gates::GateFile, run_dir: Option<&Path>) -> Option<Trend> {
+    if !file.needs_trend() {
+        return None;
+    }
+    let parent = run_dir?.parent()?;
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let (runs, skipped) = trend::load_runs(parent).ok()?;
+    let settings = TrendSettings {
+        margins: file.margins(),
+        ..TrendSettings::default()
     };
-    let results = gates::evaluate(&file, report);
+    Some(trend::analyse(runs, skipped, &settings))
+}
+
+/// Exit code for a report under optional gates; `run_dir` is where the
+/// report's run is (its siblings are the history trend rules need).
+pub fn gate_exit(
+    report: &reporting::Report,
+    gate: Option<&gates::GateFile>,
+    run_dir: Option<&Path>,
+) -> u8 {
+    let Some(file) = gate else { return exit::OK };
+    let trend = history(file, run_dir);
+    let results = gates::evaluate(file, report, trend.as_ref());
     for g in &results {
         eprintln!(
             "gate {}: {} ({})",
@@ -95,10 +128,14 @@ pub fn gate_exit(report: &reporting::Report, gate: Option<&Path>) -> u8 {
 }
 
 pub fn report(args: ReportArgs) -> u8 {
-    match reporting::build(&args.run) {
+    let gate = match load_gate(args.gate.as_deref()) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    match reporting::build_with(&args.run, &margins(gate.as_ref())) {
         Ok(r) => {
             println!("{}", args.run.join("summary.md").display());
-            gate_exit(&r, args.gate.as_deref())
+            gate_exit(&r, gate.as_ref(), Some(&args.run))
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -108,8 +145,12 @@ pub fn report(args: ReportArgs) -> u8 {
 }
 
 pub fn compare(args: CompareArgs) -> u8 {
+    let gate = match load_gate(args.gate.as_deref()) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let (conversations, results, comparisons) =
-        match reporting::compare_runs(&args.base, &args.candidate) {
+        match reporting::compare_runs(&args.base, &args.candidate, &margins(gate.as_ref())) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -143,5 +184,5 @@ pub fn compare(args: CompareArgs) -> u8 {
         notes: vec![],
         harness_overloaded: false,
     };
-    gate_exit(&report, args.gate.as_deref())
+    gate_exit(&report, gate.as_ref(), None)
 }

@@ -192,6 +192,12 @@ pub async fn run(args: RunArgs) -> u8 {
         GuardrailsArg::Enforce => GuardrailMode::Enforce,
         GuardrailsArg::Observe => GuardrailMode::Observe,
     };
+    // A broken gate file is found before any call is made.
+    let gate = match super::report_cmd::load_gate(args.gate.as_deref()) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let margins = super::report_cmd::margins(gate.as_ref());
     if args.dry_run {
         return match crate::simulation::plan::plan(&opts) {
             Ok(p) => {
@@ -205,7 +211,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let stop = stop_on_signals();
     opts.stop = Some(stop.clone());
     let suite = tokio::select! {
-        s = suite::run(opts, args.transcription.transcriber(), display) => s,
+        s = suite::run(opts, args.transcription.transcriber(), display, margins.clone()) => s,
         _ = stop.quit_now() => {
             eprintln!("quit: calls in progress were not recorded; finished calls are on disk");
             return exit::INTERRUPTED;
@@ -224,7 +230,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     if let Some(base) = &args.baseline {
-        match crate::reporting::compare_runs(base, &result.run.dir) {
+        match crate::reporting::compare_runs(base, &result.run.dir, &margins) {
             Ok((_, _, mut c)) => report.comparisons.append(&mut c),
             Err(e) => {
                 eprintln!("error: baseline: {e}");
@@ -261,13 +267,9 @@ pub async fn run(args: RunArgs) -> u8 {
             None => c.not_started.is_none(),
         })
         .count();
-    let gate = args
-        .gate
-        .as_deref()
-        .map(|g| super::report_cmd::gate_exit(&report, Some(g)));
-    if gate == Some(exit::CONFIG_ERROR) {
-        return exit::CONFIG_ERROR;
-    }
+    let gate = gate
+        .as_ref()
+        .map(|g| super::report_cmd::gate_exit(&report, Some(g), Some(&result.run.dir)));
     if unscored + super::report_cmd::errored(&report) > 0 {
         eprintln!(
             "error: some conversations have no verdict: they or their checks errored (summary.md lists them and why)"

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use super::compare::Change;
+use super::margins::{Margin, Margins};
+use super::trend::Trend;
 use super::tables::ConversationRow;
 use crate::config::{ConfigError, load_yaml_file};
 
@@ -15,6 +17,15 @@ use crate::config::{ConfigError, load_yaml_file};
 #[serde(deny_unknown_fields)]
 pub struct GateFile {
     pub rules: Vec<GateRule>,
+    /// Practical margins per measure, overriding the documented defaults: a
+    /// significant change no larger than its margin is not called a
+    /// regression (nor an improvement, nor higher or lower). Keys: a
+    /// measure or check name, a prefix ending in a dot (`latency.`), or
+    /// `pass_rate` for every pass rate. Values: a number in the measure's
+    /// unit (`0.5` LU, `100` ms, `0.05` = 5 points of pass rate) or a share
+    /// of the baseline (`"5%"`).
+    #[serde(default)]
+    pub margins: std::collections::BTreeMap<String, Margin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -40,6 +51,11 @@ pub struct GateRule {
     /// Fail on a statistically significant regression against the baseline.
     #[serde(default)]
     pub no_significant_regression: bool,
+    /// Fail when a check's pass rate (or the overall one) in this run has
+    /// fallen significantly, and beyond its margin, against the runs before
+    /// it in the same folder (`rehearse trend`'s rolling baseline).
+    #[serde(default)]
+    pub no_trend_regression: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,10 +69,20 @@ impl GateFile {
     pub fn load(path: &Path) -> Result<GateFile, ConfigError> {
         load_yaml_file(path)
     }
+
+    /// The margins the A/B verdicts use under this gate file.
+    pub fn margins(&self) -> Margins {
+        Margins::new(self.margins.clone())
+    }
 }
 
-pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
+/// Every rule of `gates` on `report`; `trend` is the history of runs the
+/// report's run sits among, for `no_trend_regression` rules.
+pub fn evaluate(gates: &GateFile, report: &Report, trend: Option<&Trend>) -> Vec<GateResult> {
     let mut out = Vec::new();
+    for rule in gates.rules.iter().filter(|r| r.no_trend_regression) {
+        out.push(trend_gate(rule, &report.run_id, trend));
+    }
     for rule in &gates.rules {
         let rule_start = out.len();
         if let Some(condition) = &rule.condition {
@@ -113,13 +139,7 @@ pub fn evaluate(gates: &GateFile, report: &Report) -> Vec<GateResult> {
                         out.push(GateResult {
                             rule: format!("{cand} vs {base}: no significant regression"),
                             passed: false,
-                            detail: format!(
-                                "{} regressed: {:.0}% → {:.0}%, p = {:.4}",
-                                c.check,
-                                c.baseline_pass_rate * 100.0,
-                                c.candidate_pass_rate * 100.0,
-                                c.p_value
-                            ),
+                            detail: regression_detail(c),
                         });
                     }
                 }
@@ -227,15 +247,7 @@ fn robustness_gate(rule: &GateRule, variant: &str, condition: &str, report: &Rep
         .iter()
         .filter(|c| rule.check.as_ref().is_none_or(|want| &c.check == want))
         .filter(|c| c.change == Change::Regressed)
-        .map(|c| {
-            format!(
-                "{} regressed: {:.0}% → {:.0}%, p = {:.4}",
-                c.check,
-                c.baseline_pass_rate * 100.0,
-                c.candidate_pass_rate * 100.0,
-                c.p_value
-            )
-        })
+        .map(regression_detail)
         .collect();
     GateResult {
         rule: format!("{name} against {}", r.baseline_condition),
@@ -246,6 +258,73 @@ fn robustness_gate(rule: &GateRule, variant: &str, condition: &str, report: &Rep
             regressed.join("; ")
         },
     }
+}
+
+impl GateFile {
+    /// Whether any rule needs the history of runs.
+    pub fn needs_trend(&self) -> bool {
+        self.rules.iter().any(|r| r.no_trend_regression)
+    }
+}
+
+/// A `no_trend_regression` rule on run `run_id` of `trend`.
+pub fn trend_gate(rule: &GateRule, run_id: &str, trend: Option<&Trend>) -> GateResult {
+    let name = match &rule.check {
+        Some(check) => format!("no trend regression of {check}"),
+        None => "no trend regression".to_string(),
+    };
+    let Some(trend) = trend else {
+        return GateResult {
+            rule: name,
+            passed: false,
+            detail: "no history of runs to compare with".into(),
+        };
+    };
+    if !trend.runs.iter().any(|r| r.run_id == run_id) {
+        return GateResult {
+            rule: name,
+            passed: false,
+            detail: format!("run {run_id} is not among the runs read"),
+        };
+    }
+    let regressed: Vec<String> = trend
+        .regressions_at(run_id)
+        .into_iter()
+        .filter(|(s, _)| rule.check.as_ref().is_none_or(|c| c == &s.check))
+        .filter(|(s, _)| rule.variant.as_ref().is_none_or(|v| v == &s.variant))
+        .map(|(s, p)| {
+            format!(
+                "{} {}: {:.0}% against {:.0}% over the previous {} runs, p = {:.2e}",
+                s.variant,
+                s.check,
+                p.pass_rate * 100.0,
+                p.baseline_rate().unwrap_or(0.0) * 100.0,
+                p.baseline_runs,
+                p.p_value.unwrap_or(1.0)
+            )
+        })
+        .collect();
+    GateResult {
+        rule: name,
+        passed: regressed.is_empty(),
+        detail: if regressed.is_empty() {
+            format!("none against the previous {} runs", trend.window)
+        } else {
+            regressed.join("; ")
+        },
+    }
+}
+
+/// What a regressed check did, with the margin it exceeded.
+fn regression_detail(c: &super::compare::Comparison) -> String {
+    format!(
+        "{} regressed: {:.0}% → {:.0}%, p = {:.4}, beyond the {:.0}-point margin",
+        c.check,
+        c.baseline_pass_rate * 100.0,
+        c.candidate_pass_rate * 100.0,
+        c.p_value,
+        c.margin * 100.0
+    )
 }
 
 /// A pass-rate rule over `passes` of `decided`: nothing decided never passes.

@@ -10,7 +10,8 @@ use minijinja::{AutoEscape, Environment, context};
 use serde_json::{Value, json};
 
 use super::Report;
-use super::compare::{AbComparison, Change, MetricChange};
+use super::compare::{AbComparison, Change, margin_text};
+use super::forest;
 use super::junit::escape;
 use crate::run_folder::{
     CheckKind, CheckStatus, RunFolder, Speaker, TOOLS, TRANSCRIPT, ToolCallRecord, Utterance,
@@ -266,20 +267,23 @@ fn check_marks(call_dir: &std::path::Path) -> Vec<Mark> {
 fn comparison_values(all: &[AbComparison]) -> Vec<Value> {
     all.iter()
         .map(|ab| {
-            json!({"baseline": ab.baseline, "candidate": ab.candidate, "rows": ab.checks.iter().map(|r| json!({
+            json!({"baseline": ab.baseline, "candidate": ab.candidate,
+            "forest_checks": forest::pass_rates(ab), "forest_measures": forest::measures(ab),
+            "rows": ab.checks.iter().map(|r| json!({
                 "check": r.check, "pairs": r.pairs, "base": pct(Some(r.baseline_pass_rate)), "cand": pct(Some(r.candidate_pass_rate)),
                 "diff": format!("{:+.0} pts [{:+.0}, {:+.0}]", r.difference * 100.0, r.ci_low * 100.0, r.ci_high * 100.0),
+                "margin": format!("±{:.0} pts", r.margin * 100.0),
                 "p": format!("{:.3}", r.p_value),
                 "class": match r.change { Change::Regressed => "fail", Change::Improved => "pass", _ => "muted" },
-                "verdict": match r.change { Change::Regressed => "regressed".to_string(), Change::Improved => "improved".to_string(),
-                    Change::NoSignificantChange => "no significant change".to_string(),
-                    Change::NotEnoughData => format!("not enough data (≥ {} pairs)", r.needs_discordant_pairs.unwrap_or(0)) }
+                "verdict": match r.change {
+                    Change::NotEnoughData => format!("not enough data (≥ {} pairs)", r.needs_discordant_pairs.unwrap_or(0)),
+                    other => other.words().to_string() }
             })).collect::<Vec<_>>(),
             "metrics": ab.metrics.iter().map(|m| json!({
                 "metric": m.metric, "pairs": m.pairs, "base": format!("{:.2}", m.baseline_mean), "cand": format!("{:.2}", m.candidate_mean),
                 "diff": format!("{:+.2} [{:+.2}, {:+.2}]", m.difference, m.ci_low, m.ci_high),
-                "change": match m.change { MetricChange::Higher => "higher", MetricChange::Lower => "lower",
-                    MetricChange::NoSignificantChange => "no significant change", MetricChange::NotEnoughData => "not enough data" }
+                "margin": margin_text(m.margin),
+                "change": m.change.words()
             })).collect::<Vec<_>>()})
         })
         .collect()

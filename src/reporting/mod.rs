@@ -5,13 +5,16 @@
 
 pub mod aggregate;
 pub mod compare;
+pub mod forest;
 pub mod gates;
 pub mod guardrail_replay;
 pub mod html;
 pub mod junit;
+pub mod margins;
 pub mod stats;
 pub mod summary;
 pub mod tables;
+pub mod trend;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +24,7 @@ use serde::Serialize;
 
 use crate::run_folder::{CheckStatus, Manifest, RunFolder, RunFolderError, Status, write_atomic};
 use compare::{AbComparison, Robustness};
+use margins::Margins;
 use tables::{ConversationRow, ResultRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -210,8 +214,13 @@ fn not_run(manifest: &Manifest) -> Vec<NotRun> {
 }
 
 /// Builds every report of a run from its artifacts and writes them into the
-/// run directory.
+/// run directory, with the default practical margins.
 pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
+    build_with(run_dir, &Margins::default())
+}
+
+/// [`build`] with the practical margins a gate file sets.
+pub fn build_with(run_dir: &Path, margins: &Margins) -> Result<Report, ReportError> {
     let run = RunFolder::open(run_dir)?;
     let manifest = &run.manifest;
     let (conversations, results) = tables::collect_rows(&run);
@@ -228,8 +237,21 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
             .map(|cand| AbComparison {
                 baseline: baseline.clone(),
                 candidate: cand.clone(),
-                checks: compare::compare(&conversations, &results, baseline, cand, manifest.seed),
-                metrics: compare::compare_metrics(&conversations, baseline, cand, manifest.seed),
+                checks: compare::compare(
+                    &conversations,
+                    &results,
+                    baseline,
+                    cand,
+                    manifest.seed,
+                    margins,
+                ),
+                metrics: compare::compare_metrics(
+                    &conversations,
+                    baseline,
+                    cand,
+                    manifest.seed,
+                    margins,
+                ),
             })
             .collect(),
         None => vec![],
@@ -242,6 +264,7 @@ pub fn build(run_dir: &Path) -> Result<Report, ReportError> {
         &manifest.variants,
         &manifest.conditions,
         manifest.seed,
+        margins,
     );
     let report = Report {
         run_id: manifest.run_id.clone(),
@@ -284,7 +307,11 @@ type Paired = (Vec<ConversationRow>, Vec<ResultRow>, Vec<AbComparison>);
 /// Two runs paired: the first variant of `base` against the first variant
 /// of `candidate`, with their rows relabelled `baseline` and `candidate`.
 /// Pairs the first variant of `base` with the first variant of `candidate`.
-pub fn compare_runs(base_dir: &Path, cand_dir: &Path) -> Result<Paired, ReportError> {
+pub fn compare_runs(
+    base_dir: &Path,
+    cand_dir: &Path,
+    margins: &Margins,
+) -> Result<Paired, ReportError> {
     let load =
         |dir: &Path| -> Result<(Vec<ConversationRow>, Vec<ResultRow>, String, u64), ReportError> {
             let run = RunFolder::open(dir)?;
@@ -320,8 +347,15 @@ pub fn compare_runs(base_dir: &Path, cand_dir: &Path) -> Result<Paired, ReportEr
     let ab = AbComparison {
         baseline: format!("{} ({})", base.2, base_dir.display()),
         candidate: format!("{} ({})", cand.2, cand_dir.display()),
-        checks: compare::compare(&conversations, &results, "baseline", "candidate", cand.3),
-        metrics: compare::compare_metrics(&conversations, "baseline", "candidate", cand.3),
+        checks: compare::compare(
+            &conversations,
+            &results,
+            "baseline",
+            "candidate",
+            cand.3,
+            margins,
+        ),
+        metrics: compare::compare_metrics(&conversations, "baseline", "candidate", cand.3, margins),
     };
     Ok((conversations, results, vec![ab]))
 }

@@ -108,6 +108,33 @@ pub fn bootstrap_interval(
     Some((at(alpha / 2.0), at(1.0 - alpha / 2.0)))
 }
 
+/// Two-sided Fisher's exact test of two independent proportions,
+/// `a` of `n1` against `b` of `n2`: the probability, with the margins fixed,
+/// of a table no more likely than the one observed (as scipy's
+/// `fisher_exact` computes it).
+pub fn fisher_exact(a: u64, n1: u64, b: u64, n2: u64) -> f64 {
+    let successes = a + b;
+    let total = n1 + n2;
+    if n1 == 0 || n2 == 0 || successes == 0 || successes == total {
+        return 1.0;
+    }
+    let ln_fact = |n: u64| (1..=n).map(|i| (i as f64).ln()).sum::<f64>();
+    let ln_choose = |n: u64, k: u64| ln_fact(n) - ln_fact(k) - ln_fact(n - k);
+    let ln_total = ln_choose(total, successes);
+    let ln_p = |x: u64| ln_choose(n1, x) + ln_choose(n2, successes - x) - ln_total;
+    let observed = ln_p(a);
+    let low = successes.saturating_sub(n2);
+    let high = successes.min(n1);
+    // Tables within a relative 1e-7 of the observed one count as equally
+    // likely (scipy uses the same tolerance).
+    let p: f64 = (low..=high)
+        .map(ln_p)
+        .filter(|lp| *lp <= observed + 1e-7)
+        .map(f64::exp)
+        .sum();
+    p.min(1.0)
+}
+
 /// Discordant pairs needed for McNemar to reach p < 0.05 if every discordant
 /// pair went one way: the smallest n with 2·0.5ⁿ < 0.05.
 pub fn discordant_pairs_needed() -> u64 {
@@ -127,6 +154,16 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), Some(1.0));
         assert_eq!(quantile(&[], 0.5), None);
         assert_eq!(mean(&[1.0, 2.0]), Some(1.5));
+    }
+
+    #[test]
+    fn fisher_exact_matches_scipy() {
+        // scipy.stats.fisher_exact([[a, n1 - a], [b, n2 - b]]).pvalue
+        let close = |x: f64, want: f64| (x - want).abs() < 1e-9 * want.max(1e-12) + 1e-12;
+        assert!(close(fisher_exact(8, 10, 2, 10), 0.023_014_137_565_221_16));
+        assert!(close(fisher_exact(40, 40, 0, 8), 2.650_066_691_313_347e-9));
+        assert!(close(fisher_exact(3, 5, 3, 5), 1.0));
+        assert_eq!(fisher_exact(0, 0, 3, 5), 1.0);
     }
 
     #[test]

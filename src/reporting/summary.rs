@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use super::compare::{AbComparison, Change, Comparison, MetricChange, Robustness};
+use super::compare::{AbComparison, Change, Comparison, Robustness, margin_text};
 use crate::run_folder::CLEAN;
 
 fn pct(v: Option<f64>) -> String {
@@ -285,7 +285,7 @@ pub fn robustness_markdown(all: &[Robustness]) -> String {
 /// difference with its interval, p and the verdict.
 fn check_cells(c: &Comparison) -> String {
     format!(
-        "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | {:.3} | {} |",
+        "| `{}` | {} | {:.0}% | {:.0}% | {:+.0} pts [{:+.0}, {:+.0}] | ±{:.0} pts | {:.3} | {} |",
         cell(&c.check),
         c.pairs,
         c.baseline_pass_rate * 100.0,
@@ -293,6 +293,7 @@ fn check_cells(c: &Comparison) -> String {
         c.difference * 100.0,
         c.ci_low * 100.0,
         c.ci_high * 100.0,
+        c.margin * 100.0,
         c.p_value,
         verdict(c)
     )
@@ -302,12 +303,11 @@ fn check_cells(c: &Comparison) -> String {
 fn verdict(c: &Comparison) -> String {
     match c.change {
         Change::Regressed => "**regressed**".to_string(),
-        Change::Improved => "improved".to_string(),
-        Change::NoSignificantChange => "no significant change".to_string(),
         Change::NotEnoughData => format!(
             "not enough data (needs ≥ {} paired conversations)",
             c.needs_discordant_pairs.unwrap_or(0)
         ),
+        other => other.words().to_string(),
     }
 }
 
@@ -322,35 +322,31 @@ pub fn comparisons_markdown(all: &[AbComparison]) -> String {
         );
         let _ = writeln!(
             out,
-            "| check | pairs | baseline | candidate | difference [95% CI] | p (McNemar exact) | verdict |"
+            "| check | pairs | baseline | candidate | difference [95% CI] | margin | p (McNemar exact) | verdict |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
         for c in &ab.checks {
             let _ = writeln!(out, "{}", check_cells(c));
         }
         if !ab.metrics.is_empty() {
             let _ = writeln!(
                 out,
-                "\n| measure | pairs | baseline mean | candidate mean | difference [95% CI] | change |"
+                "\n| measure | pairs | baseline mean | candidate mean | difference [95% CI] | margin | change |"
             );
-            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|");
             for m in &ab.metrics {
-                let change = match m.change {
-                    MetricChange::Higher => "higher",
-                    MetricChange::Lower => "lower",
-                    MetricChange::NoSignificantChange => "no significant change",
-                    MetricChange::NotEnoughData => "not enough data",
-                };
                 let _ = writeln!(
                     out,
-                    "| `{}` | {} | {:.2} | {:.2} | {:+.2} [{:+.2}, {:+.2}] | {change} |",
+                    "| `{}` | {} | {:.2} | {:.2} | {:+.2} [{:+.2}, {:+.2}] | {} | {} |",
                     cell(&m.metric),
                     m.pairs,
                     m.baseline_mean,
                     m.candidate_mean,
                     m.difference,
                     m.ci_low,
-                    m.ci_high
+                    m.ci_high,
+                    margin_text(m.margin),
+                    m.change.words()
                 );
             }
         }

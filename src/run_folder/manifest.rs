@@ -108,6 +108,11 @@ pub struct Manifest {
     pub harness_version: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// The project's git commit when the run started (`-dirty` when its
+    /// tracked files had changes), if the project is in a git repository:
+    /// what `rehearse trend` shows beside each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
     pub seed: u64,
     pub pace: Pace,
     pub turns: TurnMode,

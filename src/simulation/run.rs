@@ -269,10 +269,15 @@ fn open_folder(
     scenarios: &[&ScenarioFile],
     mut plan: Vec<PlannedConversation>,
 ) -> Result<(PathBuf, Manifest), RunError> {
-    let started_at = now_rfc3339();
+    let now = SystemTime::now();
+    // Milliseconds order runs started within one second (`rehearse trend`).
+    let started_at = humantime::format_rfc3339_millis(now).to_string();
     let run_id = format!(
         "{}-s{}",
-        started_at.replace([':', '-'], "").trim_end_matches('Z'),
+        humantime::format_rfc3339_seconds(now)
+            .to_string()
+            .replace([':', '-'], "")
+            .trim_end_matches('Z'),
         opts.seed
     );
     let dir = opts
@@ -309,6 +314,10 @@ fn open_folder(
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
         finished_at: None,
+        git_revision: match &previous {
+            Some(p) => p.manifest.git_revision.clone(),
+            None => git_revision(&opts.root),
+        },
         seed: opts.seed,
         pace: opts.pace,
         turns: opts.turns,
@@ -330,6 +339,26 @@ fn open_folder(
     };
     manifest.recount();
     Ok((dir, manifest))
+}
+
+/// The commit the project is at (`-dirty` with changes to tracked files),
+/// when it is in a git repository and git is installed; None otherwise.
+fn git_revision(root: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).filter(|c| !c.is_empty())?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|changes| !changes.is_empty());
+    Some(if dirty { format!("{commit}-dirty") } else { commit })
 }
 
 /// The run `--resume` continues, if there is one yet.
@@ -805,6 +834,7 @@ mod tests {
             harness_version: "t".into(),
             started_at: String::new(),
             finished_at: None,
+            git_revision: None,
             seed: 0,
             pace: Pace::Fast,
             turns: TurnMode::Vad,
