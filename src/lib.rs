@@ -16,6 +16,9 @@
 //! - [`pricing`]: what calls cost, by model.
 //! - [`guardrails`]: output guardrails on the agent's streamed words, live
 //!   and replayed, and what the caller heard before one decided.
+//! - [`import`]: real calls (Realtime event logs, recordings, run-folder
+//!   calls) read into utterances, tool calls and tracks, and written as run
+//!   folder calls and replay scenarios.
 //! - [`emulator`]: a local Realtime server that plays a scripted agent.
 //! - [`simulation`]: synthetic calls between a simulated caller and the agent.
 //! - [`scoring`]: checks on recorded calls (pure functions of a run folder).
@@ -42,6 +45,7 @@ pub(crate) mod cpu_pool;
 pub mod emulator;
 pub mod guardrails;
 pub mod http;
+pub mod import;
 pub mod pricing;
 pub mod protocol;
 pub mod realtime;

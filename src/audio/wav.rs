@@ -132,6 +132,28 @@ pub fn read_mono(path: &Path) -> hound::Result<(Vec<i16>, u32)> {
         samples.truncate(n);
         return Ok((samples, pcm.spec.sample_rate));
     }
+    let (raw, channels, rate) = read_interleaved(path)?;
+    let mono = raw
+        .chunks(channels)
+        .map(|frame| (frame.iter().sum::<i32>() / channels as i32).clamp(-32768, 32767) as i16)
+        .collect();
+    Ok((mono, rate))
+}
+
+/// Reads each channel of a WAV file as 16-bit samples, and its rate.
+pub fn read_channels(path: &Path) -> hound::Result<(Vec<Vec<i16>>, u32)> {
+    let (raw, channels, rate) = read_interleaved(path)?;
+    let mut out = vec![Vec::with_capacity(raw.len() / channels); channels];
+    for frame in raw.chunks(channels) {
+        for (channel, v) in out.iter_mut().zip(frame) {
+            channel.push((*v).clamp(-32768, 32767) as i16);
+        }
+    }
+    Ok((out, rate))
+}
+
+/// Every sample at 16-bit scale, interleaved; the channel count; the rate.
+fn read_interleaved(path: &Path) -> hound::Result<(Vec<i32>, usize, u32)> {
     let mut reader = hound::WavReader::open(path)?;
     let spec = reader.spec();
     let channels = spec.channels.max(1) as usize;
@@ -156,11 +178,7 @@ pub fn read_mono(path: &Path) -> hound::Result<(Vec<i16>, u32)> {
             .map(|s| s.map(|v| (v * 32767.0) as i32))
             .collect::<Result<_, _>>()?,
     };
-    let mono = raw
-        .chunks(channels)
-        .map(|frame| (frame.iter().sum::<i32>() / channels as i32).clamp(-32768, 32767) as i16)
-        .collect();
-    Ok((mono, spec.sample_rate))
+    Ok((raw, channels, spec.sample_rate))
 }
 
 /// A whole mono WAV file in memory (for uploading a clip).

@@ -2,6 +2,7 @@
 
 mod emulator_cmd;
 mod guardrails_cmd;
+mod import_cmd;
 mod init_cmd;
 mod report_cmd;
 mod rescore_cmd;
@@ -60,6 +61,9 @@ enum Command {
     /// Replay the agents' guardrails over a stored run at other debounce
     /// settings: caught before heard, heard ms, checks and cost per setting.
     Guardrails(guardrails_cmd::GuardrailsArgs),
+    /// Import real calls (Realtime event logs, recordings, run calls) as a
+    /// scored run folder and replay scenarios.
+    Import(import_cmd::ImportArgs),
     /// Check config files and their cross-references.
     Validate(validate_cmd::ValidateArgs),
     /// Scaffold a new project that runs as it is.
@@ -120,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run_cmd::run(args).await,
             Command::Rescore(args) => rescore_cmd::run(args).await,
             Command::Guardrails(args) => guardrails_cmd::run(args).await,
+            Command::Import(args) => import_cmd::run(args).await,
             Command::Report(args) => report_cmd::report(args),
             Command::Compare(args) => report_cmd::compare(args),
             Command::Merge(args) => report_cmd::merge(args),

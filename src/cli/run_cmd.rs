@@ -263,7 +263,7 @@ pub async fn run(args: RunArgs) -> u8 {
         .filter(|c| match c.status {
             Some(Status::Error) => true,
             Some(Status::Completed) => c.error.is_some(),
-            Some(Status::Interrupted) => false,
+            Some(Status::Interrupted | Status::Imported) => false,
             None => c.not_started.is_none(),
         })
         .count();

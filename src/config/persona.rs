@@ -219,6 +219,9 @@ pub enum Driver {
         #[serde(default)]
         temperature: Option<f64>,
     },
+    /// Plays a recorded caller: the scenario's `replay:` lines, each when the
+    /// agent says what the original agent said before it (`rehearse import`).
+    Replay,
 }
 
 impl PersonaFile {

@@ -65,6 +65,37 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
     }
 }
 
+/// A replay scenario needs a replay persona, and a replay persona a
+/// scenario with recorded lines.
+fn replay_mismatch(path: &Path, s: &ScenarioFile, p: &PersonaFile) -> Option<ConfigError> {
+    let replays = matches!(p.driver, Driver::Replay);
+    match (s.replay.is_some(), replays) {
+        (true, false) => Some(
+            ConfigError::new(
+                path,
+                format!(
+                    "scenario `{}` has `replay:` lines but persona `{}` does not replay them",
+                    s.id, p.name
+                ),
+            )
+            .at_path(&[Step::Key("persona")])
+            .with_hint("name a persona with `driver: { kind: replay }`".to_string()),
+        ),
+        (false, true) => Some(
+            ConfigError::new(
+                path,
+                format!(
+                    "persona `{}` replays a recorded caller, but scenario `{}` has no `replay:` lines",
+                    p.name, s.id
+                ),
+            )
+            .at_path(&[Step::Key("persona")])
+            .with_hint("`rehearse import` writes replay scenarios; or pick another persona".to_string()),
+        ),
+        _ => None,
+    }
+}
+
 impl Project {
     /// Loads every config file under `root` and cross-checks them.
     pub fn load(root: &Path) -> Result<Project, Vec<ConfigError>> {
@@ -165,8 +196,13 @@ impl Project {
                     format!("scenario id `{}` is also used by {}", s.id, first.display()),
                 ));
             }
-            if !self.personas.contains_key(&s.persona) {
-                errors.push(self.missing_persona(path, &s.persona));
+            match self.personas.get(&s.persona) {
+                None => errors.push(self.missing_persona(path, &s.persona)),
+                Some((_, p)) => {
+                    if let Some(e) = replay_mismatch(path, s, p) {
+                        errors.push(e);
+                    }
+                }
             }
             // With an agent file broken, its tools are unknown, not missing:
             // its own errors are what to fix.

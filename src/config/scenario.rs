@@ -50,6 +50,55 @@ pub struct ScenarioFile {
     pub end: EndConditions,
     #[serde(default)]
     pub expectations: Expectations,
+    /// A recorded caller to replay (`rehearse import` writes it); the
+    /// scenario's persona must have `driver: { kind: replay }`.
+    #[serde(default)]
+    pub replay: Option<ReplayScript>,
+}
+
+/// The original caller's lines, in order, each with what the original agent
+/// said just before it and how long the caller took to answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayScript {
+    /// The caller's track (a WAV file, relative to the scenario file) that
+    /// `start_ms`/`end_ms` cut the lines from. Without it the lines are
+    /// spoken by the persona's voice.
+    #[serde(default)]
+    pub audio: Option<String>,
+    /// `audio` resolved against the scenario file when it was loaded.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub audio_path: Option<std::path::PathBuf>,
+    /// How alike (0–1, on the last sentence) what the agent says must be to
+    /// what the original agent said before a line for that line to be played;
+    /// below it for every remaining line, the call ends `diverged`.
+    #[serde(default = "default_min_similarity")]
+    pub min_similarity: f64,
+    pub turns: Vec<ReplayTurn>,
+}
+
+pub fn default_min_similarity() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayTurn {
+    /// What the original agent said just before (empty: the caller spoke first).
+    #[serde(default)]
+    pub after: String,
+    /// The caller's words, as transcribed.
+    pub say: String,
+    /// Where the line is in `audio`, ms.
+    #[serde(default)]
+    pub start_ms: Option<f64>,
+    #[serde(default)]
+    pub end_ms: Option<f64>,
+    /// The original caller's delay after the agent stopped talking, ms
+    /// (negative: they talked over the agent's last words).
+    #[serde(default)]
+    pub reaction_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -287,6 +336,46 @@ impl ScenarioFile {
                 }
             }
         }
+        let mut scenario = scenario;
+        if let Some(replay) = &mut scenario.replay {
+            replay.audio_path = check_replay(path, replay)?;
+        }
         Ok(scenario)
     }
+}
+
+/// A replay's lines: at least one, cut from inside the audio when there is
+/// audio, and a similarity threshold between 0 and 1. Returns the audio's path.
+fn check_replay(
+    path: &Path,
+    replay: &ReplayScript,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    if !(0.0..=1.0).contains(&replay.min_similarity) {
+        return Err(ConfigError::new(path, "replay.min_similarity must be between 0 and 1")
+            .at_path(&parse_path("replay.min_similarity")));
+    }
+    if replay.turns.is_empty() {
+        return Err(ConfigError::new(path, "replay.turns is empty: nothing to replay")
+            .at_path(&parse_path("replay.turns")));
+    }
+    let Some(audio) = &replay.audio else {
+        return Ok(None);
+    };
+    let resolved = super::load::resolve_inside(path, "replay.audio", audio)?;
+    {
+        for (i, turn) in replay.turns.iter().enumerate() {
+            let cut = match (turn.start_ms, turn.end_ms) {
+                (Some(start), Some(end)) => start >= 0.0 && end > start,
+                _ => false,
+            };
+            if !cut {
+                return Err(ConfigError::new(
+                    path,
+                    format!("replay.turns[{i}] needs start_ms < end_ms to cut its line from replay.audio"),
+                )
+                .at_path(&parse_path(&format!("replay.turns[{i}]"))));
+            }
+        }
+    }
+    Ok(Some(resolved))
 }

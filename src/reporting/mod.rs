@@ -372,6 +372,7 @@ struct CompareLine<'a> {
     difference: f64,
     ci: (f64, f64),
     p_value: Option<f64>,
+    margin: f64,
     change: String,
 }
 
@@ -391,6 +392,7 @@ pub fn write_comparison_files(dir: &Path, comparisons: &[AbComparison]) -> Resul
                 difference: c.difference,
                 ci: (c.ci_low, c.ci_high),
                 p_value: Some(c.p_value),
+                margin: c.margin,
                 change: format!("{:?}", c.change),
             });
         }
@@ -406,6 +408,7 @@ pub fn write_comparison_files(dir: &Path, comparisons: &[AbComparison]) -> Resul
                 difference: m.difference,
                 ci: (m.ci_low, m.ci_high),
                 p_value: None,
+                margin: m.margin,
                 change: format!("{:?}", m.change),
             });
         }
@@ -423,6 +426,7 @@ pub fn write_comparison_files(dir: &Path, comparisons: &[AbComparison]) -> Resul
         "ci_high" => rows.iter().map(|r| r.ci.1).collect::<Vec<_>>(),
         "p_value" => rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
         "change" => rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>(),
+        "margin" => rows.iter().map(|r| r.margin).collect::<Vec<_>>(),
     )?;
     tables::write_csv(&mut df, &dir.join("compare.csv"))?;
     let html = html::render_comparisons(comparisons)

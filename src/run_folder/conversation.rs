@@ -15,6 +15,9 @@ pub enum Status {
     Error,
     /// Stopped by Ctrl-C / SIGTERM before it finished; `--resume` runs it again.
     Interrupted,
+    /// A real call brought in by `rehearse import` (its provenance is in
+    /// `conversation.json`): scored and reported like a completed one.
+    Imported,
 }
 
 impl Status {
@@ -23,7 +26,13 @@ impl Status {
             Status::Completed => "completed",
             Status::Error => "error",
             Status::Interrupted => "interrupted",
+            Status::Imported => "imported",
         }
+    }
+
+    /// A call with a whole record to score: completed, or imported.
+    pub fn has_record(self) -> bool {
+        matches!(self, Status::Completed | Status::Imported)
     }
 }
 
@@ -45,6 +54,9 @@ pub enum EndReason {
     MaxDuration,
     /// The agent stayed silent longer than the scenario's `silence_s`.
     Silence,
+    /// A replayed call: the agent's conversation left the recording so far
+    /// that the next recorded line no longer fitted (see `divergence`).
+    Diverged,
 }
 
 impl EndReason {
@@ -57,6 +69,7 @@ impl EndReason {
             EndReason::MaxTurns => "max_turns",
             EndReason::MaxDuration => "max_duration",
             EndReason::Silence => "silence",
+            EndReason::Diverged => "diverged",
         }
     }
 }
@@ -113,6 +126,12 @@ pub struct ConversationOutcome {
     /// for `clean`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<LineRecord>,
+    /// Where an imported call came from (`rehearse import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportRecord>,
+    /// For a replayed call that diverged: where, and what did not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<Divergence>,
     /// Artifact writes that failed during the call (each also logged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub write_errors: Vec<String>,
@@ -120,6 +139,50 @@ pub struct ConversationOutcome {
     /// it asked to wait (not written: it only steers retries).
     #[serde(skip)]
     pub transient: Option<Option<Duration>>,
+}
+
+/// What a call was imported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportSource {
+    /// A Realtime event log (JSON lines of client and server events).
+    EventLog,
+    /// A stereo call recording (or two mono tracks), with or without a transcript.
+    Recording,
+    /// A call of a rehearse run folder.
+    RunFolder,
+}
+
+/// Provenance of an imported call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    pub source: ImportSource,
+    /// The files read (as given on the command line).
+    pub files: Vec<String>,
+    /// When it was imported (RFC 3339).
+    pub imported_at: String,
+    /// Where the utterances' words came from (`transcription events`, `transcript file`, …).
+    pub words_from: String,
+    /// Personal data masked at import (`--redact`), by pattern name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub redacted: std::collections::BTreeMap<String, u32>,
+    /// Secrets (keys, authorisation) found in the source and not copied.
+    #[serde(default)]
+    pub secrets_dropped: u32,
+}
+
+/// Where a replayed call left its recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The agent turn (1-based) after which no recorded line fitted.
+    pub turn: u32,
+    /// What the agent said then.
+    pub heard: String,
+    /// The closest thing the original agent said that a recorded line answered.
+    pub closest: String,
+    /// How alike the two were (0–1), against the threshold.
+    pub similarity: f64,
+    pub threshold: f64,
 }
 
 /// The condition a call ran under, as `conversation.json` records it.
@@ -204,6 +267,8 @@ impl ConversationOutcome {
             failed_attempts: Vec::new(),
             notes: Vec::new(),
             line: None,
+            imported: None,
+            divergence: None,
             write_errors: Vec::new(),
             transient: None,
         }

@@ -25,9 +25,12 @@ use super::scores::Verdict;
 /// (hesitations) inside it, and a caller `sound` may also be `side_talk` or
 /// `noise`.
 /// 5: guardrails: a call of an agent with `guardrails:` has
-/// `guardrails.jsonl`, every check with its timing and any trip. Formats 3
-/// and 4 are read as they are.
-pub const FORMAT_VERSION: u32 = 5;
+/// `guardrails.jsonl`, every check with its timing and any trip.
+/// 6: production calls and replays: a call's status may be `imported`
+/// (`conversation.json` then has `imported`, its provenance), a replayed
+/// call may end `diverged` (with `divergence`), and `run.json` may carry the
+/// project's `git_revision`. Formats 3 to 5 are read as they are.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Most write failures listed by text in `run.json` (all are counted).
 const WRITE_ERRORS_KEPT: usize = 100;
@@ -95,7 +98,10 @@ impl PlannedConversation {
 
     /// Finished in a way `--resume` keeps (completed or errored).
     pub fn is_finished(&self) -> bool {
-        matches!(self.status, Some(Status::Completed | Status::Error))
+        matches!(
+            self.status,
+            Some(Status::Completed | Status::Error | Status::Imported)
+        )
     }
 }
 
@@ -212,6 +218,13 @@ pub struct Counts {
     /// Artifact writes that failed.
     #[serde(default)]
     pub write_errors: usize,
+    /// Real calls brought in by `rehearse import`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub imported: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -223,6 +236,7 @@ impl Counts {
             completed: with(Status::Completed),
             error: with(Status::Error),
             interrupted: with(Status::Interrupted),
+            imported: with(Status::Imported),
             not_started: conversations
                 .iter()
                 .filter(|c| c.status.is_none() && c.not_started.is_some())

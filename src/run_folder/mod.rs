@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Types here change only with [`FORMAT_VERSION`]; [`RunFolder::open`] reads
-//! the formats whose types are a subset of today's (3 to 5) and refuses any
+//! the formats whose types are a subset of today's (3 to 6) and refuses any
 //! other with both versions named.
 
 mod conversation;
@@ -28,7 +28,8 @@ mod scores;
 mod write;
 
 pub use conversation::{
-    CallerUsage, ConversationOutcome, EndReason, LineRecord, Status, UsageTotals,
+    CallerUsage, ConversationOutcome, Divergence, EndReason, ImportRecord, ImportSource,
+    LineRecord, Status, UsageTotals,
 };
 pub use manifest::{
     CLEAN, Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard,

@@ -22,6 +22,8 @@ pub enum CheckKind {
     /// Output guardrails: whether a trip was caught before the caller
     /// heard it, and false fires.
     Guardrail,
+    /// A replayed recording: whether the agent's conversation kept to it.
+    Replay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,7 @@ impl CheckKind {
             CheckKind::Consistency => "consistency",
             CheckKind::Interaction => "interaction",
             CheckKind::Guardrail => "guardrail",
+            CheckKind::Replay => "replay",
         }
     }
 }
@@ -173,5 +176,5 @@ pub struct ScoreSheet {
 }
 
 /// The format of `scores.json`; checked on read. 2: checks of kind
-/// `interaction`. 3: checks of kind `guardrail`.
-pub const SCORES_VERSION: u32 = 3;
+/// `interaction`. 3: checks of kind `guardrail`. 4: checks of kind `replay`.
+pub const SCORES_VERSION: u32 = 4;

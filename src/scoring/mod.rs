@@ -15,6 +15,7 @@ pub mod guardrails;
 pub mod interaction;
 pub mod judge;
 pub mod latency;
+pub mod replay;
 pub mod tone;
 pub mod transcript;
 
@@ -29,7 +30,7 @@ use crate::config::rubric::{CriterionKind, RubricFile};
 use crate::config::scenario::ScenarioFile;
 use crate::run_folder::{
     Check, CheckKind, PlannedConversation, RecordedConversation, SCORES, SCORES_VERSION,
-    ScoreSheet, Speaker, Status, Verdict, write_atomic,
+    ScoreSheet, Speaker, Verdict, write_atomic,
 };
 use crate::transcription::Transcriber;
 
@@ -186,7 +187,7 @@ fn score_offline(
     agent: &AgentFile,
 ) -> Result<Option<Offline>, String> {
     let rec = RecordedConversation::load(dir).map_err(|e| e.to_string())?;
-    if rec.outcome.status != Status::Completed {
+    if !rec.outcome.status.has_record() {
         return Ok(None);
     }
     let exp = &scenario.expectations;
@@ -197,6 +198,7 @@ fn score_offline(
     checks.extend(latency::score(&rec, exp, &mut metrics));
     checks.extend(interaction::score(&rec, exp, &mut metrics));
     checks.extend(guardrails::score(&rec, exp, agent, &mut metrics));
+    checks.extend(replay::score(&rec, scenario));
     let agent_tone = tone::measure(&rec, Speaker::Agent);
     let customer_tone = tone::measure(&rec, Speaker::Customer);
     for (who, m) in [

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::bridge::{ConversationSpec, SpeechEndpoint, run_conversation};
 use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
+use super::replay::ReplayCaller;
 use super::phone_line::LineSpec;
 use super::run::RunOptions;
 use super::supervisor;
@@ -115,7 +116,7 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
             url_encode(&key)
         );
     }
-    let spec = ConversationSpec {
+    let mut spec = ConversationSpec {
         key,
         endpoint,
         model: target.file.model_name().to_string(),
@@ -142,6 +143,7 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
             opts.guardrail_mode,
             &run_dir.join(JUDGE_CACHE),
         ),
+        recorded_lines: Default::default(),
     };
     let mut caller: Box<dyn TextCaller> = match &persona.driver {
         Driver::Scripted => Box::new(ScriptedCaller::new(scenario, persona, planned.seed)),
@@ -167,6 +169,16 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         }
         Driver::Realtime { provider, .. } => {
             return super::relay::run_relayed(&spec, persona_path, provider).await;
+        }
+        Driver::Replay => {
+            let Some(script) = &scenario.replay else {
+                return setup_failure(&spec, "a replay persona needs a scenario with `replay:` lines".into());
+            };
+            match super::replay::recorded_lines(script) {
+                Ok(lines) => spec.recorded_lines = lines,
+                Err(e) => return setup_failure(&spec, e),
+            }
+            Box::new(ReplayCaller::new(script))
         }
     };
     run_conversation(&spec, caller.as_mut()).await

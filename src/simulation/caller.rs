@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::config::persona::PersonaFile;
 use crate::config::scenario::{CallerScript, ScenarioFile};
 use crate::realtime::Secret;
-use crate::run_folder::{CallerUsage, EndReason, UsageTotals};
+use crate::run_folder::{CallerUsage, Divergence, EndReason, UsageTotals};
 use crate::text::{contains_phrase as mentions, normalise};
 
 /// What the caller does after hearing the agent.
@@ -23,6 +23,16 @@ pub enum CallerMove {
     /// Say a last line, then hang up.
     SayAndHangUp(String),
     HangUp,
+}
+
+/// When a caller that keeps its own time (a replayed recording) says its
+/// next line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reaction {
+    /// This many ms after the agent stops talking.
+    After(f64),
+    /// Over the agent: this many ms before its last words end.
+    TalkOver(f64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +54,15 @@ pub trait TextCaller: Send {
     fn end_reason(&self) -> Option<EndReason>;
     /// What the caller spent on a model, if it runs on one.
     fn usage(&self) -> Option<CallerUsage> {
+        None
+    }
+    /// The timing of the line `next` just returned, for a caller that keeps
+    /// its own (the persona's traits time the others).
+    fn reaction(&self) -> Option<Reaction> {
+        None
+    }
+    /// For a replayed caller whose recording stopped fitting: where.
+    fn divergence(&self) -> Option<Divergence> {
         None
     }
 }

@@ -21,6 +21,7 @@ mod manifest_writer;
 pub(crate) mod phone_line;
 pub(crate) mod plan;
 pub mod progress;
+pub(crate) mod replay;
 pub(crate) mod recorder;
 pub(crate) mod relay;
 pub mod run;

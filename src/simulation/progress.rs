@@ -43,7 +43,7 @@ fn describe(c: &PlannedConversation, o: &ConversationOutcome, verdict: Option<Ve
         .map(|v| format!("{v:?}").to_uppercase())
         .unwrap_or_else(|| "-".into());
     match o.status {
-        Status::Completed => format!(
+        Status::Completed | Status::Imported => format!(
             "{what}: {verdict} ({}, {} turns, {:.1} s of audio)",
             o.end_reason.map_or("-", |r| r.as_str()),
             o.agent_turns + o.customer_turns,

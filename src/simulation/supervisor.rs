@@ -94,7 +94,7 @@ impl CircuitBreaker {
     /// breaker.
     pub fn record(&mut self, outcome: &ConversationOutcome) -> Option<&str> {
         match outcome.status {
-            Status::Completed => self.consecutive = 0,
+            Status::Completed | Status::Imported => self.consecutive = 0,
             Status::Error => self.consecutive += 1,
             Status::Interrupted => {}
         }

@@ -20,6 +20,12 @@ pub enum CallerVoice {
         voice: String,
         key: Option<Secret>,
     },
+    /// A replayed caller: recorded audio for the lines it has, by their
+    /// words; any other line in the voice it wraps.
+    Recorded {
+        lines: std::collections::BTreeMap<String, Vec<i16>>,
+        otherwise: Box<CallerVoice>,
+    },
 }
 
 impl CallerVoice {
@@ -44,6 +50,17 @@ impl CallerVoice {
             (Some(e), _) => CallerVoice::endpoint(&e.url, &e.model, &e.voice, e.key.clone()),
             (None, Some(settings)) => CallerVoice::Espeak(settings.clone()),
             (None, None) => CallerVoice::Offline(Voice::new(persona.voice.offline)),
+        }
+    }
+
+    /// This voice, with recorded audio for the lines `lines` has.
+    pub fn with_recorded(self, lines: &std::collections::BTreeMap<String, Vec<i16>>) -> Self {
+        if lines.is_empty() {
+            return self;
+        }
+        CallerVoice::Recorded {
+            lines: lines.clone(),
+            otherwise: Box::new(self),
         }
     }
 
@@ -97,6 +114,10 @@ impl CallerVoice {
                         .map_err(|e| e.to_string())?;
                 Ok(AudioFormat::Pcm16.decode(&bytes))
             }
+            CallerVoice::Recorded { lines, otherwise } => match lines.get(text) {
+                Some(audio) => Ok(audio.clone()),
+                None => Box::pin(otherwise.speak(text)).await,
+            },
         }
     }
 }

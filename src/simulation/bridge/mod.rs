@@ -21,7 +21,7 @@ mod guard;
 mod open_line;
 mod overlap;
 
-use super::caller::{CallerMove, TextCaller};
+use super::caller::{CallerMove, Reaction, TextCaller};
 use super::clock::Clock;
 use super::fixtures::FixtureSet;
 use super::phone_line::{CallerLine, LineSpec};
@@ -74,6 +74,8 @@ pub struct ConversationSpec {
     pub turn_detection: TurnDetection,
     /// The agent's output guardrails, run on its words as they stream in.
     pub guardrails: Option<Guardrails>,
+    /// A replayed caller's recorded lines, by their words (empty otherwise).
+    pub recorded_lines: std::collections::BTreeMap<String, Vec<i16>>,
 }
 
 impl ConversationSpec {
@@ -318,7 +320,8 @@ pub async fn run_conversation(
         trace: trace_rx,
         fixtures: FixtureSet::new(spec.scenario.tools.clone(), spec.scenario.facts.clone()),
         rng: StdRng::seed_from_u64(spec.seed),
-        voice: CallerVoice::for_persona(spec.speech.as_ref(), &spec.persona),
+        voice: CallerVoice::for_persona(spec.speech.as_ref(), &spec.persona)
+            .with_recorded(&spec.recorded_lines),
         line: CallerLine::new(
             &spec.line,
             spec.turns == TurnMode::Vad,
@@ -364,6 +367,7 @@ pub async fn run_conversation(
     conclude(&mut outcome, result);
     outcome.goal_met = caller.goal_met();
     outcome.caller = caller.usage();
+    outcome.divergence = caller.divergence();
     outcome.write_errors.append(&mut bridge.rec.write_errors);
     match bridge.rec.finish() {
         Ok(ms) => outcome.duration_ms = ms,
@@ -443,8 +447,13 @@ impl Bridge<'_> {
                 Some(step) => (step, true),
                 None => (caller.next(&agent_text, held_ms).await?, false),
             };
-            let interrupt = match &step {
-                CallerMove::Say(_) => self.interruption_point(speeches.last()),
+            let reaction = caller.reaction();
+            let interrupt = match (&step, reaction) {
+                (CallerMove::Say(_), Some(Reaction::TalkOver(before_end_ms))) => speeches
+                    .last()
+                    .map(|s| (s.audio.len() as f64 / 24.0 - before_end_ms).max(0.0)),
+                (CallerMove::Say(_), Some(Reaction::After(_))) => None,
+                (CallerMove::Say(_), None) => self.interruption_point(speeches.last()),
                 _ => None,
             };
             let played = self.play(speeches, interrupt).await?;
@@ -463,8 +472,13 @@ impl Bridge<'_> {
                 return Ok(EndReason::MaxDuration);
             }
             let traits = self.spec.persona.traits;
-            let think = traits.think_ms * self.rng.random_range(0.6..1.4)
-                + slow_answer_ms(&agent_text, traits.slow_to_answer_s);
+            let think = match reaction {
+                Some(Reaction::After(ms)) => ms,
+                _ => {
+                    traits.think_ms * self.rng.random_range(0.6..1.4)
+                        + slow_answer_ms(&agent_text, traits.slow_to_answer_s)
+                }
+            };
             let start = match interrupt {
                 Some(_) => agent_end,
                 None => agent_end + think,

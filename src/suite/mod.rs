@@ -3,6 +3,8 @@
 //! ([`crate::reporting`]). This is where the three meet; none of them knows
 //! the others.
 
+pub mod import;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -194,7 +196,7 @@ pub async fn replay_guardrails(
         .manifest
         .conversations
         .iter()
-        .filter(|c| c.status == Some(crate::run_folder::Status::Completed))
+        .filter(|c| c.status.is_some_and(crate::run_folder::Status::has_record))
     {
         let agent = run
             .manifest
