@@ -113,10 +113,17 @@ fn a_planted_regression_is_flagged_at_its_night_and_fails_the_nightly_gate() {
         .nth(1)
         .and_then(|s| s.split("## Per run").next())
         .unwrap();
-    let flagged_rows: Vec<&str> = changes.lines().filter(|l| l.contains("regressed")).collect();
+    let flagged_rows: Vec<&str> = changes
+        .lines()
+        .filter(|l| l.contains("regressed"))
+        .collect();
     assert_eq!(flagged_rows.len(), 2, "{changes}");
     assert!(flagged_rows.iter().any(|l| l.contains("`overall`")));
-    assert!(flagged_rows.iter().any(|l| l.contains("must_not_say:sorry")));
+    assert!(
+        flagged_rows
+            .iter()
+            .any(|l| l.contains("must_not_say:sorry"))
+    );
 
     // The table: the first flags sit on night 5, and nowhere else.
     let file = std::fs::File::open(runs.path().join("trend.parquet")).unwrap();

@@ -48,7 +48,10 @@ fn patterns(args: &ImportArgs) -> Result<Vec<Pattern>, String> {
     let mut out = Vec::new();
     for name in &args.redact {
         out.push(Pattern::built_in(name.trim()).ok_or_else(|| {
-            format!("--redact {name}: unknown pattern (known: {})", BUILT_IN.join(", "))
+            format!(
+                "--redact {name}: unknown pattern (known: {})",
+                BUILT_IN.join(", ")
+            )
         })?);
     }
     for (i, source) in args.redact_pattern.iter().enumerate() {
@@ -113,7 +116,11 @@ pub async fn run(args: ImportArgs) -> u8 {
         println!("wrote {}", w.display());
     }
     if !summary.redacted.is_empty() {
-        let parts: Vec<String> = summary.redacted.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let parts: Vec<String> = summary
+            .redacted
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
         println!("redacted: {}", parts.join(", "));
     } else if !args.redact.is_empty() || !args.redact_pattern.is_empty() {
         println!("redacted: nothing matched");

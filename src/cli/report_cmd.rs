@@ -89,7 +89,11 @@ fn history(file: &gates::GateFile, run_dir: Option<&Path>) -> Option<Trend> {
         return None;
     }
     let parent = run_dir?.parent()?;
-    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
     let (runs, skipped) = trend::load_runs(parent).ok()?;
     let settings = TrendSettings {
         margins: file.margins(),

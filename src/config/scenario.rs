@@ -351,12 +351,16 @@ fn check_replay(
     replay: &ReplayScript,
 ) -> Result<Option<std::path::PathBuf>, ConfigError> {
     if !(0.0..=1.0).contains(&replay.min_similarity) {
-        return Err(ConfigError::new(path, "replay.min_similarity must be between 0 and 1")
-            .at_path(&parse_path("replay.min_similarity")));
+        return Err(
+            ConfigError::new(path, "replay.min_similarity must be between 0 and 1")
+                .at_path(&parse_path("replay.min_similarity")),
+        );
     }
     if replay.turns.is_empty() {
-        return Err(ConfigError::new(path, "replay.turns is empty: nothing to replay")
-            .at_path(&parse_path("replay.turns")));
+        return Err(
+            ConfigError::new(path, "replay.turns is empty: nothing to replay")
+                .at_path(&parse_path("replay.turns")),
+        );
     }
     let Some(audio) = &replay.audio else {
         return Ok(None);

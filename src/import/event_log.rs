@@ -63,6 +63,11 @@ struct Reader {
     zero: Option<f64>,
     /// The caller audio streamed so far (ms): the clock of untimed logs.
     caller_cursor_ms: f64,
+    /// Where each appended chunk starts in the input buffer (ms of audio
+    /// written in the session) and on the call's timeline: the server's
+    /// `audio_start_ms`/`audio_end_ms` are buffer positions.
+    appended: Vec<(f64, f64)>,
+    buffer_ms: f64,
     agent_cursor_ms: f64,
     caller: Vec<i16>,
     agent: Vec<i16>,
@@ -102,7 +107,10 @@ pub fn read(path: &Path) -> Result<ImportedCall, ImportError> {
         lines += 1;
     }
     if lines == 0 {
-        return Err(ImportError::Unusable(format!("{}: no events", path.display())));
+        return Err(ImportError::Unusable(format!(
+            "{}: no events",
+            path.display()
+        )));
     }
     let mut call = reader.finish();
     call.name = call_name(path);
@@ -150,7 +158,9 @@ fn timestamp_ms(v: &Value) -> Option<f64> {
 
 fn format_of(v: Option<&Value>) -> Option<AudioFormat> {
     let v = v?;
-    let name = v.as_str().or_else(|| v.get("type").and_then(Value::as_str))?;
+    let name = v
+        .as_str()
+        .or_else(|| v.get("type").and_then(Value::as_str))?;
     match name {
         "pcm16" | "audio/pcm" => Some(AudioFormat::Pcm16),
         "g711_ulaw" | "audio/pcmu" => Some(AudioFormat::G711Ulaw),
@@ -187,12 +197,12 @@ impl Reader {
             "session.created" | "session.updated" | "session.update" => self.session(&event),
             "input_audio_buffer.append" => self.caller_audio(&event, t.is_some(), now),
             "input_audio_buffer.speech_started" => {
-                let item = self.caller_item(str_of(&event, "item_id"));
-                item.start_ms = event.get("audio_start_ms").and_then(Value::as_f64).or(Some(now));
+                let at = self.speech_start(event.get("audio_start_ms"), now);
+                self.caller_item(str_of(&event, "item_id")).start_ms = Some(at);
             }
             "input_audio_buffer.speech_stopped" => {
-                let item = self.caller_item(str_of(&event, "item_id"));
-                item.end_ms = event.get("audio_end_ms").and_then(Value::as_f64).or(Some(now));
+                let at = self.on_timeline(event.get("audio_end_ms"), now);
+                self.caller_item(str_of(&event, "item_id")).end_ms = Some(at);
             }
             "conversation.item.input_audio_transcription.completed" => {
                 self.transcribed = true;
@@ -200,9 +210,7 @@ impl Reader {
                 self.caller_item(str_of(&event, "item_id")).text = Some(text);
             }
             "conversation.item.create" => self.item_created(&event, now),
-            "response.output_audio.delta" | "response.audio.delta" => {
-                self.agent_audio(&event, now)
-            }
+            "response.output_audio.delta" | "response.audio.delta" => self.agent_audio(&event, now),
             "response.output_audio_transcript.done"
             | "response.audio_transcript.done"
             | "response.output_text.done"
@@ -237,8 +245,61 @@ impl Reader {
         });
     }
 
+    /// A buffer position (ms of caller audio written) on the call's
+    /// timeline, through the chunk that held it; `now` without one.
+    fn on_timeline(&self, position: Option<&Value>, now: f64) -> f64 {
+        let Some(p) = position.and_then(Value::as_f64) else {
+            return now;
+        };
+        match self.appended.iter().rev().find(|(buffer, _)| *buffer <= p) {
+            Some((buffer, timeline)) => timeline + (p - buffer),
+            None => p,
+        }
+    }
+
+    /// Where speech began on the timeline. The server reports the position
+    /// with its prefix padding taken off, which may reach back across a gap
+    /// in the audio a client sent (no audio streamed between turns): the
+    /// point it detected speech is mapped, and the padding taken off there,
+    /// not before the stretch of audio it is in.
+    fn speech_start(&self, position: Option<&Value>, now: f64) -> f64 {
+        let Some(p) = position.and_then(Value::as_f64) else {
+            return now;
+        };
+        let prefix = self
+            .call
+            .session
+            .as_ref()
+            .and_then(|s| s.turn_detection.as_ref())
+            .and_then(|t| t.get("prefix_padding_ms"))
+            .and_then(Value::as_f64)
+            .unwrap_or(300.0);
+        let detected = p + prefix;
+        let Some(k) = self
+            .appended
+            .iter()
+            .rposition(|(buffer, _)| *buffer <= detected)
+        else {
+            return p;
+        };
+        // The start of the unbroken stretch chunk k is in.
+        let mut first = k;
+        while first > 0 {
+            let (b0, t0) = self.appended[first - 1];
+            let (b1, t1) = self.appended[first];
+            if (t1 - t0) - (b1 - b0) > 1.0 {
+                break;
+            }
+            first -= 1;
+        }
+        let (buffer, timeline) = self.appended[k];
+        (timeline + (detected - buffer) - prefix).max(self.appended[first].1)
+    }
+
     fn session(&mut self, event: &Value) {
-        let Some(s) = event.get("session") else { return };
+        let Some(s) = event.get("session") else {
+            return;
+        };
         let config = self.call.session.get_or_insert_with(SessionConfig::default);
         let audio = s.get("audio");
         let input = audio.and_then(|a| a.get("input"));
@@ -252,7 +313,9 @@ impl Reader {
         if let Some(tools) = s.get("tools").and_then(Value::as_array) {
             config.tools = tools.clone();
         }
-        let voice = output.and_then(|o| o.get("voice")).or_else(|| s.get("voice"));
+        let voice = output
+            .and_then(|o| o.get("voice"))
+            .or_else(|| s.get("voice"));
         if let Some(v) = voice.and_then(Value::as_str) {
             config.voice = Some(v.to_string());
         }
@@ -262,12 +325,15 @@ impl Reader {
         if let Some(t) = turns {
             config.turn_detection = Some(t.clone());
         }
-        let input_format = input.and_then(|i| i.get("format")).or_else(|| s.get("input_audio_format"));
+        let input_format = input
+            .and_then(|i| i.get("format"))
+            .or_else(|| s.get("input_audio_format"));
         if let Some(f) = format_of(input_format) {
             self.input_format = Some(f);
         }
-        let output_format =
-            output.and_then(|o| o.get("format")).or_else(|| s.get("output_audio_format"));
+        let output_format = output
+            .and_then(|o| o.get("format"))
+            .or_else(|| s.get("output_audio_format"));
         if let Some(f) = format_of(output_format) {
             self.output_format = Some(f);
         }
@@ -298,8 +364,14 @@ impl Reader {
         let format = self.input_format.unwrap_or(AudioFormat::Pcm16);
         let (samples, ms) = self.payload(event.get("audio"), format);
         // A timed chunk goes where it was sent, unless that overlaps the one before.
-        let at = if timed { now.max(self.caller_cursor_ms) } else { self.caller_cursor_ms };
+        let at = if timed {
+            now.max(self.caller_cursor_ms)
+        } else {
+            self.caller_cursor_ms
+        };
         place(&mut self.caller, at, &samples);
+        self.appended.push((self.buffer_ms, at));
+        self.buffer_ms += ms;
         self.caller_cursor_ms = at + ms;
     }
 
@@ -330,7 +402,9 @@ impl Reader {
     }
 
     fn item_created(&mut self, event: &Value, now: f64) {
-        let Some(item) = event.get("item") else { return };
+        let Some(item) = event.get("item") else {
+            return;
+        };
         match str_of(item, "type") {
             "function_call_output" => {
                 let call_id = str_of(item, "call_id").to_string();
@@ -338,17 +412,20 @@ impl Reader {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 });
-                let record = self.calls.entry(call_id.clone()).or_insert_with(|| ToolCallRecord {
-                    call_id,
-                    name: String::new(),
-                    arguments: String::new(),
-                    output: None,
-                    is_error: false,
-                    timed_out: false,
-                    called_ms: now,
-                    answered_ms: now,
-                    latency_ms: 0.0,
-                });
+                let record = self
+                    .calls
+                    .entry(call_id.clone())
+                    .or_insert_with(|| ToolCallRecord {
+                        call_id,
+                        name: String::new(),
+                        arguments: String::new(),
+                        output: None,
+                        is_error: false,
+                        timed_out: false,
+                        called_ms: now,
+                        answered_ms: now,
+                        latency_ms: 0.0,
+                    });
                 record.is_error = output.as_deref().is_some_and(|o| o.contains("\"error\""));
                 record.output = output;
                 record.answered_ms = now;
@@ -361,7 +438,9 @@ impl Reader {
                     .into_iter()
                     .flatten()
                     .filter_map(|part| {
-                        part.get("text").or_else(|| part.get("transcript")).and_then(Value::as_str)
+                        part.get("text")
+                            .or_else(|| part.get("transcript"))
+                            .and_then(Value::as_str)
                     })
                     .collect();
                 if !text.is_empty() {
@@ -382,24 +461,29 @@ impl Reader {
 
     fn function_call(&mut self, event: &Value, now: f64) {
         let call_id = str_of(event, "call_id").to_string();
-        let record = self.calls.entry(call_id.clone()).or_insert_with(|| ToolCallRecord {
-            call_id,
-            name: String::new(),
-            arguments: String::new(),
-            output: None,
-            is_error: false,
-            timed_out: false,
-            called_ms: now,
-            answered_ms: now,
-            latency_ms: 0.0,
-        });
+        let record = self
+            .calls
+            .entry(call_id.clone())
+            .or_insert_with(|| ToolCallRecord {
+                call_id,
+                name: String::new(),
+                arguments: String::new(),
+                output: None,
+                is_error: false,
+                timed_out: false,
+                called_ms: now,
+                answered_ms: now,
+                latency_ms: 0.0,
+            });
         record.name = str_of(event, "name").to_string();
         record.arguments = str_of(event, "arguments").to_string();
         record.called_ms = now;
     }
 
     fn response_done(&mut self, event: &Value, now: f64) {
-        let Some(response) = event.get("response") else { return };
+        let Some(response) = event.get("response") else {
+            return;
+        };
         if let Some(usage) = response
             .get("usage")
             .filter(|u| !u.is_null())
@@ -408,8 +492,15 @@ impl Reader {
             self.call.usage.add(&usage);
         }
         // Calls whose argument events were not logged.
-        for item in response.get("output").and_then(Value::as_array).into_iter().flatten() {
-            if str_of(item, "type") == "function_call" && !self.calls.contains_key(str_of(item, "call_id")) {
+        for item in response
+            .get("output")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if str_of(item, "type") == "function_call"
+                && !self.calls.contains_key(str_of(item, "call_id"))
+            {
                 self.function_call(item, now);
             }
         }
@@ -434,7 +525,13 @@ impl Reader {
             let item = &self.agent_items[id];
             let Some(start) = item.start_ms else { continue };
             let full_ms = item.samples / 24.0;
-            let mut u = utterance(Speaker::Agent, item.text.clone(), start, start + full_ms, Some(id.clone()));
+            let mut u = utterance(
+                Speaker::Agent,
+                item.text.clone(),
+                start,
+                start + full_ms,
+                Some(id.clone()),
+            );
             if let Some(at) = item.truncated_at_ms.filter(|at| *at < full_ms) {
                 u.end_ms = start + at;
                 u.interrupted = true;
@@ -443,12 +540,17 @@ impl Reader {
             }
             call.transcript.push(u);
         }
-        call.tools = self.calls.into_values().filter(|c| !c.name.is_empty()).collect();
+        call.tools = self
+            .calls
+            .into_values()
+            .filter(|c| !c.name.is_empty())
+            .collect();
         if self.audio_payloads {
             call.caller_audio = (!self.caller.is_empty()).then_some(self.caller);
             call.agent_audio = (!self.agent.is_empty()).then_some(self.agent);
         } else {
-            call.notes.push("the log has no audio payloads: no tracks, so no tone measures".into());
+            call.notes
+                .push("the log has no audio payloads: no tracks, so no tone measures".into());
         }
         call.words_from = if self.transcribed {
             "transcription events in the log".into()
@@ -461,7 +563,13 @@ impl Reader {
     }
 }
 
-fn utterance(speaker: Speaker, text: String, start: f64, end: f64, item_id: Option<String>) -> Utterance {
+fn utterance(
+    speaker: Speaker,
+    text: String,
+    start: f64,
+    end: f64,
+    item_id: Option<String>,
+) -> Utterance {
     Utterance {
         speaker,
         text,
@@ -507,7 +615,13 @@ pub fn sample_log(audio: bool) -> String {
             .collect();
         base64::engine::general_purpose::STANDARD.encode(bytes)
     };
-    let payload = |n: usize| if audio { json!(b64(n)) } else { json!({"bytes": n * 2}) };
+    let payload = |n: usize| {
+        if audio {
+            json!(b64(n))
+        } else {
+            json!({"bytes": n * 2})
+        }
+    };
     let lines = vec![
         json!({"type": "session.created", "session": {"model": "gpt-realtime", "client_secret": {"value": "ek_live_123"},
             "audio": {"output": {"voice": "marin", "format": {"type": "audio/pcm", "rate": 24000}}}}}),
@@ -553,18 +667,27 @@ mod tests {
         assert_eq!(agent[0].start_ms, 1000.0);
         assert_eq!(agent[0].end_ms, 1500.0);
         assert_eq!(call.tools.len(), 1);
-        assert_eq!(call.tools[0].output.as_deref(), Some("{\"item\":\"blue mug\"}"));
+        assert_eq!(
+            call.tools[0].output.as_deref(),
+            Some("{\"item\":\"blue mug\"}")
+        );
         let session = call.session.as_ref().unwrap();
         assert_eq!(session.voice.as_deref(), Some("marin"));
         assert_eq!(session.instructions.as_deref(), Some("Be brief."));
         assert_eq!(session.tools.len(), 1);
         assert_eq!(call.caller_audio.as_ref().unwrap().len(), 24_000);
         assert_eq!(call.agent_audio.as_ref().unwrap().len(), 24_000 + 12_000);
-        assert_eq!((call.usage.responses, call.usage.output_audio_tokens), (1, 5));
+        assert_eq!(
+            (call.usage.responses, call.usage.output_audio_tokens),
+            (1, 5)
+        );
         assert_eq!(call.secrets_dropped, 1);
         let events = serde_json::to_string(&call.events).unwrap();
         assert!(!events.contains("ek_live_123"), "a secret was copied");
-        assert!(events.contains("\"bytes\":48000"), "audio is kept as byte counts");
+        assert!(
+            events.contains("\"bytes\":48000"),
+            "audio is kept as byte counts"
+        );
     }
 
     #[test]

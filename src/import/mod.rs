@@ -84,10 +84,10 @@ impl ImportedCall {
     /// The call's length: the last utterance's end or the longer track.
     pub fn duration_ms(&self) -> f64 {
         let track = |t: &Option<Vec<i16>>| t.as_ref().map_or(0.0, |s| s.len() as f64 / 24.0);
-        self.transcript
-            .iter()
-            .map(|u| u.end_ms)
-            .fold(track(&self.caller_audio).max(track(&self.agent_audio)), f64::max)
+        self.transcript.iter().map(|u| u.end_ms).fold(
+            track(&self.caller_audio).max(track(&self.agent_audio)),
+            f64::max,
+        )
     }
 
     /// Words from a transcript for turns that have none, side by side in
@@ -98,7 +98,11 @@ impl ImportedCall {
         for speaker in [Speaker::Customer, Speaker::Agent] {
             let said: Vec<&transcript_file::TranscriptLine> =
                 lines.iter().filter(|l| l.speaker == speaker).collect();
-            let turns = self.transcript.iter().filter(|u| u.speaker == speaker).count();
+            let turns = self
+                .transcript
+                .iter()
+                .filter(|u| u.speaker == speaker)
+                .count();
             if turns == 0 {
                 for l in said {
                     let (Some(start), Some(end)) = (l.start_ms, l.end_ms) else {
@@ -120,16 +124,28 @@ impl ImportedCall {
                 }
                 continue;
             }
-            if turns != said.len() {
+            if turns != said.len() && said.iter().any(|l| l.start_ms.is_none()) {
                 self.notes.push(format!(
                     "the source has {turns} {speaker} turns and the transcript {} lines: they were paired in order",
                     said.len()
                 ));
             }
-            let mut lines = said.into_iter();
+            let timed = said.iter().all(|l| l.start_ms.is_some());
+            let mut in_order = said.iter();
             for u in self.transcript.iter_mut().filter(|u| u.speaker == speaker) {
-                let Some(l) = lines.next() else { break };
-                if u.text.trim().is_empty() {
+                // Timed lines go to the turn they overlap most; others in order.
+                let line = if timed {
+                    said.iter()
+                        .map(|l| (l, overlap_ms(u, l)))
+                        .filter(|(_, o)| *o > 0.0)
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .map(|(l, _)| *l)
+                } else {
+                    in_order.next().copied()
+                };
+                if let Some(l) = line
+                    && u.text.trim().is_empty()
+                {
                     u.text = l.text.clone();
                     taken = true;
                 }
@@ -140,10 +156,22 @@ impl ImportedCall {
     }
 
     fn sort(&mut self) {
-        self.transcript
-            .sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms).then(a.end_ms.total_cmp(&b.end_ms)));
-        self.tools.sort_by(|a, b| a.called_ms.total_cmp(&b.called_ms));
+        self.transcript.sort_by(|a, b| {
+            a.start_ms
+                .total_cmp(&b.start_ms)
+                .then(a.end_ms.total_cmp(&b.end_ms))
+        });
+        self.tools
+            .sort_by(|a, b| a.called_ms.total_cmp(&b.called_ms));
     }
+}
+
+/// How long a turn and a transcript line overlap (ms; 0 for none).
+fn overlap_ms(u: &Utterance, l: &transcript_file::TranscriptLine) -> f64 {
+    let (Some(start), Some(end)) = (l.start_ms, l.end_ms) else {
+        return 0.0;
+    };
+    (u.end_ms.min(end) - u.start_ms.max(start)).max(0.0)
 }
 
 /// A name for a call from its file: the file stem, lower case, with
@@ -155,21 +183,34 @@ pub fn call_name(path: &Path) -> String {
         .unwrap_or_else(|| "call".into());
     let name: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_matches('-').to_string();
     if name.is_empty() { "call".into() } else { name }
 }
 
-/// Keys whose values are secrets: never copied out of a source.
+/// Keys whose values are secrets: never copied out of a source. Token
+/// counts (`input_tokens`, `cached_tokens_details`) are usage, not secrets.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '_'], "");
-    ["apikey", "secret", "authorization", "password", "bearer", "accesstoken", "token"]
-        .iter()
-        .any(|s| k.contains(s))
-        && k != "maxoutputtokens"
-        && !k.ends_with("tokens")
-        && !k.contains("tokendetails")
+    let counts = k.contains("tokens") || k.contains("tokendetails");
+    [
+        "apikey",
+        "secret",
+        "authorization",
+        "password",
+        "bearer",
+        "token",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+        && !counts
 }
 
 /// `value` with every secret field removed; returns how many it dropped.
@@ -197,8 +238,9 @@ mod tests {
     fn secrets_are_dropped_and_token_counts_kept() {
         let mut v = json!({"session": {"client_secret": {"value": "ek_123"}, "model": "m"},
             "headers": {"Authorization": "Bearer sk-1"}, "api_key": "sk-2",
-            "usage": {"total_tokens": 5, "input_token_details": {"cached_tokens": 1}}});
-        assert_eq!(drop_secrets(&mut v), 3);
+            "usage": {"total_tokens": 5, "input_token_details": {"cached_tokens": 1},
+                "cached_tokens_details": {"text_tokens": 1}}, "session_token": "x"});
+        assert_eq!(drop_secrets(&mut v), 4);
         let text = v.to_string();
         assert!(!text.contains("ek_123") && !text.contains("sk-1") && !text.contains("sk-2"));
         assert_eq!(v["usage"]["total_tokens"], 5);
@@ -207,7 +249,10 @@ mod tests {
 
     #[test]
     fn call_names_are_safe_ids() {
-        assert_eq!(call_name(Path::new("/x/Call 0412 (prod).jsonl")), "call-0412--prod");
+        assert_eq!(
+            call_name(Path::new("/x/Call 0412 (prod).jsonl")),
+            "call-0412--prod"
+        );
         assert_eq!(call_name(Path::new("///")), "call");
     }
 }

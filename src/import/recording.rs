@@ -21,11 +21,14 @@ pub enum Tracks<'a> {
     Mono { caller: &'a Path, agent: &'a Path },
 }
 
-pub fn read(tracks: Tracks<'_>, transcript: Option<&[TranscriptLine]>) -> Result<ImportedCall, ImportError> {
+pub fn read(
+    tracks: Tracks<'_>,
+    transcript: Option<&[TranscriptLine]>,
+) -> Result<ImportedCall, ImportError> {
     let (caller, agent, files, name) = match tracks {
         Tracks::Stereo(path) => {
-            let (channels, rate) =
-                read_channels(path).map_err(|e| ImportError::Read(path.to_path_buf(), e.to_string()))?;
+            let (channels, rate) = read_channels(path)
+                .map_err(|e| ImportError::Read(path.to_path_buf(), e.to_string()))?;
             let [left, right]: [Vec<i16>; 2] = channels.try_into().map_err(|c: Vec<Vec<i16>>| {
                 ImportError::Unusable(format!(
                     "{}: {} channel(s); a call recording has two (caller left, agent right), or give the agent's track with --agent-audio",
@@ -60,17 +63,28 @@ pub fn read(tracks: Tracks<'_>, transcript: Option<&[TranscriptLine]>) -> Result
         files,
         ..ImportedCall::default()
     };
-    let timed = transcript.is_some_and(|t| !t.is_empty() && t.iter().all(|l| l.start_ms.is_some() && l.end_ms.is_some()));
+    let timed = transcript.is_some_and(|t| {
+        !t.is_empty() && t.iter().all(|l| l.start_ms.is_some() && l.end_ms.is_some())
+    });
     match transcript {
         Some(lines) if timed => {
-            call.transcript = lines.iter().map(|l| {
-                utterance(l.speaker, l.text.clone(), l.start_ms.unwrap_or(0.0), l.end_ms.unwrap_or(0.0))
-            }).collect();
+            call.transcript = lines
+                .iter()
+                .map(|l| {
+                    utterance(
+                        l.speaker,
+                        l.text.clone(),
+                        l.start_ms.unwrap_or(0.0),
+                        l.end_ms.unwrap_or(0.0),
+                    )
+                })
+                .collect();
             call.words_from = "the transcript, with its times".into();
         }
         Some(lines) => {
             for (speaker, track) in [(Speaker::Customer, &caller), (Speaker::Agent, &agent)] {
-                let said: Vec<&TranscriptLine> = lines.iter().filter(|l| l.speaker == speaker).collect();
+                let said: Vec<&TranscriptLine> =
+                    lines.iter().filter(|l| l.speaker == speaker).collect();
                 let turns = speech_turns(track);
                 if turns.len() != said.len() {
                     call.notes.push(format!(
@@ -80,7 +94,8 @@ pub fn read(tracks: Tracks<'_>, transcript: Option<&[TranscriptLine]>) -> Result
                     ));
                 }
                 for ((start, end), line) in turns.iter().zip(&said) {
-                    call.transcript.push(utterance(speaker, line.text.clone(), *start, *end));
+                    call.transcript
+                        .push(utterance(speaker, line.text.clone(), *start, *end));
                 }
             }
             call.words_from = "the transcript, timed by speech detected on each track".into();
@@ -88,7 +103,8 @@ pub fn read(tracks: Tracks<'_>, transcript: Option<&[TranscriptLine]>) -> Result
         None => {
             for (speaker, track) in [(Speaker::Customer, &caller), (Speaker::Agent, &agent)] {
                 for (start, end) in speech_turns(track) {
-                    call.transcript.push(utterance(speaker, String::new(), start, end));
+                    call.transcript
+                        .push(utterance(speaker, String::new(), start, end));
                 }
             }
             call.words_from = "none: turns from speech detected on each track".into();
@@ -148,7 +164,9 @@ mod tests {
     use super::*;
 
     fn tone(ms: usize) -> Vec<i16> {
-        (0..ms * 24).map(|i| ((i as f64 * 0.12).sin() * 9000.0) as i16).collect()
+        (0..ms * 24)
+            .map(|i| ((i as f64 * 0.12).sin() * 9000.0) as i16)
+            .collect()
     }
 
     #[test]

@@ -27,8 +27,11 @@ impl Pattern {
             // Card numbers first in practice: 13–19 digits in groups.
             "card" => r"\b(?:\d[ -]?){12,18}\d\b",
             "email" => r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b",
-            // International or national numbers: 7+ digits with the usual separators.
-            "phone" => r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}\b",
+            // International (+ and groups) or North American (3-3-4)
+            // numbers; dates and order numbers are not phones.
+            "phone" => {
+                r"\+\d{1,3}(?:[ .-]?\d{1,4}){2,5}\b|(?:\(\d{3}\)\s?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b"
+            }
             _ => return None,
         };
         Some(Pattern {
@@ -110,7 +113,10 @@ mod tests {
     use super::*;
 
     fn all() -> Vec<Pattern> {
-        let mut p: Vec<Pattern> = ["card", "email", "phone"].iter().filter_map(|n| Pattern::built_in(n)).collect();
+        let mut p: Vec<Pattern> = ["card", "email", "phone"]
+            .iter()
+            .filter_map(|n| Pattern::built_in(n))
+            .collect();
         p.push(Pattern::custom(1, r"NW\d{3}").unwrap());
         p
     }
@@ -120,10 +126,24 @@ mod tests {
         let mut counts = BTreeMap::new();
         let text = "Call me on +1 415-555-0132 or mail jo.doe@example.com; card 4111 1111 1111 1111, order NW123.";
         let masked = mask_text(text, &all(), &mut counts);
-        assert_eq!(masked, "Call me on [phone] or mail [email]; card [card], order [custom-1].");
+        assert_eq!(
+            masked,
+            "Call me on [phone] or mail [email]; card [card], order [custom-1]."
+        );
         assert_eq!(counts.values().sum::<u32>(), 4);
         let mut none = BTreeMap::new();
-        assert_eq!(mask_text("It costs 40 dollars, 2 items.", &all(), &mut none), "It costs 40 dollars, 2 items.");
+        assert_eq!(
+            mask_text("It costs 40 dollars, 2 items.", &all(), &mut none),
+            "It costs 40 dollars, 2 items."
+        );
+        assert_eq!(
+            mask_text("Placed 2026-11-18, zip 97201.", &all(), &mut none),
+            "Placed 2026-11-18, zip 97201."
+        );
         assert!(none.is_empty());
+        assert_eq!(
+            mask_text("Call (415) 555-0132.", &all(), &mut none),
+            "Call [phone]."
+        );
     }
 }

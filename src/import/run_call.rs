@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use super::{ImportError, ImportedCall};
+use crate::audio::SESSION_RATE;
 use crate::audio::resample::resample_i16;
 use crate::audio::wav::read_mono;
-use crate::audio::SESSION_RATE;
 use crate::run_folder::{
     CUSTOMER_CLEAN_WAV, CUSTOMER_WAV, EVENTS, EventRecord, ImportSource, MANIFEST,
     RecordedConversation, RunFolder, Speaker, read_jsonl,
@@ -35,9 +35,16 @@ pub fn read(dir: &Path) -> Result<ImportedCall, ImportError> {
         source: Some(ImportSource::RunFolder),
         files: vec![dir.display().to_string()],
         words_from: "the run's transcript".into(),
-        transcript: recorded.transcript.into_iter().filter(|u| u.is_turn()).collect(),
+        transcript: recorded
+            .transcript
+            .into_iter()
+            .filter(|u| u.is_turn())
+            .collect(),
         tools: recorded.tools,
-        events: events.into_iter().filter(|e| e.side == Speaker::Agent).collect(),
+        events: events
+            .into_iter()
+            .filter(|e| e.side == Speaker::Agent)
+            .collect(),
         caller_audio: caller,
         agent_audio: agent,
         usage: recorded.outcome.usage,

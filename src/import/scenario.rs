@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::ImportedCall;
-use crate::run_folder::{Speaker, ToolCallRecord, Utterance};
+use crate::run_folder::{Speaker, ToolCallRecord};
 
 /// The persona replay scenarios name.
 pub const REPLAY_PERSONA: &str = "replayed-caller";
@@ -20,14 +20,16 @@ fn q(s: &str) -> String {
 
 /// The caller's lines with what the agent said before each and the caller's
 /// reaction delay after it.
-pub struct Line<'a> {
+pub struct Line {
     pub after: String,
-    pub utterance: &'a Utterance,
+    pub say: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
     pub reaction_ms: f64,
 }
 
 /// Pairs each caller turn with the agent's words since the previous one.
-pub fn caller_lines(call: &ImportedCall) -> Vec<Line<'_>> {
+pub fn caller_lines(call: &ImportedCall) -> Vec<Line> {
     let mut out = Vec::new();
     let mut agent_words: Vec<&str> = Vec::new();
     let mut agent_end: Option<f64> = None;
@@ -40,12 +42,27 @@ pub fn caller_lines(call: &ImportedCall) -> Vec<Line<'_>> {
                 agent_end = Some(u.end_ms);
             }
             Speaker::Customer => {
-                if u.text.trim().is_empty() && u.end_ms - u.start_ms <= 0.0 {
+                // Without words or a track there is nothing to replay.
+                if u.text.trim().is_empty() && call.caller_audio.is_none() {
+                    continue;
+                }
+                // The caller went on with nothing from the agent between:
+                // the same turn, split by a pause (or said twice by a log).
+                if agent_words.is_empty()
+                    && let Some(previous) = out.last_mut()
+                {
+                    let said: &mut Line = previous;
+                    if said.say.trim() != u.text.trim() {
+                        said.say = format!("{} {}", said.say, u.text).trim().to_string();
+                        said.end_ms = said.end_ms.max(u.end_ms);
+                    }
                     continue;
                 }
                 out.push(Line {
                     after: agent_words.join(" "),
-                    utterance: u,
+                    say: u.text.clone(),
+                    start_ms: u.start_ms,
+                    end_ms: u.end_ms,
                     reaction_ms: agent_end.map_or(0.0, |end| (u.start_ms - end).round()),
                 });
                 agent_words.clear();
@@ -58,9 +75,17 @@ pub fn caller_lines(call: &ImportedCall) -> Vec<Line<'_>> {
 
 /// The replay scenario of `call`, with `audio` (relative to the scenario
 /// file) when the caller's track is kept.
-pub fn scenario_yaml(call: &ImportedCall, id: &str, audio: Option<&str>, imported_at: &str) -> String {
+pub fn scenario_yaml(
+    call: &ImportedCall,
+    id: &str,
+    audio: Option<&str>,
+    imported_at: &str,
+) -> String {
     let mut y = String::new();
-    let _ = writeln!(y, "# Replays a real call, imported by `rehearse import` at {imported_at}.");
+    let _ = writeln!(
+        y,
+        "# Replays a real call, imported by `rehearse import` at {imported_at}."
+    );
     for f in &call.files {
         let _ = writeln!(y, "# Source: {f}");
     }
@@ -75,7 +100,11 @@ pub fn scenario_yaml(call: &ImportedCall, id: &str, audio: Option<&str>, importe
          # The expectations are the original agent's tool calls: suggestions to edit.\n",
     );
     let _ = writeln!(y, "id: {}", q(id));
-    let _ = writeln!(y, "description: {}", q(&format!("Replay of the recorded call {}", call.name)));
+    let _ = writeln!(
+        y,
+        "description: {}",
+        q(&format!("Replay of the recorded call {}", call.name))
+    );
     y.push_str("tags: [replay]\n");
     let _ = writeln!(y, "persona: {REPLAY_PERSONA}");
     y.push_str("goal: \"Say what the recorded caller said, when the agent gives them the cue.\"\n");
@@ -88,10 +117,10 @@ pub fn scenario_yaml(call: &ImportedCall, id: &str, audio: Option<&str>, importe
     y.push_str("  turns:\n");
     for line in caller_lines(call) {
         let _ = writeln!(y, "    - after: {}", q(&line.after));
-        let _ = writeln!(y, "      say: {}", q(&line.utterance.text));
+        let _ = writeln!(y, "      say: {}", q(&line.say));
         if audio.is_some() {
-            let _ = writeln!(y, "      start_ms: {}", line.utterance.start_ms.round());
-            let _ = writeln!(y, "      end_ms: {}", line.utterance.end_ms.round());
+            let _ = writeln!(y, "      start_ms: {}", line.start_ms.round());
+            let _ = writeln!(y, "      end_ms: {}", line.end_ms.round());
         }
         let _ = writeln!(y, "      reaction_ms: {}", line.reaction_ms);
     }
@@ -114,13 +143,22 @@ fn fixtures(y: &mut String, tools: &[ToolCallRecord]) {
     for name in names {
         let calls: Vec<&ToolCallRecord> = tools.iter().filter(|t| t.name == name).collect();
         let latency = calls.iter().map(|c| c.latency_ms).sum::<f64>() / calls.len() as f64;
-        let _ = writeln!(y, "  {}:\n    latency_ms: {}\n    responses:", q(name), latency.round());
+        let _ = writeln!(
+            y,
+            "  {}:\n    latency_ms: {}\n    responses:",
+            q(name),
+            latency.round()
+        );
         for c in calls {
             let when = match json_or_string(&c.arguments) {
                 Value::Object(map) => Value::Object(map),
                 _ => Value::Object(Default::default()),
             };
-            let result = c.output.as_deref().map(json_or_string).unwrap_or(Value::Null);
+            let result = c
+                .output
+                .as_deref()
+                .map(json_or_string)
+                .unwrap_or(Value::Null);
             let _ = writeln!(y, "      - when: {when}");
             if c.timed_out || c.output.is_none() {
                 y.push_str("        timeout: true\n");
@@ -161,7 +199,11 @@ pub fn persona_yaml() -> String {
 pub fn agent_yaml(call: &ImportedCall, name: &str) -> Option<String> {
     let s = call.session.as_ref()?;
     let mut y = String::new();
-    let _ = writeln!(y, "# The session of the imported call {}, as its log recorded it.", call.name);
+    let _ = writeln!(
+        y,
+        "# The session of the imported call {}, as its log recorded it.",
+        call.name
+    );
     let _ = writeln!(y, "name: {}", q(name));
     y.push_str("provider: openai\n");
     if let Some(m) = &s.model {
@@ -179,10 +221,17 @@ pub fn agent_yaml(call: &ImportedCall, name: &str) -> Option<String> {
         for t in tools {
             let field = |k: &str| t.get(k).cloned().unwrap_or(Value::Null);
             let _ = writeln!(y, "  - name: {}", field("name"));
-            if let Some(d) = t.get("description").and_then(Value::as_str).filter(|d| !d.is_empty()) {
+            if let Some(d) = t
+                .get("description")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+            {
                 let _ = writeln!(y, "    description: {}", q(d));
             }
-            let params = t.get("parameters").cloned().unwrap_or_else(|| serde_json::json!({"type": "object"}));
+            let params = t
+                .get("parameters")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"type": "object"}));
             let _ = writeln!(y, "    parameters: {params}");
         }
     }

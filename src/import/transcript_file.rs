@@ -42,15 +42,25 @@ pub fn read(path: &Path) -> Result<Vec<TranscriptLine>, ImportError> {
             message,
         };
         if line.starts_with('{') {
-            let v: Value = serde_json::from_str(line).map_err(|e| fail(format!("not JSON: {e}")))?;
-            let who = v.get("speaker").or_else(|| v.get("role")).and_then(Value::as_str).unwrap_or("");
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| fail(format!("not JSON: {e}")))?;
+            let who = v
+                .get("speaker")
+                .or_else(|| v.get("role"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             // A caller sound (a cough, a backchannel) is not a turn.
             if v.get("sound").is_some_and(|s| !s.is_null()) {
                 continue;
             }
             out.push(TranscriptLine {
-                speaker: speaker(who).ok_or_else(|| fail(format!("unknown speaker `{who}` (agent or caller)")))?,
-                text: v.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
+                speaker: speaker(who)
+                    .ok_or_else(|| fail(format!("unknown speaker `{who}` (agent or caller)")))?,
+                text: v
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 start_ms: v.get("start_ms").and_then(Value::as_f64),
                 end_ms: v.get("end_ms").and_then(Value::as_f64),
             });
@@ -59,7 +69,8 @@ pub fn read(path: &Path) -> Result<Vec<TranscriptLine>, ImportError> {
                 .split_once(':')
                 .ok_or_else(|| fail("expected `Agent: …` or `Caller: …`".into()))?;
             out.push(TranscriptLine {
-                speaker: speaker(who).ok_or_else(|| fail(format!("unknown speaker `{who}` (Agent or Caller)")))?,
+                speaker: speaker(who)
+                    .ok_or_else(|| fail(format!("unknown speaker `{who}` (Agent or Caller)")))?,
                 text: said.trim().to_string(),
                 start_ms: None,
                 end_ms: None,

@@ -46,7 +46,12 @@ pub fn write_call(
         let right = call.agent_audio.as_ref().unwrap_or(&empty);
         let frames = left.len().max(right.len());
         let interleaved: Vec<i16> = (0..frames)
-            .flat_map(|i| [left.get(i).copied().unwrap_or(0), right.get(i).copied().unwrap_or(0)])
+            .flat_map(|i| {
+                [
+                    left.get(i).copied().unwrap_or(0),
+                    right.get(i).copied().unwrap_or(0),
+                ]
+            })
             .collect();
         let mut w = create(&dir.join(CONVERSATION_WAV), SESSION_RATE, 2).map_err(wav)?;
         write_samples(&mut w, &interleaved).map_err(wav)?;
@@ -57,7 +62,11 @@ pub fn write_call(
     write_atomic(&dir.join(OUTCOME), &json)
 }
 
-fn outcome(call: &ImportedCall, redacted: BTreeMap<String, u32>, imported_at: &str) -> ConversationOutcome {
+fn outcome(
+    call: &ImportedCall,
+    redacted: BTreeMap<String, u32>,
+    imported_at: &str,
+) -> ConversationOutcome {
     let mut outcome = ConversationOutcome::not_finished();
     outcome.status = Status::Imported;
     outcome.partial = false;

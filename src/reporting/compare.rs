@@ -384,7 +384,10 @@ mod tests {
     #[test]
     fn verdicts_follow_the_exact_test() {
         let regress: Vec<(bool, bool)> = (0..10).map(|i| (true, i >= 8)).collect();
-        assert_eq!(compare_pairs("x", &regress, 1, 0.05).change, Change::Regressed);
+        assert_eq!(
+            compare_pairs("x", &regress, 1, 0.05).change,
+            Change::Regressed
+        );
         let same: Vec<(bool, bool)> = (0..20).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
         assert_eq!(
             compare_pairs("x", &same, 1, 0.05).change,
@@ -399,20 +402,30 @@ mod tests {
             Change::NoSignificantChange
         );
         let better: Vec<(bool, bool)> = (0..8).map(|_| (false, true)).collect();
-        assert_eq!(compare_pairs("x", &better, 1, 0.05).change, Change::Improved);
+        assert_eq!(
+            compare_pairs("x", &better, 1, 0.05).change,
+            Change::Improved
+        );
     }
 
     #[test]
     fn a_significant_pass_rate_change_needs_more_than_the_margin() {
         // 200 pairs; 8 or 12 of them pass only in the baseline (McNemar
         // p = 0.008 and 0.0005): 4 points is within a 5-point margin, 6 is not.
-        let pairs = |lost: usize| -> Vec<(bool, bool)> { (0..200).map(|i| (true, i >= lost)).collect() };
+        let pairs =
+            |lost: usize| -> Vec<(bool, bool)> { (0..200).map(|i| (true, i >= lost)).collect() };
         let small = compare_pairs("x", &pairs(8), 1, 0.05);
         assert!(small.p_value < ALPHA);
         assert_eq!(small.change, Change::WithinMargin);
-        assert_eq!(compare_pairs("x", &pairs(12), 1, 0.05).change, Change::Regressed);
+        assert_eq!(
+            compare_pairs("x", &pairs(12), 1, 0.05).change,
+            Change::Regressed
+        );
         // A zero margin keeps the test alone.
-        assert_eq!(compare_pairs("x", &pairs(8), 1, 0.0).change, Change::Regressed);
+        assert_eq!(
+            compare_pairs("x", &pairs(8), 1, 0.0).change,
+            Change::Regressed
+        );
     }
 
     fn row(variant: &str, repeat: u32, loudness: f64) -> ConversationRow {
@@ -433,7 +446,10 @@ mod tests {
             (0..30)
                 .flat_map(|i| {
                     let level = -23.0 + (i % 5) as f64 * 0.3;
-                    [row("a", i, level), row("b", i, level + shift + (i % 3) as f64 * 0.001)]
+                    [
+                        row("a", i, level),
+                        row("b", i, level + shift + (i % 3) as f64 * 0.001),
+                    ]
                 })
                 .collect()
         };

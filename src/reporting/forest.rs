@@ -149,7 +149,11 @@ pub fn pass_rates(ab: &AbComparison) -> String {
         })
         .collect();
     let band = ab.checks.first().map(|c| c.margin * 100.0).unwrap_or(5.0);
-    svg(&rows, band, "candidate − baseline, percentage points (margin shaded)")
+    svg(
+        &rows,
+        band,
+        "candidate − baseline, percentage points (margin shaded)",
+    )
 }
 
 /// The measures' differences in units of their own margins, so measures
@@ -201,7 +205,11 @@ mod tests {
 
     #[test]
     fn rows_sit_left_or_right_of_zero_and_carry_their_flag() {
-        let svg = svg(&[row(-3.0, Flag::Worse), row(3.0, Flag::Better)], 1.0, "pts");
+        let svg = svg(
+            &[row(-3.0, Flag::Worse), row(3.0, Flag::Better)],
+            1.0,
+            "pts",
+        );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("latency.&lt;p95&gt;"), "labels are escaped");
         let centres: Vec<f64> = svg

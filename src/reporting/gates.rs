@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use super::compare::Change;
 use super::margins::{Margin, Margins};
-use super::trend::Trend;
 use super::tables::ConversationRow;
+use super::trend::Trend;
 use crate::config::{ConfigError, load_yaml_file};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

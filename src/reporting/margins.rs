@@ -34,7 +34,8 @@ impl TryFrom<MarginText> for Margin {
     type Error = String;
 
     fn try_from(text: MarginText) -> Result<Margin, String> {
-        let bad = |t: &str| format!("a margin is a number (0.5) or a percentage (\"5%\"), not `{t}`");
+        let bad =
+            |t: &str| format!("a margin is a number (0.5) or a percentage (\"5%\"), not `{t}`");
         match text {
             MarginText::Number(x) if x.is_finite() && x >= 0.0 => Ok(Margin::Absolute(x)),
             MarginText::Number(x) => Err(bad(&x.to_string())),
@@ -163,7 +164,10 @@ mod tests {
     fn the_longest_override_wins() {
         let m = Margins::new(BTreeMap::from([
             ("latency.".to_string(), Margin::Absolute(250.0)),
-            ("latency.response_p95_ms".to_string(), Margin::Absolute(50.0)),
+            (
+                "latency.response_p95_ms".to_string(),
+                Margin::Absolute(50.0),
+            ),
             (PASS_RATE.to_string(), Margin::Absolute(0.1)),
             ("function_call.match".to_string(), Margin::Absolute(0.0)),
         ]));

@@ -176,6 +176,9 @@ pub struct ImportRecord {
 pub struct Divergence {
     /// The agent turn (1-based) after which no recorded line fitted.
     pub turn: u32,
+    /// Why, in words: nothing fitted, or the agent kept asking for a line
+    /// already said.
+    pub reason: String,
     /// What the agent said then.
     pub heard: String,
     /// The closest thing the original agent said that a recorded line answered.

@@ -149,7 +149,16 @@ pub async fn score_conversation(
                         Speaker::Customer => &customer_tone,
                         Speaker::Agent => &agent_tone,
                     };
-                    tone::score(rubric, c, measured)
+                    // An imported source without audio has nothing to measure.
+                    if rec.outcome.imported.is_some() && !rec.track(c.speaker).exists() {
+                        Check::skipped(
+                            CheckKind::Tone,
+                            format!("tone.{}.{}", rubric.name, c.id),
+                            "the imported call has no audio track for this side",
+                        )
+                    } else {
+                        tone::score(rubric, c, measured)
+                    }
                 }
                 CriterionKind::Judge => {
                     judge::score(

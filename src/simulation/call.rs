@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::bridge::{ConversationSpec, SpeechEndpoint, run_conversation};
 use super::caller::{ChatCaller, ScriptedCaller, TextCaller, caller_instructions};
-use super::replay::ReplayCaller;
 use super::phone_line::LineSpec;
+use super::replay::ReplayCaller;
 use super::run::RunOptions;
 use super::supervisor;
 use super::targets::Target;
@@ -172,7 +172,10 @@ async fn converse(call: &Call, opts: &RunOptions, attempt: u32) -> ConversationO
         }
         Driver::Replay => {
             let Some(script) = &scenario.replay else {
-                return setup_failure(&spec, "a replay persona needs a scenario with `replay:` lines".into());
+                return setup_failure(
+                    &spec,
+                    "a replay persona needs a scenario with `replay:` lines".into(),
+                );
             };
             match super::replay::recorded_lines(script) {
                 Ok(lines) => spec.recorded_lines = lines,

@@ -16,13 +16,20 @@ use crate::config::scenario::{ReplayScript, ReplayTurn};
 use crate::run_folder::{Divergence, EndReason};
 use crate::text::normalise;
 
+/// A line said this many times over (the agent asking again each time)
+/// without the conversation moving on ends the replay: the recording
+/// cannot give the agent what it wants (a redacted number, say).
+const MAX_REPEATS: u32 = 2;
+
 pub struct ReplayCaller {
     turns: Vec<ReplayTurn>,
     min_similarity: f64,
     /// The first line not played yet.
     next: usize,
-    /// The line played last (an agent asking again hears it again).
+    /// The line played last (an agent asking again hears it again), and
+    /// how many times in a row.
     last: Option<usize>,
+    repeats: u32,
     agent_turns: u32,
     reaction: Option<Reaction>,
     ended: Option<EndReason>,
@@ -36,6 +43,7 @@ impl ReplayCaller {
             min_similarity: script.min_similarity,
             next: 0,
             last: None,
+            repeats: 0,
             agent_turns: 0,
             reaction: None,
             ended: None,
@@ -52,7 +60,11 @@ impl ReplayCaller {
             let turn = &self.turns[i];
             // The caller spoke first in the recording: nothing to match.
             let score = if turn.after.trim().is_empty() {
-                if agent_text.trim().is_empty() { 1.0 } else { 0.0 }
+                if agent_text.trim().is_empty() {
+                    1.0
+                } else {
+                    0.0
+                }
             } else {
                 similarity(agent_text, &turn.after)
             };
@@ -62,11 +74,27 @@ impl ReplayCaller {
             }
         }
         match best {
+            Some((i, _)) if Some(i) == self.last && self.repeats >= MAX_REPEATS => {
+                Err(Divergence {
+                    turn: self.agent_turns,
+                    reason: format!(
+                        "the agent asked for the same recorded line {} times in a row without moving on",
+                        self.repeats + 1
+                    ),
+                    heard: agent_text.to_string(),
+                    closest: self.turns[i].after.clone(),
+                    similarity: best.map_or(0.0, |(_, s)| s),
+                    threshold: self.min_similarity,
+                })
+            }
             Some((i, score)) if score >= self.min_similarity => Ok(i),
             other => Err(Divergence {
                 turn: self.agent_turns,
+                reason: "no recorded line fits what the agent said".into(),
                 heard: agent_text.to_string(),
-                closest: other.map(|(i, _)| self.turns[i].after.clone()).unwrap_or_default(),
+                closest: other
+                    .map(|(i, _)| self.turns[i].after.clone())
+                    .unwrap_or_default(),
                 similarity: other.map_or(0.0, |(_, s)| s),
                 threshold: self.min_similarity,
             }),
@@ -108,6 +136,11 @@ impl TextCaller for ReplayCaller {
             }
             match self.pick(agent_text) {
                 Ok(i) => {
+                    self.repeats = if self.last == Some(i) {
+                        self.repeats + 1
+                    } else {
+                        0
+                    };
                     self.next = self.next.max(i + 1);
                     self.last = Some(i);
                     let reaction_ms = self.turns[i].reaction_ms;
@@ -185,28 +218,57 @@ mod tests {
             audio_path: None,
             min_similarity: 0.5,
             turns: vec![
-                turn("Thanks for calling. What's your order number?", "It's N W 1 2 3."),
-                turn("Found it. Can you confirm the zip code on the order?", "Nine four one oh seven."),
-                turn("Thanks. What's the reason for the return?", "The tent leaks."),
+                turn(
+                    "Thanks for calling. What's your order number?",
+                    "It's N W 1 2 3.",
+                ),
+                turn(
+                    "Found it. Can you confirm the zip code on the order?",
+                    "Nine four one oh seven.",
+                ),
+                turn(
+                    "Thanks. What's the reason for the return?",
+                    "The tent leaks.",
+                ),
             ],
         })
     }
 
     fn say(c: &mut ReplayCaller, agent: &str) -> CallerMove {
-        futures_util::FutureExt::now_or_never(c.next(agent, 0.0)).unwrap().unwrap()
+        futures_util::FutureExt::now_or_never(c.next(agent, 0.0))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
     fn lines_follow_the_agent_skipping_what_it_skipped() {
         let mut c = caller();
-        assert_eq!(say(&mut c, "Hello, thanks for calling! What is your order number?"), CallerMove::Say("It's N W 1 2 3.".into()));
+        assert_eq!(
+            say(
+                &mut c,
+                "Hello, thanks for calling! What is your order number?"
+            ),
+            CallerMove::Say("It's N W 1 2 3.".into())
+        );
         assert_eq!(c.reaction(), Some(Reaction::After(400.0)));
         // The agent asked again: the same answer.
-        assert_eq!(say(&mut c, "Sorry, what's your order number?"), CallerMove::Say("It's N W 1 2 3.".into()));
+        assert_eq!(
+            say(&mut c, "Sorry, what's your order number?"),
+            CallerMove::Say("It's N W 1 2 3.".into())
+        );
         // It skipped the zip code and asks for the reason.
-        assert_eq!(say(&mut c, "Found your order. What's the reason for the return?"), CallerMove::Say("The tent leaks.".into()));
+        assert_eq!(
+            say(
+                &mut c,
+                "Found your order. What's the reason for the return?"
+            ),
+            CallerMove::Say("The tent leaks.".into())
+        );
         assert!(c.goal_met());
-        assert_eq!(say(&mut c, "Your refund is on its way. Goodbye."), CallerMove::HangUp);
+        assert_eq!(
+            say(&mut c, "Your refund is on its way. Goodbye."),
+            CallerMove::HangUp
+        );
         assert_eq!(c.end_reason(), Some(EndReason::CallerHungUp));
     }
 
@@ -214,11 +276,32 @@ mod tests {
     fn an_agent_that_fits_no_line_ends_the_replay_diverged() {
         let mut c = caller();
         say(&mut c, "Thanks for calling. What's your order number?");
-        assert_eq!(say(&mut c, "Would you like to hear about our loyalty programme?"), CallerMove::HangUp);
+        assert_eq!(
+            say(
+                &mut c,
+                "Would you like to hear about our loyalty programme?"
+            ),
+            CallerMove::HangUp
+        );
         assert_eq!(c.end_reason(), Some(EndReason::Diverged));
         let d = c.divergence().unwrap();
         assert_eq!(d.turn, 2);
         assert!(d.similarity < 0.5, "{d:?}");
         assert!(!c.goal_met());
+    }
+
+    #[test]
+    fn an_agent_asking_for_the_same_line_over_and_over_ends_it() {
+        let mut c = caller();
+        for _ in 0..3 {
+            assert_eq!(
+                say(&mut c, "What's your order number?"),
+                CallerMove::Say("It's N W 1 2 3.".into())
+            );
+        }
+        assert_eq!(say(&mut c, "What's your order number?"), CallerMove::HangUp);
+        let d = c.divergence().unwrap();
+        assert_eq!(d.turn, 4);
+        assert!(d.reason.contains("3 times"), "{d:?}");
     }
 }

@@ -358,7 +358,11 @@ fn git_revision(root: &Path) -> Option<String> {
     let commit = git(&["rev-parse", "HEAD"]).filter(|c| !c.is_empty())?;
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
         .is_some_and(|changes| !changes.is_empty());
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// The run `--resume` continues, if there is one yet.

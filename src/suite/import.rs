@@ -12,9 +12,7 @@ use crate::config::scenario::ScenarioFile;
 use crate::import::redact::{self, Pattern};
 use crate::import::scenario::{REPLAY_PERSONA, agent_yaml, persona_yaml, scenario_yaml};
 use crate::import::transcript_file::{self, TranscriptLine};
-use crate::import::{
-    ImportError, ImportedCall, event_log, recording, run_call, write::write_call,
-};
+use crate::import::{ImportError, ImportedCall, event_log, recording, run_call, write::write_call};
 use crate::reporting::{self, Report, ReportError};
 use crate::run_folder::{
     CLEAN, Counts, FORMAT_VERSION, JUDGE_CACHE, MANIFEST, Manifest, Pace, PlannedConversation,
@@ -30,7 +28,10 @@ pub enum Source {
     EventLog(PathBuf),
     /// Caller left, agent right.
     Stereo(PathBuf),
-    Mono { caller: PathBuf, agent: PathBuf },
+    Mono {
+        caller: PathBuf,
+        agent: PathBuf,
+    },
     /// A call folder of a rehearse run.
     RunCall(PathBuf),
 }
@@ -42,7 +43,9 @@ impl Source {
         if path.join(crate::run_folder::OUTCOME).is_file() {
             return Source::RunCall(path.to_path_buf());
         }
-        let wav = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+        let wav = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
         match (wav, agent_audio) {
             (true, Some(agent)) => Source::Mono {
                 caller: path.to_path_buf(),
@@ -97,14 +100,19 @@ fn read_source(source: &Source) -> Result<ImportedCall, ImportError> {
     match source {
         Source::EventLog(p) => event_log::read(p),
         Source::Stereo(p) => recording::read(recording::Tracks::Stereo(p), None),
-        Source::Mono { caller, agent } => recording::read(recording::Tracks::Mono { caller, agent }, None),
+        Source::Mono { caller, agent } => {
+            recording::read(recording::Tracks::Mono { caller, agent }, None)
+        }
         Source::RunCall(p) => run_call::read(p),
     }
 }
 
 /// A recording's turns are timed by the transcript when it has times, so
 /// a recording reads its transcript itself; other sources fill words in.
-fn read_with_words(source: &Source, lines: Option<&[TranscriptLine]>) -> Result<ImportedCall, ImportError> {
+fn read_with_words(
+    source: &Source,
+    lines: Option<&[TranscriptLine]>,
+) -> Result<ImportedCall, ImportError> {
     let mut call = match (source, lines) {
         (Source::Stereo(p), Some(l)) => recording::read(recording::Tracks::Stereo(p), Some(l))?,
         (Source::Mono { caller, agent }, Some(l)) => {
@@ -135,7 +143,8 @@ fn unique_id(name: &str, taken: &mut Vec<String>) -> String {
 
 fn write_file(path: &Path, text: &[u8]) -> Result<(), ImportRunError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
     }
     write_atomic(path, text).map_err(|e| ImportRunError::Write(path.to_path_buf(), e))
 }
@@ -167,7 +176,9 @@ fn agent_for(
 
 /// The replay persona, written when the project does not have it.
 fn ensure_persona(project: &Path, written: &mut Vec<PathBuf>) -> Result<PathBuf, ImportRunError> {
-    let path = project.join("personas").join(format!("{REPLAY_PERSONA}.yaml"));
+    let path = project
+        .join("personas")
+        .join(format!("{REPLAY_PERSONA}.yaml"));
     if !path.exists() {
         write_file(&path, persona_yaml().as_bytes())?;
         written.push(path.clone());
@@ -219,24 +230,33 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
                 let rel = format!("replays/{id}/customer.wav");
                 let path = req.project.join("scenarios").join(&rel);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
                 }
-                crate::audio::wav::write_mono(&path, crate::audio::SESSION_RATE, track)
-                    .map_err(|e| ImportRunError::Write(path.clone(), std::io::Error::other(e.to_string())))?;
+                crate::audio::wav::write_mono(&path, crate::audio::SESSION_RATE, track).map_err(
+                    |e| ImportRunError::Write(path.clone(), std::io::Error::other(e.to_string())),
+                )?;
                 written.push(path);
                 Some(rel)
             }
             None => None,
         };
-        write_file(&scenario_path, scenario_yaml(&call, &id, audio.as_deref(), &imported_at).as_bytes())?;
+        write_file(
+            &scenario_path,
+            scenario_yaml(&call, &id, audio.as_deref(), &imported_at).as_bytes(),
+        )?;
         let scenario = ScenarioFile::load(&scenario_path)?;
         done.scenarios.push(scenario_path);
         let (_, agent) = load_agent(&req.project, &AgentRef::parse(&agent_source))
             .map_err(|e| ImportRunError::Config(format!("agent {agent_source}: {e}")))?;
         let variant = agent.name.clone();
-        let dir_rel = PathBuf::from(crate::run_folder::CONVERSATIONS).join(&variant).join(&id).join("0");
+        let dir_rel = PathBuf::from(crate::run_folder::CONVERSATIONS)
+            .join(&variant)
+            .join(&id)
+            .join("0");
         let dir = req.out.join(&dir_rel);
-        write_call(&dir, &call, masked, &imported_at).map_err(|e| ImportRunError::Write(dir.clone(), e))?;
+        write_call(&dir, &call, masked, &imported_at)
+            .map_err(|e| ImportRunError::Write(dir.clone(), e))?;
         let mut planned = PlannedConversation {
             variant: variant.clone(),
             scenario: id.clone(),
@@ -262,8 +282,12 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
         };
         let scoring = scoring::score_and_save(&dir, &planned, &inputs).await;
         planned.verdict = Some(scoring.sheet.verdict);
-        done.calls.push((format!("{} ({})", call.name, call.files.join(", ")), scoring.sheet.verdict));
-        done.notes.extend(call.notes.iter().map(|n| format!("{}: {n}", call.name)));
+        done.calls.push((
+            format!("{} ({})", call.name, call.files.join(", ")),
+            scoring.sheet.verdict,
+        ));
+        done.notes
+            .extend(call.notes.iter().map(|n| format!("{}: {n}", call.name)));
         if !manifest.variants.contains(&variant) {
             manifest.variants.push(variant.clone());
             manifest.agents.insert(variant, agent_source);
@@ -275,8 +299,10 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
         }
     }
     manifest.recount();
-    manifest.finished_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ImportRunError::Write(req.out.join(MANIFEST), std::io::Error::other(e)))?;
+    manifest.finished_at =
+        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ImportRunError::Write(req.out.join(MANIFEST), std::io::Error::other(e)))?;
     write_file(&req.out.join(MANIFEST), &json)?;
     Ok(ImportSummary {
         run_dir: req.out.clone(),

@@ -82,7 +82,8 @@ fn load_run(dir: &Path) -> Result<LoadedRun, String> {
         outcomes: Vec::new(),
         calls: Vec::new(),
     };
-    read_conversations(&conversations, &mut loaded).map_err(|e| format!("conversations.parquet: {e}"))?;
+    read_conversations(&conversations, &mut loaded)
+        .map_err(|e| format!("conversations.parquet: {e}"))?;
     read_results(&results, &mut loaded).map_err(|e| format!("results.parquet: {e}"))?;
     Ok(loaded)
 }

@@ -36,7 +36,8 @@ impl Default for TrendSettings {
 }
 
 /// The test a change is decided with, named on every page.
-pub const TEST_NAME: &str = "Fisher's exact test (two-sided), Bonferroni-adjusted over the series compared at each run";
+pub const TEST_NAME: &str =
+    "Fisher's exact test (two-sided), Bonferroni-adjusted over the series compared at each run";
 
 /// One run of the series.
 #[derive(Debug, Clone, Serialize)]
@@ -117,7 +118,8 @@ pub struct Point {
 
 impl Point {
     pub fn baseline_rate(&self) -> Option<f64> {
-        (self.baseline_decided > 0).then(|| self.baseline_passes as f64 / self.baseline_decided as f64)
+        (self.baseline_decided > 0)
+            .then(|| self.baseline_passes as f64 / self.baseline_decided as f64)
     }
 }
 
@@ -191,7 +193,11 @@ impl Trend {
 }
 
 /// The runs read, in time order, analysed.
-pub fn analyse(runs: Vec<LoadedRun>, skipped: Vec<(String, String)>, settings: &TrendSettings) -> Trend {
+pub fn analyse(
+    runs: Vec<LoadedRun>,
+    skipped: Vec<(String, String)>,
+    settings: &TrendSettings,
+) -> Trend {
     let mut runs = runs;
     // By start time (parsed: older runs have whole seconds, newer ones ms).
     let started = |r: &LoadedRun| humantime::parse_rfc3339_weak(&r.run.started_at).ok();
@@ -252,15 +258,20 @@ fn tallies(runs: &[LoadedRun], shared: &BTreeSet<Unit>) -> Tallies {
 }
 
 /// The points of one series, each with its baseline window (decided later).
-fn points(per_run: &BTreeMap<usize, (u64, u64)>, settings: &TrendSettings, margin: &f64) -> Vec<Point> {
+fn points(
+    per_run: &BTreeMap<usize, (u64, u64)>,
+    settings: &TrendSettings,
+    margin: &f64,
+) -> Vec<Point> {
     let ordered: Vec<(usize, (u64, u64))> = per_run.iter().map(|(r, t)| (*r, *t)).collect();
     ordered
         .iter()
         .enumerate()
         .map(|(k, &(run, (passes, decided)))| {
             let window = &ordered[k.saturating_sub(settings.window)..k];
-            let (baseline_passes, baseline_decided) =
-                window.iter().fold((0, 0), |acc, (_, t)| (acc.0 + t.0, acc.1 + t.1));
+            let (baseline_passes, baseline_decided) = window
+                .iter()
+                .fold((0, 0), |acc, (_, t)| (acc.0 + t.0, acc.1 + t.1));
             let (ci_low, ci_high) = wilson(passes, decided).unwrap_or((0.0, 1.0));
             Point {
                 run,
@@ -294,7 +305,11 @@ fn decide(series: &mut [Series], runs: usize, settings: &TrendSettings) {
             .count()
             .max(1);
         let level = settings.alpha / compared as f64;
-        for p in series.iter_mut().flat_map(|s| s.points.iter_mut()).filter(|p| p.run == run) {
+        for p in series
+            .iter_mut()
+            .flat_map(|s| s.points.iter_mut())
+            .filter(|p| p.run == run)
+        {
             let (Some(pv), Some(base)) = (p.p_value, p.baseline_rate()) else {
                 continue;
             };
@@ -330,12 +345,15 @@ fn measure_series(runs: &[LoadedRun], shared: &BTreeSet<Unit>) -> Vec<MeasureSer
         for (variant, calls) in calls {
             let p95s: Vec<f64> = calls.iter().filter_map(|c| c.response_p95_ms).collect();
             let costs: Vec<f64> = calls.iter().map(|c| c.cost_usd).collect();
-            by_variant.entry(variant.to_string()).or_default().push(MeasurePoint {
-                run: i,
-                calls: calls.len(),
-                response_p95_ms: mean(&p95s),
-                cost_per_call_usd: mean(&costs).unwrap_or(0.0),
-            });
+            by_variant
+                .entry(variant.to_string())
+                .or_default()
+                .push(MeasurePoint {
+                    run: i,
+                    calls: calls.len(),
+                    response_p95_ms: mean(&p95s),
+                    cost_per_call_usd: mean(&costs).unwrap_or(0.0),
+                });
         }
     }
     by_variant
@@ -381,7 +399,10 @@ mod tests {
         let trend = analyse(runs, Vec::new(), &TrendSettings::default());
         let firsts = trend.first_changes();
         assert_eq!(firsts.len(), 1, "{firsts:?}");
-        assert_eq!((firsts[0].0.check.as_str(), firsts[0].1.run), ("planted", 5));
+        assert_eq!(
+            (firsts[0].0.check.as_str(), firsts[0].1.run),
+            ("planted", 5)
+        );
         assert_eq!(firsts[0].1.change, TrendChange::Regressed);
         assert!(!trend.regressions_at("r5").is_empty());
         assert!(trend.regressions_at("r0").is_empty());
@@ -392,7 +413,12 @@ mod tests {
         let runs: Vec<LoadedRun> = (0..8).map(|i| run(i, 18 + (i as u64 % 2))).collect();
         let trend = analyse(runs, Vec::new(), &TrendSettings::default());
         assert!(trend.first_changes().is_empty());
-        assert!(trend.series.iter().all(|s| s.points[0].change == TrendChange::NoBaseline));
+        assert!(
+            trend
+                .series
+                .iter()
+                .all(|s| s.points[0].change == TrendChange::NoBaseline)
+        );
     }
 
     #[test]

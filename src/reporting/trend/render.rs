@@ -52,7 +52,11 @@ fn scope_note(trend: &Trend) -> String {
             .iter()
             .map(|((s, c), n)| format!("{s} × {c} ({n} of {} runs)", trend.runs.len()))
             .collect();
-        let _ = write!(out, " Left out, as not every run had them: {}.", names.join(", "));
+        let _ = write!(
+            out,
+            " Left out, as not every run had them: {}.",
+            names.join(", ")
+        );
     }
     out
 }
@@ -81,7 +85,10 @@ pub fn markdown(trend: &Trend) -> String {
     let _ = writeln!(out, "## What changed, and since when\n");
     let firsts = trend.first_changes();
     if firsts.is_empty() {
-        let _ = writeln!(out, "No significant change beyond its margin in any check.\n");
+        let _ = writeln!(
+            out,
+            "No significant change beyond its margin in any check.\n"
+        );
     } else {
         let _ = writeln!(
             out,
@@ -144,22 +151,38 @@ const PAD: f64 = 6.0;
 
 /// A small line chart over the runs: `values` (run index, value, optional
 /// interval, flag) on a y range.
-fn line_chart(runs: usize, values: &[(usize, f64, Option<(f64, f64)>, TrendChange, bool)], y: (f64, f64)) -> String {
+fn line_chart(
+    runs: usize,
+    values: &[(usize, f64, Option<(f64, f64)>, TrendChange, bool)],
+    y: (f64, f64),
+) -> String {
     let x = |run: usize| PAD + (CHART_W - 2.0 * PAD) * run as f64 / (runs.max(2) - 1) as f64;
     let span = (y.1 - y.0).max(f64::EPSILON);
     let yy = |v: f64| CHART_H - PAD - (CHART_H - 2.0 * PAD) * ((v - y.0) / span).clamp(0.0, 1.0);
-    let mut svg = format!("<svg class=\"trend\" width=\"{CHART_W}\" height=\"{CHART_H}\" role=\"img\">");
-    let band: Vec<(usize, (f64, f64))> = values.iter().filter_map(|v| v.2.map(|ci| (v.0, ci))).collect();
+    let mut svg =
+        format!("<svg class=\"trend\" width=\"{CHART_W}\" height=\"{CHART_H}\" role=\"img\">");
+    let band: Vec<(usize, (f64, f64))> = values
+        .iter()
+        .filter_map(|v| v.2.map(|ci| (v.0, ci)))
+        .collect();
     if !band.is_empty() {
-        let upper = band.iter().map(|(r, ci)| format!("{:.1},{:.1}", x(*r), yy(ci.1)));
-        let lower = band.iter().rev().map(|(r, ci)| format!("{:.1},{:.1}", x(*r), yy(ci.0)));
+        let upper = band
+            .iter()
+            .map(|(r, ci)| format!("{:.1},{:.1}", x(*r), yy(ci.1)));
+        let lower = band
+            .iter()
+            .rev()
+            .map(|(r, ci)| format!("{:.1},{:.1}", x(*r), yy(ci.0)));
         let _ = write!(
             svg,
             "<polygon points=\"{}\" fill=\"#dbe6f7\"/>",
             upper.chain(lower).collect::<Vec<_>>().join(" ")
         );
     }
-    let line: Vec<String> = values.iter().map(|v| format!("{:.1},{:.1}", x(v.0), yy(v.1))).collect();
+    let line: Vec<String> = values
+        .iter()
+        .map(|v| format!("{:.1},{:.1}", x(v.0), yy(v.1)))
+        .collect();
     let _ = write!(
         svg,
         "<polyline points=\"{}\" fill=\"none\" stroke=\"#4a7fd4\" stroke-width=\"1.5\"/>",
@@ -191,7 +214,15 @@ fn series_value(trend: &Trend, s: &Series) -> Value {
     let values: Vec<_> = s
         .points
         .iter()
-        .map(|p| (p.run, p.pass_rate, Some((p.ci_low, p.ci_high)), p.change, p.first))
+        .map(|p| {
+            (
+                p.run,
+                p.pass_rate,
+                Some((p.ci_low, p.ci_high)),
+                p.change,
+                p.first,
+            )
+        })
         .collect();
     let flagged = s.points.iter().any(|p| p.first);
     let last: Option<&Point> = s.points.last();
@@ -223,7 +254,14 @@ fn measure_values(trend: &Trend, m: &MeasureSeries) -> Value {
 pub fn html(trend: &Trend) -> Result<String, minijinja::Error> {
     let mut series: Vec<&Series> = trend.series.iter().collect();
     // Flagged series first, then each variant's overall verdict.
-    series.sort_by_key(|s| (!s.points.iter().any(|p| p.first), s.check != "overall", s.variant.clone(), s.check.clone()));
+    series.sort_by_key(|s| {
+        (
+            !s.points.iter().any(|p| p.first),
+            s.check != "overall",
+            s.variant.clone(),
+            s.check.clone(),
+        )
+    });
     let firsts: Vec<Value> = trend
         .first_changes()
         .into_iter()
