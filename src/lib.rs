@@ -23,6 +23,8 @@
 //! - [`simulation`]: synthetic calls between a simulated caller and the agent.
 //! - [`scoring`]: checks on recorded calls (pure functions of a run folder).
 //! - [`reporting`]: tables and reports (read-only over a run folder).
+//! - [`review`]: the local review page: a run's calls to label, labels saved
+//!   to the run folder.
 //! - [`suite`]: a run end to end: calls, each scored as it is recorded, then
 //!   the reports; and `rescore`.
 //! - [`cli`]: argument parsing, dispatch and exit codes only.
@@ -51,6 +53,7 @@ pub mod protocol;
 pub mod realtime;
 pub mod reporting;
 pub mod retry;
+pub mod review;
 pub mod run_folder;
 pub(crate) mod scoring;
 pub mod simulation;

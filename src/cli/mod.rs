@@ -6,6 +6,7 @@ mod import_cmd;
 mod init_cmd;
 mod report_cmd;
 mod rescore_cmd;
+mod review_cmd;
 mod run_cmd;
 mod schema_cmd;
 mod speak_cmd;
@@ -64,6 +65,10 @@ enum Command {
     /// Import real calls (Realtime event logs, recordings, run calls) as a
     /// scored run folder and replay scenarios.
     Import(import_cmd::ImportArgs),
+    /// Serve a local page to label a run's calls (saved to labels.jsonl).
+    Review(review_cmd::ReviewArgs),
+    /// The machine's agreement with reviewers' labels: Cohen's kappa per check.
+    Agreement(review_cmd::AgreementArgs),
     /// Check config files and their cross-references.
     Validate(validate_cmd::ValidateArgs),
     /// Scaffold a new project that runs as it is.
@@ -125,6 +130,8 @@ pub fn main() -> ExitCode {
             Command::Rescore(args) => rescore_cmd::run(args).await,
             Command::Guardrails(args) => guardrails_cmd::run(args).await,
             Command::Import(args) => import_cmd::run(args).await,
+            Command::Review(args) => review_cmd::review(args).await,
+            Command::Agreement(args) => review_cmd::agreement(args),
             Command::Report(args) => report_cmd::report(args),
             Command::Compare(args) => report_cmd::compare(args),
             Command::Merge(args) => report_cmd::merge(args),

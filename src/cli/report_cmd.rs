@@ -187,6 +187,7 @@ pub fn compare(args: CompareArgs) -> u8 {
         write_error_count: 0,
         notes: vec![],
         harness_overloaded: false,
+        agreement: vec![],
     };
     gate_exit(&report, gate.as_ref(), None)
 }

@@ -56,6 +56,11 @@ pub struct GateRule {
     /// it in the same folder (`rehearse trend`'s rolling baseline).
     #[serde(default)]
     pub no_trend_regression: bool,
+    /// The check's (or, without `check`, the overall verdict's) agreement
+    /// with human reviewers must reach this Cohen's kappa for its verdicts to
+    /// count: fails without labels (`rehearse review`) or below it.
+    #[serde(default)]
+    pub min_kappa: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,6 +87,11 @@ pub fn evaluate(gates: &GateFile, report: &Report, trend: Option<&Trend>) -> Vec
     let mut out = Vec::new();
     for rule in gates.rules.iter().filter(|r| r.no_trend_regression) {
         out.push(trend_gate(rule, &report.run_id, trend));
+    }
+    for rule in &gates.rules {
+        if let Some(min) = rule.min_kappa {
+            out.push(kappa_gate(rule.check.as_deref(), min, report));
+        }
     }
     for rule in &gates.rules {
         let rule_start = out.len();
@@ -311,6 +321,32 @@ pub fn trend_gate(rule: &GateRule, run_id: &str, trend: Option<&Trend>) -> GateR
             format!("none against the previous {} runs", trend.window)
         } else {
             regressed.join("; ")
+        },
+    }
+}
+
+/// A check's agreement with reviewers against a minimum kappa.
+fn kappa_gate(check: Option<&str>, min: f64, report: &Report) -> GateResult {
+    let item = check.unwrap_or(crate::run_folder::OVERALL);
+    let rule = format!("{item}: agreement with reviewers κ >= {min}");
+    let Some(found) = report.agreement.iter().find(|a| a.item == item) else {
+        return GateResult {
+            rule,
+            passed: false,
+            detail: "no reviewer labelled it: label calls with `rehearse review`".into(),
+        };
+    };
+    let k = &found.machine_vs_human;
+    match k.kappa {
+        Some(kappa) => GateResult {
+            rule,
+            passed: kappa >= min,
+            detail: format!("κ = {kappa:.2} over {} labelled calls ({:.0}% agreement)", k.n, k.agreement * 100.0),
+        },
+        None => GateResult {
+            rule,
+            passed: false,
+            detail: format!("κ undefined: every one of {} labels and verdicts was the same", k.n),
         },
     }
 }

@@ -507,5 +507,26 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
         conversations => report.conversations.len(),
         shown => data(&shown),
         truncated => report.conversations.len() > MAX_DETAILED,
+        agreement => data(&agreement_values(report)),
     })
+}
+
+/// The agreement table rows (empty without labels).
+fn agreement_values(report: &Report) -> Vec<Value> {
+    let kappa = |k: &super::agreement::Kappa| match (k.kappa, k.ci_low, k.ci_high) {
+        (Some(v), Some(lo), Some(hi)) => format!("{v:.2} [{lo:.2}, {hi:.2}]"),
+        _ => "undefined".into(),
+    };
+    report
+        .agreement
+        .iter()
+        .map(|i| {
+            let k = &i.machine_vs_human;
+            json!({"item": i.item, "n": k.n, "agreement": format!("{:.0}%", k.agreement * 100.0),
+                "kappa": kappa(k), "table": format!("{} / {} / {} / {}", k.table[0][0], k.table[0][1], k.table[1][0], k.table[1][1]),
+                "between": i.between_reviewers.as_ref().map(|(a, b, k)| format!("{a} vs {b}: {}", kappa(k))).unwrap_or_else(|| "–".into()),
+                "disagreements": i.disagreements.iter().map(|d| json!({"dir": d.conversation, "reviewer": d.reviewer,
+                    "human": if d.human_passed { "pass" } else { "fail" }, "note": d.note})).collect::<Vec<_>>()})
+        })
+        .collect()
 }

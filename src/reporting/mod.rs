@@ -3,6 +3,7 @@
 //! run folder (through [`crate::run_folder`]), so `rehearse report DIR`
 //! rebuilds every output of a run.
 
+pub mod agreement;
 pub mod aggregate;
 pub mod compare;
 pub mod forest;
@@ -139,6 +140,10 @@ pub struct Report {
     pub notes: Vec<CallNote>,
     /// The harness fell behind realtime pacing; latencies include its delays.
     pub harness_overloaded: bool,
+    /// The machine's agreement with human reviewers (`labels.jsonl`), per
+    /// labelled item; empty when nobody has reviewed the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agreement: Vec<agreement::ItemAgreement>,
 }
 
 /// A note recorded on a call, with the call it belongs to.
@@ -266,7 +271,7 @@ pub fn build_with(run_dir: &Path, margins: &Margins) -> Result<Report, ReportErr
         manifest.seed,
         margins,
     );
-    let report = Report {
+    let mut report = Report {
         run_id: manifest.run_id.clone(),
         variants,
         checks,
@@ -281,7 +286,9 @@ pub fn build_with(run_dir: &Path, margins: &Margins) -> Result<Report, ReportErr
         write_error_count: manifest.counts.write_errors,
         notes,
         harness_overloaded: manifest.harness_load.as_ref().is_some_and(|l| l.overloaded),
+        agreement: Vec::new(),
     };
+    report.agreement = run_agreement(&run, &report.conversations, &report.results)?;
     write_atomic(
         &run_dir.join("summary.md"),
         summary::markdown(&report).as_bytes(),
@@ -300,6 +307,42 @@ pub fn build_with(run_dir: &Path, margins: &Margins) -> Result<Report, ReportErr
         )?;
     }
     Ok(report)
+}
+
+/// The agreement of a stored run with its labels (`rehearse agreement`).
+pub fn agreement_of_run(run_dir: &Path) -> Result<Vec<agreement::ItemAgreement>, ReportError> {
+    let run = RunFolder::open(run_dir)?;
+    let (conversations, results) = tables::collect_rows(&run);
+    run_agreement(&run, &conversations, &results)
+}
+
+/// The machine's agreement with the run's human labels (none without labels).
+pub fn run_agreement(
+    run: &RunFolder,
+    conversations: &[ConversationRow],
+    results: &[ResultRow],
+) -> Result<Vec<agreement::ItemAgreement>, ReportError> {
+    let labels = crate::run_folder::read_labels(&run.dir)?;
+    if labels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dirs: BTreeMap<(&str, &str, &str, u32), String> = run
+        .manifest
+        .conversations
+        .iter()
+        .map(|c| {
+            (
+                (c.variant.as_str(), c.condition.as_str(), c.scenario.as_str(), c.repeat),
+                c.dir.display().to_string(),
+            )
+        })
+        .collect();
+    let dir_of = |c: &ConversationRow| {
+        dirs.get(&(c.variant.as_str(), c.condition.as_str(), c.scenario.as_str(), c.repeat))
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok(agreement::agreement(&labels, conversations, results, &dir_of))
 }
 
 type Paired = (Vec<ConversationRow>, Vec<ResultRow>, Vec<AbComparison>);

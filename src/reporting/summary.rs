@@ -74,6 +74,13 @@ pub fn markdown(r: &Report) -> String {
     }
     conditions_markdown(r, &mut out);
     guardrails_markdown(r, &mut out);
+    if !r.agreement.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Agreement with reviewers\n\n{}",
+            super::agreement::markdown(&r.agreement)
+        );
+    }
     if r.harness_overloaded {
         let _ = writeln!(
             out,

@@ -5,6 +5,7 @@
 //! ```text
 //! <run>/run.json                         Manifest (format version, plan, statuses, counts)
 //! <run>/judge-cache/<hash>.json          judge replies, shared by a run and its rescoring
+//! <run>/labels.jsonl                     human verdicts (`rehearse review`), LabelRecord lines
 //! <run>/conversations/<variant>[@<condition>]/<scenario>/<repeat>/
 //!     conversation.json                  ConversationOutcome
 //!     transcript.jsonl tools.jsonl events.jsonl   Utterance, ToolCallRecord, EventRecord lines
@@ -20,6 +21,7 @@
 //! other with both versions named.
 
 mod conversation;
+mod labels;
 mod manifest;
 pub mod merge;
 mod read;
@@ -34,6 +36,9 @@ pub use conversation::{
 pub use manifest::{
     CLEAN, Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard,
     TurnMode, condition_suffix,
+};
+pub use labels::{
+    HumanVerdict, LABELS, LabelRecord, OVERALL, append_label, latest_labels, read_labels,
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl, read_scores};
 pub use records::{
