@@ -54,7 +54,7 @@ fn synthetic_run(dir: &Path) {
                     output_audio_tokens: 900,
                 };
                 match status {
-                    Status::Completed => {
+                    Status::Completed | Status::Imported => {
                         outcome.complete(EndReason::GoalMet);
                         outcome.agent_turns = 6;
                         outcome.customer_turns = 5;

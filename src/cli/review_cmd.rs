@@ -72,7 +72,10 @@ pub fn agreement(args: AgreementArgs) -> u8 {
     }
     let md = agreement::markdown(&items);
     let json = serde_json::to_vec_pretty(&items).unwrap_or_default();
-    for (name, bytes) in [("agreement.md", md.as_bytes()), ("agreement.json", &json[..])] {
+    for (name, bytes) in [
+        ("agreement.md", md.as_bytes()),
+        ("agreement.json", &json[..]),
+    ] {
         if let Err(e) = write_atomic(&args.run.join(name), bytes) {
             eprintln!("error: {name}: {e}");
             return exit::RUN_ERROR;

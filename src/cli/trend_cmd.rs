@@ -38,8 +38,8 @@ pub fn run(args: TrendArgs) -> u8 {
             return exit::CONFIG_ERROR;
         }
     };
-    for (dir, why) in &skipped {
-        eprintln!("warning: not read: {dir}: {why}");
+    for s in &skipped {
+        eprintln!("warning: not read: {}: {}", s.dir, s.why);
     }
     let settings = TrendSettings {
         window: args.window as usize,

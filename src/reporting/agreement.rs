@@ -225,7 +225,11 @@ pub fn markdown(items: &[ItemAgreement]) -> String {
                 verdict(d.machine_passed),
                 d.reviewer,
                 verdict(d.human_passed),
-                if d.note.is_empty() { String::new() } else { format!(" (\"{}\")", d.note) }
+                if d.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (\"{}\")", d.note)
+                }
             );
         }
     }
@@ -250,9 +254,18 @@ mod tests {
         assert_eq!(k.table, [[20, 5], [10, 15]]);
         assert!((k.agreement - 0.7).abs() < 1e-12);
         assert!((k.kappa.unwrap() - 0.4).abs() < 1e-12);
-        assert!((k.std_error.unwrap() - 0.126_996_062_931).abs() < 1e-9, "{k:?}");
-        assert!((k.ci_low.unwrap() - 0.151_092_290_477).abs() < 1e-9, "{k:?}");
-        assert!((k.ci_high.unwrap() - 0.648_907_709_523).abs() < 1e-9, "{k:?}");
+        assert!(
+            (k.std_error.unwrap() - 0.126_996_062_931).abs() < 1e-9,
+            "{k:?}"
+        );
+        assert!(
+            (k.ci_low.unwrap() - 0.151_092_290_477).abs() < 1e-9,
+            "{k:?}"
+        );
+        assert!(
+            (k.ci_high.unwrap() - 0.648_907_709_523).abs() < 1e-9,
+            "{k:?}"
+        );
     }
 
     #[test]

@@ -341,12 +341,19 @@ fn kappa_gate(check: Option<&str>, min: f64, report: &Report) -> GateResult {
         Some(kappa) => GateResult {
             rule,
             passed: kappa >= min,
-            detail: format!("κ = {kappa:.2} over {} labelled calls ({:.0}% agreement)", k.n, k.agreement * 100.0),
+            detail: format!(
+                "κ = {kappa:.2} over {} labelled calls ({:.0}% agreement)",
+                k.n,
+                k.agreement * 100.0
+            ),
         },
         None => GateResult {
             rule,
             passed: false,
-            detail: format!("κ undefined: every one of {} labels and verdicts was the same", k.n),
+            detail: format!(
+                "κ undefined: every one of {} labels and verdicts was the same",
+                k.n
+            ),
         },
     }
 }

@@ -3,8 +3,8 @@
 //! run folder (through [`crate::run_folder`]), so `rehearse report DIR`
 //! rebuilds every output of a run.
 
-pub mod agreement;
 pub mod aggregate;
+pub mod agreement;
 pub mod compare;
 pub mod forest;
 pub mod gates;
@@ -332,17 +332,32 @@ pub fn run_agreement(
         .iter()
         .map(|c| {
             (
-                (c.variant.as_str(), c.condition.as_str(), c.scenario.as_str(), c.repeat),
+                (
+                    c.variant.as_str(),
+                    c.condition.as_str(),
+                    c.scenario.as_str(),
+                    c.repeat,
+                ),
                 c.dir.display().to_string(),
             )
         })
         .collect();
     let dir_of = |c: &ConversationRow| {
-        dirs.get(&(c.variant.as_str(), c.condition.as_str(), c.scenario.as_str(), c.repeat))
-            .cloned()
-            .unwrap_or_default()
+        dirs.get(&(
+            c.variant.as_str(),
+            c.condition.as_str(),
+            c.scenario.as_str(),
+            c.repeat,
+        ))
+        .cloned()
+        .unwrap_or_default()
     };
-    Ok(agreement::agreement(&labels, conversations, results, &dir_of))
+    Ok(agreement::agreement(
+        &labels,
+        conversations,
+        results,
+        &dir_of,
+    ))
 }
 
 type Paired = (Vec<ConversationRow>, Vec<ResultRow>, Vec<AbComparison>);

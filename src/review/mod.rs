@@ -53,7 +53,11 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(run_dir: &Path, listen: SocketAddr, reviewer: &str) -> Result<Server, ReviewError> {
+    pub async fn bind(
+        run_dir: &Path,
+        listen: SocketAddr,
+        reviewer: &str,
+    ) -> Result<Server, ReviewError> {
         if !listen.ip().is_loopback() {
             return Err(ReviewError::NotLoopback(listen));
         }
@@ -74,12 +78,21 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| ReviewError::Bind(listen, e))?;
-        let addr = listener.local_addr().map_err(|e| ReviewError::Bind(listen, e))?;
-        Ok(Server { listener, app, addr })
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ReviewError::Bind(listen, e))?;
+        Ok(Server {
+            listener,
+            app,
+            addr,
+        })
     }
 
     /// Serves until `stop` resolves.
-    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ReviewError> {
+    pub async fn serve(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ReviewError> {
         axum::serve(self.listener, self.app)
             .with_graceful_shutdown(stop)
             .await
@@ -174,27 +187,42 @@ fn known_item(dir: &Path, item: &str) -> bool {
             .is_some_and(|s| s.checks.iter().any(|c| c.name == item))
 }
 
-async fn save_label(State(review): State<Arc<Review>>, body: Result<Json<LabelRequest>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn save_label(
+    State(review): State<Arc<Review>>,
+    body: Result<Json<LabelRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let reviewer = req.reviewer.trim();
     if reviewer.is_empty() || reviewer.chars().count() > MAX_REVIEWER {
-        return error(StatusCode::BAD_REQUEST, "a label needs the reviewer's name (up to 80 characters)");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a label needs the reviewer's name (up to 80 characters)",
+        );
     }
     if req.note.chars().count() > MAX_NOTE {
-        return error(StatusCode::BAD_REQUEST, "the note is longer than 2000 characters");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the note is longer than 2000 characters",
+        );
     }
     let Some(call) = reviewable(&review.run)
         .into_iter()
         .find(|c| c.dir.display().to_string() == req.conversation)
     else {
-        return error(StatusCode::NOT_FOUND, format!("no call {} in this run", req.conversation));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no call {} in this run", req.conversation),
+        );
     };
     let dir: PathBuf = review.run.conversation_dir(call);
     if !known_item(&dir, &req.item) {
-        return error(StatusCode::BAD_REQUEST, format!("the call has no check {}", req.item));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("the call has no check {}", req.item),
+        );
     }
     let label = LabelRecord {
         conversation: req.conversation,
@@ -209,7 +237,10 @@ async fn save_label(State(review): State<Arc<Review>>, body: Result<Json<LabelRe
     let saved = label.clone();
     match tokio::task::spawn_blocking(move || append_label(&run_dir, &saved)).await {
         Ok(Ok(())) => Json(label).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("labels.jsonl: {e}")),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("labels.jsonl: {e}"),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

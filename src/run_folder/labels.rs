@@ -65,7 +65,10 @@ pub fn append_label(run_dir: &Path, label: &LabelRecord) -> std::io::Result<()> 
 pub fn latest_labels(labels: &[LabelRecord]) -> BTreeMap<(String, String, String), &LabelRecord> {
     let mut out = BTreeMap::new();
     for l in labels {
-        out.insert((l.reviewer.clone(), l.conversation.clone(), l.item.clone()), l);
+        out.insert(
+            (l.reviewer.clone(), l.conversation.clone(), l.item.clone()),
+            l,
+        );
     }
     out
 }

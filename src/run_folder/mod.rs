@@ -33,12 +33,12 @@ pub use conversation::{
     CallerUsage, ConversationOutcome, Divergence, EndReason, ImportRecord, ImportSource,
     LineRecord, Status, UsageTotals,
 };
+pub use labels::{
+    HumanVerdict, LABELS, LabelRecord, OVERALL, append_label, latest_labels, read_labels,
+};
 pub use manifest::{
     CLEAN, Counts, FORMAT_VERSION, HarnessLoad, Manifest, Pace, PlannedConversation, Shard,
     TurnMode, condition_suffix,
-};
-pub use labels::{
-    HumanVerdict, LABELS, LabelRecord, OVERALL, append_label, latest_labels, read_labels,
 };
 pub use read::{RecordedConversation, RunFolder, RunFolderError, read_jsonl, read_scores};
 pub use records::{

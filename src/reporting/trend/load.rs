@@ -30,9 +30,16 @@ pub struct LoadedRun {
     pub calls: Vec<CallMeasures>,
 }
 
+/// A folder that looked like a run but could not be read, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SkippedRun {
+    pub dir: String,
+    pub why: String,
+}
+
 /// Every run folder directly under `dir`, read; folders that cannot be
 /// read are returned with the reason (the pages list them).
-pub fn load_runs(dir: &Path) -> Result<(Vec<LoadedRun>, Vec<(String, String)>), TrendError> {
+pub fn load_runs(dir: &Path) -> Result<(Vec<LoadedRun>, Vec<SkippedRun>), TrendError> {
     let entries = std::fs::read_dir(dir).map_err(|e| TrendError::Io(dir.to_path_buf(), e))?;
     let mut folders: Vec<PathBuf> = entries
         .flatten()
@@ -48,7 +55,10 @@ pub fn load_runs(dir: &Path) -> Result<(Vec<LoadedRun>, Vec<(String, String)>), 
     for folder in folders {
         match load_run(&folder) {
             Ok(run) => runs.push(run),
-            Err(why) => skipped.push((folder.display().to_string(), why)),
+            Err(why) => skipped.push(SkippedRun {
+                dir: folder.display().to_string(),
+                why,
+            }),
         }
     }
     Ok((runs, skipped))

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::margins::Margins;
 use super::stats::{fisher_exact, mean, wilson};
-pub use load::{LoadedRun, TrendError, load_runs};
+pub use load::{LoadedRun, SkippedRun, TrendError, load_runs};
 
 /// How a series is analysed.
 #[derive(Debug, Clone)]
@@ -156,7 +156,7 @@ pub struct Trend {
     /// Units some runs had and others did not (left out), with how many runs had each.
     pub left_out: Vec<(Unit, usize)>,
     /// Run folders that could not be read, and why.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<SkippedRun>,
     pub window: usize,
     pub alpha: f64,
     pub series: Vec<Series>,
@@ -193,11 +193,7 @@ impl Trend {
 }
 
 /// The runs read, in time order, analysed.
-pub fn analyse(
-    runs: Vec<LoadedRun>,
-    skipped: Vec<(String, String)>,
-    settings: &TrendSettings,
-) -> Trend {
+pub fn analyse(runs: Vec<LoadedRun>, skipped: Vec<SkippedRun>, settings: &TrendSettings) -> Trend {
     let mut runs = runs;
     // By start time (parsed: older runs have whole seconds, newer ones ms).
     let started = |r: &LoadedRun| humantime::parse_rfc3339_weak(&r.run.started_at).ok();

@@ -79,8 +79,8 @@ pub fn markdown(trend: &Trend) -> String {
         last.map_or("–", |r| r.started_at.as_str())
     );
     let _ = writeln!(out, "{}\n\n{}\n", scope_note(trend), method_note(trend));
-    for (dir, why) in &trend.skipped {
-        let _ = writeln!(out, "- not read: `{dir}`: {why}");
+    for s in &trend.skipped {
+        let _ = writeln!(out, "- not read: `{}`: {}", s.dir, s.why);
     }
     let _ = writeln!(out, "## What changed, and since when\n");
     let firsts = trend.first_changes();
@@ -149,13 +149,17 @@ const CHART_W: f64 = 340.0;
 const CHART_H: f64 = 90.0;
 const PAD: f64 = 6.0;
 
-/// A small line chart over the runs: `values` (run index, value, optional
-/// interval, flag) on a y range.
-fn line_chart(
-    runs: usize,
-    values: &[(usize, f64, Option<(f64, f64)>, TrendChange, bool)],
-    y: (f64, f64),
-) -> String {
+/// One point of a small chart.
+struct ChartPoint {
+    run: usize,
+    value: f64,
+    interval: Option<(f64, f64)>,
+    change: TrendChange,
+    first: bool,
+}
+
+/// A small line chart over the runs on a y range.
+fn line_chart(runs: usize, values: &[ChartPoint], y: (f64, f64)) -> String {
     let x = |run: usize| PAD + (CHART_W - 2.0 * PAD) * run as f64 / (runs.max(2) - 1) as f64;
     let span = (y.1 - y.0).max(f64::EPSILON);
     let yy = |v: f64| CHART_H - PAD - (CHART_H - 2.0 * PAD) * ((v - y.0) / span).clamp(0.0, 1.0);
@@ -163,7 +167,7 @@ fn line_chart(
         format!("<svg class=\"trend\" width=\"{CHART_W}\" height=\"{CHART_H}\" role=\"img\">");
     let band: Vec<(usize, (f64, f64))> = values
         .iter()
-        .filter_map(|v| v.2.map(|ci| (v.0, ci)))
+        .filter_map(|v| v.interval.map(|ci| (v.run, ci)))
         .collect();
     if !band.is_empty() {
         let upper = band
@@ -181,14 +185,21 @@ fn line_chart(
     }
     let line: Vec<String> = values
         .iter()
-        .map(|v| format!("{:.1},{:.1}", x(v.0), yy(v.1)))
+        .map(|v| format!("{:.1},{:.1}", x(v.run), yy(v.value)))
         .collect();
     let _ = write!(
         svg,
         "<polyline points=\"{}\" fill=\"none\" stroke=\"#4a7fd4\" stroke-width=\"1.5\"/>",
         line.join(" ")
     );
-    for &(run, value, _, change, first) in values {
+    for &ChartPoint {
+        run,
+        value,
+        change,
+        first,
+        ..
+    } in values
+    {
         let colour = match change {
             TrendChange::Regressed => "#b42318",
             TrendChange::Improved => "#16794a",
@@ -214,14 +225,12 @@ fn series_value(trend: &Trend, s: &Series) -> Value {
     let values: Vec<_> = s
         .points
         .iter()
-        .map(|p| {
-            (
-                p.run,
-                p.pass_rate,
-                Some((p.ci_low, p.ci_high)),
-                p.change,
-                p.first,
-            )
+        .map(|p| ChartPoint {
+            run: p.run,
+            value: p.pass_rate,
+            interval: Some((p.ci_low, p.ci_high)),
+            change: p.change,
+            first: p.first,
         })
         .collect();
     let flagged = s.points.iter().any(|p| p.first);
@@ -239,9 +248,17 @@ fn measure_values(trend: &Trend, m: &MeasureSeries) -> Value {
         let values: Vec<_> = m
             .points
             .iter()
-            .filter_map(|p| pick(p).map(|v| (p.run, v, None, TrendChange::NoBaseline, false)))
+            .filter_map(|p| {
+                pick(p).map(|value| ChartPoint {
+                    run: p.run,
+                    value,
+                    interval: None,
+                    change: TrendChange::NoBaseline,
+                    first: false,
+                })
+            })
             .collect();
-        let high = values.iter().map(|v| v.1).fold(0.0, f64::max);
+        let high = values.iter().map(|v| v.value).fold(0.0, f64::max);
         line_chart(trend.runs.len(), &values, (0.0, high * 1.1))
     };
     json!({
@@ -288,7 +305,7 @@ pub fn html(trend: &Trend) -> Result<String, minijinja::Error> {
         title => format!("Trend: {} runs", trend.runs.len()),
         scope => scope_note(trend),
         method => method_note(trend),
-        skipped => trend.skipped.iter().map(|(d, w)| format!("{d}: {w}")).collect::<Vec<_>>(),
+        skipped => trend.skipped.iter().map(|s| format!("{}: {}", s.dir, s.why)).collect::<Vec<_>>(),
         firsts => Serde(&firsts),
         runs => Serde(&runs),
         series => Serde(&series.iter().map(|s| series_value(trend, s)).collect::<Vec<_>>()),
