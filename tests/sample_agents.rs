@@ -97,6 +97,23 @@ fn every_kind_of_config_mistake_is_located_exits_2_and_never_panics() {
             ],
         },
         Mistake {
+            what: "replay lines with a scripted persona",
+            file: "scenarios/quick.yaml",
+            find: "goal: Check on a mug you ordered.",
+            replace: "goal: Check on a mug you ordered.\nreplay:\n  turns:\n    - { after: \"order number\", say: \"It's N W 1 2 3.\" }",
+            expect: &[
+                "scenarios/quick.yaml:3:10: scenario `quick` has `replay:` lines but persona `quick` does not replay them",
+                "driver: { kind: replay }",
+            ],
+        },
+        Mistake {
+            what: "replay without lines",
+            file: "scenarios/quick.yaml",
+            find: "goal: Check on a mug you ordered.",
+            replace: "goal: Check on a mug you ordered.\nreplay: { turns: [] }",
+            expect: &["scenarios/quick.yaml:5:", "replay.turns is empty"],
+        },
+        Mistake {
             what: "duplicate key",
             file: "scenarios/quick.yaml",
             find: "goal: Check on a mug you ordered.",

@@ -42,9 +42,9 @@ pub struct ForestRow {
     pub flag: Flag,
 }
 
-const WIDTH: f64 = 760.0;
+const WIDTH: f64 = 1000.0;
 const LABEL_W: f64 = 290.0;
-const VALUE_W: f64 = 150.0;
+const VALUE_W: f64 = 330.0;
 const ROW_H: f64 = 20.0;
 const AXIS_H: f64 = 30.0;
 /// Measures plotted in margins are clipped here (the table has the value).
@@ -100,7 +100,8 @@ pub fn svg(rows: &[ForestRow], band: f64, unit: &str) -> String {
             escape(&r.value_text)
         );
     }
-    for tick in [-reach, -band, 0.0, band, reach] {
+    // The band's edges are in the axis caption: ticks there crowd zero.
+    for tick in [-reach, 0.0, reach] {
         let _ = write!(
             out,
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#6b7280\">{}</text>",

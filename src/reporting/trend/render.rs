@@ -63,7 +63,7 @@ fn scope_note(trend: &Trend) -> String {
 
 fn method_note(trend: &Trend) -> String {
     format!(
-        "Each run is compared with the {} runs before it, pooled; {TEST_NAME}, α = {}. A change must also be larger than the practical margin (5 points of pass rate unless the gate file's `margins:` say otherwise).",
+        "Each run is compared with the {} runs before it, pooled; {TEST_NAME}, α = {}. A change must also be larger than the practical margin (5 points of pass rate unless the gate file's margins say otherwise).",
         trend.window, trend.alpha
     )
 }
@@ -158,8 +158,8 @@ struct ChartPoint {
     first: bool,
 }
 
-/// A small line chart over the runs on a y range.
-fn line_chart(runs: usize, values: &[ChartPoint], y: (f64, f64)) -> String {
+/// A small line chart over the runs on a y range, its ends labelled.
+fn line_chart(runs: usize, values: &[ChartPoint], y: (f64, f64), labels: (&str, &str)) -> String {
     let x = |run: usize| PAD + (CHART_W - 2.0 * PAD) * run as f64 / (runs.max(2) - 1) as f64;
     let span = (y.1 - y.0).max(f64::EPSILON);
     let yy = |v: f64| CHART_H - PAD - (CHART_H - 2.0 * PAD) * ((v - y.0) / span).clamp(0.0, 1.0);
@@ -217,6 +217,14 @@ fn line_chart(runs: usize, values: &[ChartPoint], y: (f64, f64)) -> String {
             change.words()
         );
     }
+    for (text, at) in [(labels.1, PAD + 8.0), (labels.0, CHART_H - PAD)] {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{at:.1}\" font-size=\"9\" text-anchor=\"end\" fill=\"#6b7280\">{}</text>",
+            CHART_W - 1.0,
+            crate::reporting::junit::escape(text)
+        );
+    }
     svg.push_str("</svg>");
     svg
 }
@@ -237,14 +245,14 @@ fn series_value(trend: &Trend, s: &Series) -> Value {
     let last: Option<&Point> = s.points.last();
     json!({
         "variant": s.variant, "check": s.check, "flagged": flagged,
-        "chart": line_chart(trend.runs.len(), &values, (0.0, 1.0)),
+        "chart": line_chart(trend.runs.len(), &values, (0.0, 1.0), ("0%", "100%")),
         "last": last.map(|p| format!("{} [{}, {}]", pct(p.pass_rate), pct(p.ci_low), pct(p.ci_high))).unwrap_or_default(),
         "since": s.points.iter().rfind(|p| p.first).map(|p| trend.runs[p.run].run_id.clone()),
     })
 }
 
 fn measure_values(trend: &Trend, m: &MeasureSeries) -> Value {
-    let chart = |pick: &dyn Fn(&super::MeasurePoint) -> Option<f64>| {
+    let chart = |pick: &dyn Fn(&super::MeasurePoint) -> Option<f64>, unit: &str| {
         let values: Vec<_> = m
             .points
             .iter()
@@ -258,13 +266,18 @@ fn measure_values(trend: &Trend, m: &MeasureSeries) -> Value {
                 })
             })
             .collect();
-        let high = values.iter().map(|v| v.value).fold(0.0, f64::max);
-        line_chart(trend.runs.len(), &values, (0.0, high * 1.1))
+        let high = values.iter().map(|v| v.value).fold(0.0, f64::max) * 1.1;
+        let top = if unit == "ms" {
+            format!("{high:.0} ms")
+        } else {
+            format!("${high:.4}")
+        };
+        line_chart(trend.runs.len(), &values, (0.0, high), ("0", &top))
     };
     json!({
         "variant": m.variant,
-        "latency": chart(&|p| p.response_p95_ms),
-        "cost": chart(&|p| Some(p.cost_per_call_usd)),
+        "latency": chart(&|p| p.response_p95_ms, "ms"),
+        "cost": chart(&|p| Some(p.cost_per_call_usd), "usd"),
     })
 }
 
