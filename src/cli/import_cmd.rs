@@ -75,13 +75,14 @@ pub async fn run(args: ImportArgs) -> u8 {
         eprintln!("error: --agent-audio goes with one SOURCE (the caller's track)");
         return exit::CONFIG_ERROR;
     }
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "");
     let out = args.out.clone().unwrap_or_else(|| {
-        args.project
-            .join("reports")
-            .join(format!("import-{}", stamp.trim_end_matches('Z')))
+        args.project.join("reports").join(format!(
+            "import-{}",
+            stamp.trim_end_matches('Z').replace('.', "-")
+        ))
     });
     let request = ImportRequest {
         sources: args

@@ -83,23 +83,28 @@ pub fn margins(gate: Option<&gates::GateFile>) -> Margins {
 }
 
 /// The runs beside `run_dir` (its parent folder), analysed as a trend,
-/// when a gate rule needs them.
-fn history(file: &gates::GateFile, run_dir: Option<&Path>) -> Option<Trend> {
+/// when a gate rule needs them; why not, when they cannot be read.
+fn history(file: &gates::GateFile, run_dir: Option<&Path>) -> Option<Result<Trend, String>> {
     if !file.needs_trend() {
         return None;
     }
-    let parent = run_dir?.parent()?;
+    let Some(parent) = run_dir.and_then(Path::parent) else {
+        return Some(Err("no run folder to find the history beside".into()));
+    };
     let parent = if parent.as_os_str().is_empty() {
         Path::new(".")
     } else {
         parent
     };
-    let (runs, skipped) = trend::load_runs(parent).ok()?;
     let settings = TrendSettings {
         margins: file.margins(),
         ..TrendSettings::default()
     };
-    Some(trend::analyse(runs, skipped, &settings))
+    Some(
+        trend::load_runs(parent)
+            .map(|(runs, skipped)| trend::analyse(runs, skipped, &settings))
+            .map_err(|e| e.to_string()),
+    )
 }
 
 /// Exit code for a report under optional gates; `run_dir` is where the
@@ -111,7 +116,7 @@ pub fn gate_exit(
 ) -> u8 {
     let Some(file) = gate else { return exit::OK };
     let trend = history(file, run_dir);
-    let results = gates::evaluate(file, report, trend.as_ref());
+    let results = gates::evaluate(file, report, trend.as_ref().map(|t| t.as_ref()));
     for g in &results {
         eprintln!(
             "gate {}: {} ({})",

@@ -63,7 +63,7 @@ pub fn run(args: TrendArgs) -> u8 {
         .rules
         .iter()
         .filter(|r| r.no_trend_regression)
-        .map(|rule| gates::trend_gate(rule, &latest.run_id, Some(&trend)))
+        .map(|rule| gates::trend_gate(rule, &latest.run_id, Some(Ok(&trend))))
         .collect();
     if results.is_empty() {
         eprintln!("gates: the gate file has no `no_trend_regression` rule; nothing to check here");

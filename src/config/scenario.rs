@@ -90,7 +90,8 @@ pub struct ReplayTurn {
     pub after: String,
     /// The caller's words, as transcribed.
     pub say: String,
-    /// Where the line is in `audio`, ms.
+    /// Where the line is in `audio`, ms (both or neither: a line without
+    /// them is spoken by the persona's voice).
     #[serde(default)]
     pub start_ms: Option<f64>,
     #[serde(default)]
@@ -368,14 +369,16 @@ fn check_replay(
     let resolved = super::load::resolve_inside(path, "replay.audio", audio)?;
     {
         for (i, turn) in replay.turns.iter().enumerate() {
+            // A line without a cut is spoken by the persona's voice.
             let cut = match (turn.start_ms, turn.end_ms) {
                 (Some(start), Some(end)) => start >= 0.0 && end > start,
+                (None, None) => true,
                 _ => false,
             };
             if !cut {
                 return Err(ConfigError::new(
                     path,
-                    format!("replay.turns[{i}] needs start_ms < end_ms to cut its line from replay.audio"),
+                    format!("replay.turns[{i}] needs both start_ms and end_ms, start before end, to cut its line from replay.audio"),
                 )
                 .at_path(&parse_path(&format!("replay.turns[{i}]"))));
             }

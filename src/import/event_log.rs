@@ -37,6 +37,10 @@ const CLIENT_EVENTS: &[&str] = &[
     "response.cancel",
 ];
 
+/// Longest call a log may describe: times beyond it are a log mixing clocks
+/// (relative ms and epoch times), and would ask for tracks of years.
+const MAX_CALL_MS: f64 = 6.0 * 3600.0 * 1000.0;
+
 /// One agent audio item as it streamed.
 #[derive(Debug, Default)]
 struct AgentItem {
@@ -76,6 +80,8 @@ struct Reader {
     agent_items: BTreeMap<String, AgentItem>,
     agent_order: Vec<String>,
     calls: BTreeMap<String, ToolCallRecord>,
+    /// A time beyond [`MAX_CALL_MS`] was seen (clocks mixed up in the log).
+    too_long: bool,
     transcribed: bool,
     audio_payloads: bool,
 }
@@ -109,6 +115,12 @@ pub fn read(path: &Path) -> Result<ImportedCall, ImportError> {
     if lines == 0 {
         return Err(ImportError::Unusable(format!(
             "{}: no events",
+            path.display()
+        )));
+    }
+    if reader.too_long {
+        return Err(ImportError::Unusable(format!(
+            "{}: its times span more than 6 hours; does it mix relative and absolute times?",
             path.display()
         )));
     }
@@ -178,7 +190,11 @@ impl Reader {
         match t {
             Some(t) => {
                 let zero = *self.zero.get_or_insert(t);
-                (t - zero).max(0.0)
+                let at = (t - zero).max(0.0);
+                if at > MAX_CALL_MS {
+                    self.too_long = true;
+                }
+                at.min(MAX_CALL_MS)
             }
             None => self.caller_cursor_ms,
         }
@@ -593,7 +609,7 @@ fn heard_part(text: &str, share: f64) -> String {
 
 /// Writes `samples` into `track` at `at_ms`, growing it with silence.
 fn place(track: &mut Vec<i16>, at_ms: f64, samples: &[i16]) {
-    if samples.is_empty() {
+    if samples.is_empty() || at_ms > MAX_CALL_MS {
         return;
     }
     let start = (at_ms.max(0.0) * 24.0).round() as usize;
@@ -696,6 +712,14 @@ mod tests {
         assert!(call.caller_audio.is_none() && call.agent_audio.is_none());
         let agent: Vec<&Utterance> = call.said_by(Speaker::Agent).collect();
         assert_eq!((agent[0].start_ms, agent[0].end_ms), (1000.0, 1500.0));
+    }
+
+    #[test]
+    fn a_log_mixing_clocks_is_refused_not_allocated() {
+        let log = "{\"t_ms\": 5, \"event\": {\"type\": \"session.created\"}}\n\
+                   {\"timestamp\": 1796212081, \"event\": {\"type\": \"response.done\"}}\n";
+        let err = read_str(log).unwrap_err().to_string();
+        assert!(err.contains("6 hours"), "{err}");
     }
 
     #[test]

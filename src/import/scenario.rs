@@ -118,7 +118,8 @@ pub fn scenario_yaml(
     for line in caller_lines(call) {
         let _ = writeln!(y, "    - after: {}", q(&line.after));
         let _ = writeln!(y, "      say: {}", q(&line.say));
-        if audio.is_some() {
+        // A masked line is spoken with the masked words, not the recording.
+        if audio.is_some() && !super::redact::is_masked(&line.say) {
             let _ = writeln!(y, "      start_ms: {}", line.start_ms.round());
             let _ = writeln!(y, "      end_ms: {}", line.end_ms.round());
         }

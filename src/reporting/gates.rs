@@ -83,7 +83,11 @@ impl GateFile {
 
 /// Every rule of `gates` on `report`; `trend` is the history of runs the
 /// report's run sits among, for `no_trend_regression` rules.
-pub fn evaluate(gates: &GateFile, report: &Report, trend: Option<&Trend>) -> Vec<GateResult> {
+pub fn evaluate(
+    gates: &GateFile,
+    report: &Report,
+    trend: Option<Result<&Trend, &String>>,
+) -> Vec<GateResult> {
     let mut out = Vec::new();
     for rule in gates.rules.iter().filter(|r| r.no_trend_regression) {
         out.push(trend_gate(rule, &report.run_id, trend));
@@ -277,24 +281,53 @@ impl GateFile {
     }
 }
 
-/// A `no_trend_regression` rule on run `run_id` of `trend`.
-pub fn trend_gate(rule: &GateRule, run_id: &str, trend: Option<&Trend>) -> GateResult {
+/// A `no_trend_regression` rule on run `run_id` of `trend` (or why there
+/// is no trend).
+pub fn trend_gate(
+    rule: &GateRule,
+    run_id: &str,
+    trend: Option<Result<&Trend, &String>>,
+) -> GateResult {
     let name = match &rule.check {
         Some(check) => format!("no trend regression of {check}"),
         None => "no trend regression".to_string(),
     };
-    let Some(trend) = trend else {
-        return GateResult {
-            rule: name,
-            passed: false,
-            detail: "no history of runs to compare with".into(),
-        };
+    let trend = match trend {
+        Some(Ok(t)) => t,
+        Some(Err(why)) => {
+            return GateResult {
+                rule: name,
+                passed: false,
+                detail: format!("the history of runs could not be read: {why}"),
+            };
+        }
+        None => {
+            return GateResult {
+                rule: name,
+                passed: false,
+                detail: "no history of runs to compare with".into(),
+            };
+        }
     };
-    if !trend.runs.iter().any(|r| r.run_id == run_id) {
+    let Some(run) = trend.runs.iter().position(|r| r.run_id == run_id) else {
         return GateResult {
             rule: name,
             passed: false,
             detail: format!("run {run_id} is not among the runs read"),
+        };
+    };
+    // A first run has no baseline, and passes; a later one that shares no
+    // scenario with the runs before it cannot be judged, and does not.
+    let compared = trend
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .any(|p| p.run == run && p.p_value.is_some());
+    if run > 0 && !compared {
+        return GateResult {
+            rule: name,
+            passed: false,
+            detail: "nothing to compare: the run shares no scenario and condition with every run before it (trend.md lists what was left out)".into(),
         };
     }
     let regressed: Vec<String> = trend

@@ -100,10 +100,14 @@ impl Margins {
     }
 
     /// The margin of a pass rate difference (a fraction: 0.05 = 5 points)
-    /// for `check` (`overall` for the conversation verdict).
+    /// for `check` (`overall` for the conversation verdict): set by the
+    /// check's exact name or `pass_rate`, never by a measure prefix
+    /// (`latency.` sets latency measures, not the `latency.response_p95`
+    /// check). A percentage is points: `"5%"` is 0.05.
     pub fn pass_rate(&self, check: &str) -> f64 {
-        self.overridden(check)
-            .or_else(|| self.overrides.get(PASS_RATE).copied())
+        self.overrides
+            .get(check)
+            .or_else(|| self.overrides.get(PASS_RATE))
             .map(|m| m.resolve(1.0))
             .unwrap_or(DEFAULT_PASS_RATE)
     }
@@ -172,6 +176,8 @@ mod tests {
             ("function_call.match".to_string(), Margin::Absolute(0.0)),
         ]));
         assert_eq!(m.measure("latency.response_p95_ms", 0.0), 50.0);
+        // A measure prefix leaves the check of the same family alone.
+        assert_eq!(m.pass_rate("latency.response_p95"), 0.1);
         assert_eq!(m.measure("latency.response_p50_ms", 0.0), 250.0);
         assert_eq!(m.pass_rate("overall"), 0.1);
         assert_eq!(m.pass_rate("function_call.match"), 0.0);

@@ -41,6 +41,8 @@ pub enum ReviewError {
 struct Review {
     run: RunFolder,
     reviewer: String,
+    /// The `Host` values a request may carry (this server's own address).
+    hosts: Vec<String>,
     /// One label written at a time.
     writing: Mutex<()>,
 }
@@ -62,9 +64,16 @@ impl Server {
             return Err(ReviewError::NotLoopback(listen));
         }
         let run = RunFolder::open(run_dir)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| ReviewError::Bind(listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ReviewError::Bind(listen, e))?;
         let state = Arc::new(Review {
             run,
             reviewer: reviewer.to_string(),
+            hosts: vec![addr.to_string(), format!("localhost:{}", addr.port())],
             writing: Mutex::new(()),
         });
         let app = Router::new()
@@ -74,13 +83,11 @@ impl Server {
             .route("/audio/{index}", get(audio))
             // Browsers ask for one; there is none, and that is not an error.
             .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                own_host_only,
+            ))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| ReviewError::Bind(listen, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| ReviewError::Bind(listen, e))?;
         Ok(Server {
             listener,
             app,
@@ -98,6 +105,32 @@ impl Server {
             .await
             .map_err(ReviewError::Serve)
     }
+}
+
+/// Refuses requests for any other host name, and cross-origin posts: a web
+/// page that rebinds its own domain to 127.0.0.1 must not read the run's
+/// calls or write labels.
+async fn own_host_only(
+    State(review): State<Arc<Review>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| review.hosts.iter().any(|h| o == format!("http://{h}")));
+    if !review.hosts.iter().any(|h| h == host) || !origin_ok {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this review server answers its own address only",
+        );
+    }
+    next.run(request).await
 }
 
 async fn page() -> Html<&'static str> {
@@ -178,13 +211,15 @@ struct LabelRequest {
     reviewer: String,
 }
 
-/// Whether `item` is something the call was judged on.
+/// Whether `item` is something the call was judged on (a skipped check
+/// was not).
 fn known_item(dir: &Path, item: &str) -> bool {
     item == OVERALL
-        || read_scores(dir)
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.checks.iter().any(|c| c.name == item))
+        || read_scores(dir).ok().flatten().is_some_and(|s| {
+            s.checks
+                .iter()
+                .any(|c| c.name == item && c.status != crate::run_folder::CheckStatus::Skipped)
+        })
 }
 
 async fn save_label(

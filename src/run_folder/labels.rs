@@ -1,8 +1,9 @@
 //! `labels.jsonl`: human verdicts on a run's calls, one line per label as
 //! reviewers make them (`rehearse review`). A later label by the same
 //! reviewer on the same item replaces an earlier one; the file keeps the
-//! history. Every save rewrites the file atomically, so a label is either
-//! wholly there or not, whatever happens to the server.
+//! history. Every save rewrites the file atomically and syncs it, so a
+//! label is either wholly there or not, whatever happens to the server. One
+//! review server per run: two would each rewrite the file from their own read.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::read::{RunFolderError, read_jsonl};
-use super::write::write_atomic;
+use super::write::write_durable;
 
 pub const LABELS: &str = "labels.jsonl";
 
@@ -58,7 +59,7 @@ pub fn append_label(run_dir: &Path, label: &LabelRecord) -> std::io::Result<()> 
         serde_json::to_writer(&mut bytes, l).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
     }
-    write_atomic(&run_dir.join(LABELS), &bytes)
+    write_durable(&run_dir.join(LABELS), &bytes)
 }
 
 /// Each reviewer's latest verdict per (conversation, item).

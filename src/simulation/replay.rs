@@ -58,9 +58,11 @@ impl ReplayCaller {
         let mut best: Option<(usize, f64)> = None;
         for i in candidates {
             let turn = &self.turns[i];
-            // The caller spoke first in the recording: nothing to match.
+            // The caller spoke first in the recording: nothing to match, and
+            // an agent that greets first is answered with the opening line.
             let score = if turn.after.trim().is_empty() {
-                if agent_text.trim().is_empty() {
+                let opening = i == 0 && self.last.is_none();
+                if opening || agent_text.trim().is_empty() {
                     1.0
                 } else {
                     0.0

@@ -149,16 +149,27 @@ fn write_file(path: &Path, text: &[u8]) -> Result<(), ImportRunError> {
     write_atomic(path, text).map_err(|e| ImportRunError::Write(path.to_path_buf(), e))
 }
 
-/// The agent a call is scored with, as `FILE[:variant]` relative to the
-/// project, writing one from the log's session when nothing else names it.
+/// A call read, masked and given its place, before anything is written.
+struct Prepared {
+    call: ImportedCall,
+    masked: BTreeMap<String, u32>,
+    id: String,
+    scenario_path: PathBuf,
+    /// The agent as `FILE[:variant]` relative to the project.
+    agent_source: String,
+    /// An agent file to write there, from the log's session.
+    agent_file: Option<(PathBuf, String)>,
+}
+
+/// The agent a call is scored with: given, the run's own, or one written
+/// from the log's session (returned to be written).
 fn agent_for(
     req: &ImportRequest,
     call: &ImportedCall,
     id: &str,
-    written: &mut Vec<PathBuf>,
-) -> Result<String, ImportRunError> {
+) -> Result<(String, Option<(PathBuf, String)>), ImportRunError> {
     if let Some(a) = req.agent.clone().or_else(|| call.agent_ref.clone()) {
-        return Ok(a);
+        return Ok((a, None));
     }
     let name = format!("imported-{}", call.name);
     let Some(text) = agent_yaml(call, &name) else {
@@ -168,10 +179,90 @@ fn agent_for(
         )));
     };
     let rel = PathBuf::from("agents/imported").join(format!("{id}.yaml"));
-    let path = req.project.join(&rel);
-    write_file(&path, text.as_bytes())?;
-    written.push(path);
-    Ok(rel.display().to_string())
+    Ok((
+        rel.display().to_string(),
+        Some((req.project.join(&rel), text)),
+    ))
+}
+
+/// Every source read and masked, its id and files decided, and nothing
+/// written that would replace a file without `--force` (or any run).
+fn prepare(req: &ImportRequest) -> Result<Vec<Prepared>, ImportRunError> {
+    if req.out.join(MANIFEST).exists() {
+        return Err(ImportRunError::Config(format!(
+            "{} already holds a run: import into a new folder",
+            req.out.display()
+        )));
+    }
+    let lines = match &req.transcript {
+        Some(p) => Some(transcript_file::read(p)?),
+        None => None,
+    };
+    if lines.is_some() && req.sources.len() > 1 {
+        return Err(ImportRunError::Config(
+            "--transcript goes with one source: import the calls one at a time".into(),
+        ));
+    }
+    let mut ids = Vec::new();
+    let mut out = Vec::new();
+    for source in &req.sources {
+        let mut call = read_with_words(source, lines.as_deref())?;
+        let masked = redact::redact(&mut call, &req.redact);
+        let id = unique_id(&call.name, &mut ids);
+        let (agent_source, agent_file) = agent_for(req, &call, &id)?;
+        let scenario_path = req.project.join("scenarios").join(format!("{id}.yaml"));
+        let replaced = std::iter::once(&scenario_path).chain(agent_file.as_ref().map(|(p, _)| p));
+        if let Some(existing) = replaced.into_iter().find(|p| p.exists())
+            && !req.force
+        {
+            return Err(ImportRunError::Config(format!(
+                "{} exists: pass --force to replace it, or move it",
+                existing.display()
+            )));
+        }
+        out.push(Prepared {
+            call,
+            masked,
+            id,
+            scenario_path,
+            agent_source,
+            agent_file,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes a prepared call's scenario (and its track and agent file) into
+/// the project; returns the scenario, loaded as a run would load it.
+fn write_scenario(
+    req: &ImportRequest,
+    p: &Prepared,
+    imported_at: &str,
+    written: &mut Vec<PathBuf>,
+) -> Result<ScenarioFile, ImportRunError> {
+    if let Some((path, text)) = &p.agent_file {
+        write_file(path, text.as_bytes())?;
+        written.push(path.clone());
+    }
+    let audio = match &p.call.caller_audio {
+        Some(track) => {
+            let rel = format!("replays/{}/customer.wav", p.id);
+            let path = req.project.join("scenarios").join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
+            }
+            crate::audio::wav::write_mono(&path, crate::audio::SESSION_RATE, track).map_err(
+                |e| ImportRunError::Write(path.clone(), std::io::Error::other(e.to_string())),
+            )?;
+            written.push(path);
+            Some(rel)
+        }
+        None => None,
+    };
+    let yaml = scenario_yaml(&p.call, &p.id, audio.as_deref(), imported_at);
+    write_file(&p.scenario_path, yaml.as_bytes())?;
+    Ok(ScenarioFile::load(&p.scenario_path)?)
 }
 
 /// The replay persona, written when the project does not have it.
@@ -187,17 +278,10 @@ fn ensure_persona(project: &Path, written: &mut Vec<PathBuf>) -> Result<PathBuf,
 }
 
 /// Reads every source, writes the run folder and the scenarios, scores the
-/// calls and builds the run's reports.
+/// calls and builds the run's reports. Nothing is written unless every
+/// source reads and every destination is free (or `--force`).
 pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError> {
-    let lines = match &req.transcript {
-        Some(p) => Some(transcript_file::read(p)?),
-        None => None,
-    };
-    if lines.is_some() && req.sources.len() > 1 {
-        return Err(ImportRunError::Config(
-            "--transcript goes with one source: import the calls one at a time".into(),
-        ));
-    }
+    let prepared = prepare(&req)?;
     let imported_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut written = Vec::new();
     let persona_path = ensure_persona(&req.project, &mut written)?;
@@ -207,71 +291,25 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
         .map(|p| RubricFile::load(p))
         .collect::<Result<_, _>>()?;
     let mut done = Done::default();
-    let mut ids = Vec::new();
     let mut manifest = manifest(&imported_at);
-    for source in &req.sources {
-        let mut call = read_with_words(source, lines.as_deref())?;
-        let masked = redact::redact(&mut call, &req.redact);
-        for (k, n) in &masked {
-            *done.redacted.entry(k.clone()).or_default() += n;
-        }
-        done.secrets_dropped += call.secrets_dropped;
-        let id = unique_id(&call.name, &mut ids);
-        let agent_source = agent_for(&req, &call, &id, &mut written)?;
-        let scenario_path = req.project.join("scenarios").join(format!("{id}.yaml"));
-        if scenario_path.exists() && !req.force {
-            return Err(ImportRunError::Config(format!(
-                "{} exists: pass --force to replace it, or move it",
-                scenario_path.display()
-            )));
-        }
-        let audio = match &call.caller_audio {
-            Some(track) => {
-                let rel = format!("replays/{id}/customer.wav");
-                let path = req.project.join("scenarios").join(&rel);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| ImportRunError::Write(parent.to_path_buf(), e))?;
-                }
-                crate::audio::wav::write_mono(&path, crate::audio::SESSION_RATE, track).map_err(
-                    |e| ImportRunError::Write(path.clone(), std::io::Error::other(e.to_string())),
-                )?;
-                written.push(path);
-                Some(rel)
-            }
-            None => None,
-        };
-        write_file(
-            &scenario_path,
-            scenario_yaml(&call, &id, audio.as_deref(), &imported_at).as_bytes(),
-        )?;
-        let scenario = ScenarioFile::load(&scenario_path)?;
-        done.scenarios.push(scenario_path);
-        let (_, agent) = load_agent(&req.project, &AgentRef::parse(&agent_source))
-            .map_err(|e| ImportRunError::Config(format!("agent {agent_source}: {e}")))?;
+    for p in prepared {
+        let scenario = write_scenario(&req, &p, &imported_at, &mut written)?;
+        done.scenarios.push(p.scenario_path.clone());
+        let (_, agent) = load_agent(&req.project, &AgentRef::parse(&p.agent_source))
+            .map_err(|e| ImportRunError::Config(format!("agent {}: {e}", p.agent_source)))?;
         let variant = agent.name.clone();
         let dir_rel = PathBuf::from(crate::run_folder::CONVERSATIONS)
             .join(&variant)
-            .join(&id)
+            .join(&p.id)
             .join("0");
         let dir = req.out.join(&dir_rel);
-        write_call(&dir, &call, masked, &imported_at)
+        for (k, n) in &p.masked {
+            *done.redacted.entry(k.clone()).or_default() += n;
+        }
+        done.secrets_dropped += p.call.secrets_dropped;
+        write_call(&dir, &p.call, p.masked.clone(), &imported_at)
             .map_err(|e| ImportRunError::Write(dir.clone(), e))?;
-        let mut planned = PlannedConversation {
-            variant: variant.clone(),
-            scenario: id.clone(),
-            persona: REPLAY_PERSONA.into(),
-            repeat: 0,
-            condition: CLEAN.into(),
-            seed: 0,
-            dir: dir_rel,
-            status: Some(Status::Imported),
-            error: None,
-            end_reason: None,
-            verdict: None,
-            not_started: None,
-            attempts: None,
-        };
+        let mut planned = planned(&variant, &p.id, dir_rel);
         let inputs = ScoringInputs {
             scenario: &scenario,
             agent: &agent,
@@ -282,6 +320,7 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
         };
         let scoring = scoring::score_and_save(&dir, &planned, &inputs).await;
         planned.verdict = Some(scoring.sheet.verdict);
+        let call = &p.call;
         done.calls.push((
             format!("{} ({})", call.name, call.files.join(", ")),
             scoring.sheet.verdict,
@@ -290,9 +329,9 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
             .extend(call.notes.iter().map(|n| format!("{}: {n}", call.name)));
         if !manifest.variants.contains(&variant) {
             manifest.variants.push(variant.clone());
-            manifest.agents.insert(variant, agent_source);
+            manifest.agents.insert(variant, p.agent_source.clone());
         }
-        manifest.scenarios.push(id);
+        manifest.scenarios.push(p.id);
         manifest.conversations.push(planned);
         for e in scoring.write_errors {
             manifest.add_write_error(e);
@@ -314,6 +353,25 @@ pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError>
         notes: done.notes,
         report: reporting::build(&req.out),
     })
+}
+
+/// An imported call's line in `run.json`.
+fn planned(variant: &str, id: &str, dir: PathBuf) -> PlannedConversation {
+    PlannedConversation {
+        variant: variant.to_string(),
+        scenario: id.to_string(),
+        persona: REPLAY_PERSONA.into(),
+        repeat: 0,
+        condition: CLEAN.into(),
+        seed: 0,
+        dir,
+        status: Some(Status::Imported),
+        error: None,
+        end_reason: None,
+        verdict: None,
+        not_started: None,
+        attempts: None,
+    }
 }
 
 /// What the calls gave, gathered as they are imported.

@@ -67,6 +67,13 @@ pub fn load_runs(dir: &Path) -> Result<(Vec<LoadedRun>, Vec<SkippedRun>), TrendE
 fn load_run(dir: &Path) -> Result<LoadedRun, String> {
     let folder = RunFolder::open(dir).map_err(|e| e.to_string())?;
     let manifest = folder.manifest;
+    let imported = manifest
+        .conversations
+        .iter()
+        .any(|c| c.status == Some(crate::run_folder::Status::Imported));
+    if imported {
+        return Err("imported production calls, not a run of the suite: left out".into());
+    }
     let table = |stem: &str| -> Result<DataFrame, String> {
         let path = dir.join(format!("{stem}.parquet"));
         let file = File::open(&path).map_err(|_| {
