@@ -381,6 +381,88 @@ fn redaction_masks_words_tool_calls_and_events_and_counts_them() {
     );
 }
 
+/// A WAV file's duration in ms, from the bytes of a multipart upload.
+fn wav_ms(body: &[u8]) -> Option<f64> {
+    let riff = body.windows(4).position(|w| w == b"RIFF")?;
+    let data = riff + body[riff..].windows(4).position(|w| w == b"data")?;
+    let size = u32::from_le_bytes(body[data + 4..data + 8].try_into().ok()?);
+    Some(size as f64 / 48.0)
+}
+
+#[tokio::test]
+async fn a_recording_without_a_transcript_gets_its_words_from_a_transcription_endpoint() {
+    // A stand-in transcription service on loopback: it answers each clip
+    // with the words of the recorded utterance closest to it in length.
+    let said: Vec<(f64, String)> =
+        std::fs::read_to_string(recorded().call.join("transcript.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|u| {
+                (
+                    u["end_ms"].as_f64().unwrap() - u["start_ms"].as_f64().unwrap(),
+                    u["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    let stt = common::http::serve(std::sync::Arc::new(move |r: &common::http::Request| {
+        let ms = wav_ms(&r.body).unwrap_or(0.0);
+        let closest = said
+            .iter()
+            .min_by(|a, b| (a.0 - ms).abs().total_cmp(&(b.0 - ms).abs()))
+            .map(|s| s.1.clone())
+            .unwrap_or_default();
+        common::http::Response::json(200, serde_json::json!({"text": closest}))
+    }))
+    .await;
+    let project = project_copy();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("imported");
+    let recording = recorded().call.join("conversation.wav");
+    let (project_dir, out_dir) = (project.path().to_path_buf(), out.clone());
+    let base = stt.base.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        import(
+            &project_dir,
+            &out_dir,
+            &[
+                recording.to_str().unwrap(),
+                "--agent",
+                "agents/support.yaml",
+                "--transcription-url",
+                &base,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    let turns = std::fs::read_to_string(
+        out.join("conversations/support/replay-conversation/0/transcript.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = turns
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let worded = lines
+        .iter()
+        .filter(|u| !u["text"].as_str().unwrap().is_empty())
+        .count();
+    let requests = stt.requests.lock().unwrap().len();
+    assert_eq!(requests, lines.len(), "one transcription per turn");
+    assert_eq!(worded, lines.len(), "{turns}");
+    let outcome =
+        read_json(&out.join("conversations/support/replay-conversation/0/conversation.json"));
+    assert!(
+        outcome["imported"]["words_from"]
+            .as_str()
+            .unwrap()
+            .contains("transcription endpoint"),
+        "{outcome}"
+    );
+}
+
 #[test]
 fn import_explains_what_it_cannot_use() {
     let project = project_copy();

@@ -42,6 +42,9 @@ pub struct ImportArgs {
     /// Replace replay scenarios of the same id.
     #[arg(long)]
     force: bool,
+    /// Words for turns that have none (a recording without a transcript).
+    #[command(flatten)]
+    transcription: super::TranscriptionArgs,
 }
 
 fn patterns(args: &ImportArgs) -> Result<Vec<Pattern>, String> {
@@ -96,6 +99,7 @@ pub async fn run(args: ImportArgs) -> u8 {
         agent: args.agent.clone(),
         redact,
         force: args.force,
+        transcriber: args.transcription.transcriber(),
     };
     let summary = match import(request).await {
         Ok(s) => s,

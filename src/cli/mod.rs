@@ -89,7 +89,8 @@ enum Command {
 pub struct TranscriptionArgs {
     /// OpenAI-compatible API base (`http://host:port/v1`) for transcription:
     /// the audio-vs-transcript check of `run` and `rescore` (skipped without
-    /// it), and the ears of `emulator` for caller audio sent without text.
+    /// it), the ears of `emulator` for caller audio sent without text, and
+    /// the words of `import`ed turns that have none.
     #[arg(long)]
     transcription_url: Option<String>,
     /// Model asked for at the transcription endpoint.

@@ -18,12 +18,14 @@ pub mod transcript_file;
 pub mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::run_folder::{
     EventRecord, ImportSource, Speaker, ToolCallRecord, UsageTotals, Utterance,
 };
+use crate::transcription::Transcriber;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -153,6 +155,58 @@ impl ImportedCall {
         }
         self.sort();
         taken
+    }
+
+    /// Words for turns that have none, from a transcription endpoint: each
+    /// turn's audio cut from its side's track. Returns how many it filled.
+    pub async fn transcribe_missing(
+        &mut self,
+        transcriber: &dyn Transcriber,
+    ) -> Result<usize, ImportError> {
+        let mut filled = 0;
+        for i in 0..self.transcript.len() {
+            let u = &self.transcript[i];
+            let track = match u.speaker {
+                Speaker::Customer => &self.caller_audio,
+                Speaker::Agent => &self.agent_audio,
+            };
+            let Some(track) = track.as_ref().filter(|_| u.text.trim().is_empty()) else {
+                continue;
+            };
+            let at = |ms: f64| ((ms.max(0.0) * 24.0) as usize).min(track.len());
+            let (start, end) = (at(u.start_ms), at(u.end_ms));
+            if start >= end {
+                continue;
+            }
+            let clip = Arc::new(track[start..end].to_vec());
+            match transcriber.transcribe(None, clip).await {
+                Ok(Some(text)) => {
+                    self.transcript[i].text = text.trim().to_string();
+                    filled += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ImportError::Unusable(format!(
+                        "transcription endpoint: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Turns that still have no words, as a note for the reader.
+    pub fn note_missing_words(&mut self) {
+        let missing = self
+            .transcript
+            .iter()
+            .filter(|u| u.text.trim().is_empty())
+            .count();
+        if missing > 0 {
+            self.notes.push(format!(
+                "{missing} turns have no words: text checks cannot pass on them and a replay cannot follow the agent there (give --transcript or --transcription-url)"
+            ));
+        }
     }
 
     fn sort(&mut self) {

@@ -108,9 +108,6 @@ pub fn read(
                 }
             }
             call.words_from = "none: turns from speech detected on each track".into();
-            call.notes.push(
-                "no transcript: the turns have no words, so text checks cannot pass and a replay cannot follow the agent (give --transcript)".into(),
-            );
         }
     }
     call.caller_audio = Some(caller);

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::ConfigError;
 use crate::config::persona::PersonaFile;
@@ -21,6 +22,7 @@ use crate::run_folder::{
 use crate::scoring::{self, ScoringInputs};
 use crate::simulation::plan::AgentRef;
 use crate::simulation::targets::load_agent;
+use crate::transcription::Transcriber;
 
 /// Where one call comes from.
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ pub struct ImportRequest {
     pub redact: Vec<Pattern>,
     /// Replace scenario files of the same id.
     pub force: bool,
+    /// Words for turns that have none (a recording without a transcript).
+    pub transcriber: Option<Arc<dyn Transcriber>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +191,7 @@ fn agent_for(
 
 /// Every source read and masked, its id and files decided, and nothing
 /// written that would replace a file without `--force` (or any run).
-fn prepare(req: &ImportRequest) -> Result<Vec<Prepared>, ImportRunError> {
+async fn prepare(req: &ImportRequest) -> Result<Vec<Prepared>, ImportRunError> {
     if req.out.join(MANIFEST).exists() {
         return Err(ImportRunError::Config(format!(
             "{} already holds a run: import into a new folder",
@@ -207,6 +211,16 @@ fn prepare(req: &ImportRequest) -> Result<Vec<Prepared>, ImportRunError> {
     let mut out = Vec::new();
     for source in &req.sources {
         let mut call = read_with_words(source, lines.as_deref())?;
+        if let Some(t) = &req.transcriber {
+            let filled = call.transcribe_missing(t.as_ref()).await?;
+            if filled > 0 {
+                call.words_from = format!(
+                    "{}; {filled} turns transcribed by the transcription endpoint",
+                    call.words_from
+                );
+            }
+        }
+        call.note_missing_words();
         let masked = redact::redact(&mut call, &req.redact);
         let id = unique_id(&call.name, &mut ids);
         let (agent_source, agent_file) = agent_for(req, &call, &id)?;
@@ -281,7 +295,7 @@ fn ensure_persona(project: &Path, written: &mut Vec<PathBuf>) -> Result<PathBuf,
 /// calls and builds the run's reports. Nothing is written unless every
 /// source reads and every destination is free (or `--force`).
 pub async fn import(req: ImportRequest) -> Result<ImportSummary, ImportRunError> {
-    let prepared = prepare(&req)?;
+    let prepared = prepare(&req).await?;
     let imported_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut written = Vec::new();
     let persona_path = ensure_persona(&req.project, &mut written)?;
