@@ -126,7 +126,14 @@ async def conversation(ws_url, outcome):
         # The order number: a lookup_order call, executed by the SDK, then a spoken reply.
         await session.send_message(ORDER_LINE)
         await until(stream, lambda e: e.type == "tool_end", "lookup_order to run", collect)
-        await until(stream, turn_end, "the reply after the tool", collect)
+
+        def spoken_reply_ended(event):
+            # The response that made the tool call also ends with an
+            # agent_end, which the SDK may emit before or after tool_end:
+            # wait for the end of a turn that said something new.
+            return turn_end(event) and any(s.strip() for s in assistant_transcripts(history)[len(said):])
+
+        await until(stream, spoken_reply_ended, "the reply after the tool", collect)
         said_after = assistant_transcripts(history)[len(said):]
     errors = [e for e in seen if e.type == "error"]
     outcome.expect(not errors, f"session error events: {[str(e.error) for e in errors]}")
