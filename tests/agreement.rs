@@ -6,6 +6,20 @@ mod common;
 
 use common::{mini, rehearse_in, repo, run_quick};
 
+/// `rehearse report RUN --gate GATE`.
+fn report_with_gate(run: &std::path::Path, gate: &std::path::Path) -> std::process::Output {
+    rehearse_in(
+        &repo(),
+        &[
+            "report",
+            run.to_str().unwrap(),
+            "--gate",
+            gate.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
 fn label(conversation: &str, item: &str, verdict: &str, reviewer: &str) -> String {
     format!(
         "{{\"conversation\":\"{conversation}\",\"item\":\"{item}\",\"verdict\":\"{verdict}\",\"reviewer\":\"{reviewer}\",\"at\":\"2026-12-02T10:00:00Z\"}}\n"
@@ -46,16 +60,7 @@ fn labels_show_in_the_reports_and_gate_a_check_on_its_kappa() {
 
     let gate = dir.path().join("gate.yaml");
     std::fs::write(&gate, "rules:\n  - min_kappa: 0.5\n").unwrap();
-    let report = rehearse_in(
-        &repo(),
-        &[
-            "report",
-            run.to_str().unwrap(),
-            "--gate",
-            gate.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let report = report_with_gate(&run, &gate);
     let stderr = String::from_utf8_lossy(&report.stderr);
     assert_eq!(report.status.code(), Some(1), "{stderr}");
     assert!(
@@ -75,16 +80,7 @@ fn labels_show_in_the_reports_and_gate_a_check_on_its_kappa() {
         "rules:\n  - check: function_call.match\n    min_kappa: 0.5\n",
     )
     .unwrap();
-    let unlabelled = rehearse_in(
-        &repo(),
-        &[
-            "report",
-            run.to_str().unwrap(),
-            "--gate",
-            gate.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let unlabelled = report_with_gate(&run, &gate);
     let stderr = String::from_utf8_lossy(&unlabelled.stderr);
     assert_eq!(unlabelled.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no reviewer labelled it"), "{stderr}");

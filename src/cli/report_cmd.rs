@@ -107,6 +107,18 @@ fn history(file: &gates::GateFile, run_dir: Option<&Path>) -> Option<Result<Tren
     )
 }
 
+/// One line per gate result, on stderr.
+pub fn print_gates(results: &[gates::GateResult]) {
+    for g in results {
+        eprintln!(
+            "gate {}: {} ({})",
+            if g.passed { "ok  " } else { "FAIL" },
+            g.rule,
+            g.detail
+        );
+    }
+}
+
 /// Exit code for a report under optional gates; `run_dir` is where the
 /// report's run is (its siblings are the history trend rules need).
 pub fn gate_exit(
@@ -117,14 +129,7 @@ pub fn gate_exit(
     let Some(file) = gate else { return exit::OK };
     let trend = history(file, run_dir);
     let results = gates::evaluate(file, report, trend.as_ref().map(|t| t.as_ref()));
-    for g in &results {
-        eprintln!(
-            "gate {}: {} ({})",
-            if g.passed { "ok  " } else { "FAIL" },
-            g.rule,
-            g.detail
-        );
-    }
+    print_gates(&results);
     if errored(report) > 0 {
         eprintln!("gates: conversations errored; no verdict");
         return exit::RUN_ERROR;

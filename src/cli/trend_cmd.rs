@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::exit;
-use super::report_cmd::{load_gate, margins};
+use super::report_cmd::{load_gate, margins, print_gates};
 use crate::reporting::gates;
 use crate::reporting::trend::{self, TrendSettings, render};
 
@@ -68,14 +68,7 @@ pub fn run(args: TrendArgs) -> u8 {
     if results.is_empty() {
         eprintln!("gates: the gate file has no `no_trend_regression` rule; nothing to check here");
     }
-    for g in &results {
-        eprintln!(
-            "gate {}: {} ({})",
-            if g.passed { "ok  " } else { "FAIL" },
-            g.rule,
-            g.detail
-        );
-    }
+    print_gates(&results);
     if results.iter().all(|g| g.passed) {
         exit::OK
     } else {

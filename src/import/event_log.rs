@@ -423,25 +423,12 @@ impl Reader {
         };
         match str_of(item, "type") {
             "function_call_output" => {
-                let call_id = str_of(item, "call_id").to_string();
+                let call_id = str_of(item, "call_id");
                 let output = item.get("output").map(|o| match o {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 });
-                let record = self
-                    .calls
-                    .entry(call_id.clone())
-                    .or_insert_with(|| ToolCallRecord {
-                        call_id,
-                        name: String::new(),
-                        arguments: String::new(),
-                        output: None,
-                        is_error: false,
-                        timed_out: false,
-                        called_ms: now,
-                        answered_ms: now,
-                        latency_ms: 0.0,
-                    });
+                let record = self.call_record(call_id, now);
                 record.is_error = output.as_deref().is_some_and(|o| o.contains("\"error\""));
                 record.output = output;
                 record.answered_ms = now;
@@ -475,13 +462,13 @@ impl Reader {
         }
     }
 
-    fn function_call(&mut self, event: &Value, now: f64) {
-        let call_id = str_of(event, "call_id").to_string();
-        let record = self
-            .calls
-            .entry(call_id.clone())
+    /// The call `call_id`, begun at `now` when first seen (its output may
+    /// be logged before its arguments).
+    fn call_record(&mut self, call_id: &str, now: f64) -> &mut ToolCallRecord {
+        self.calls
+            .entry(call_id.to_string())
             .or_insert_with(|| ToolCallRecord {
-                call_id,
+                call_id: call_id.to_string(),
                 name: String::new(),
                 arguments: String::new(),
                 output: None,
@@ -490,7 +477,11 @@ impl Reader {
                 called_ms: now,
                 answered_ms: now,
                 latency_ms: 0.0,
-            });
+            })
+    }
+
+    fn function_call(&mut self, event: &Value, now: f64) {
+        let record = self.call_record(str_of(event, "call_id"), now);
         record.name = str_of(event, "name").to_string();
         record.arguments = str_of(event, "arguments").to_string();
         record.called_ms = now;
@@ -529,25 +520,21 @@ impl Reader {
             let (Some(start), end) = (item.start_ms, item.end_ms) else {
                 continue;
             };
-            call.transcript.push(utterance(
+            let mut u = Utterance::turn(
                 Speaker::Customer,
                 item.text.clone().unwrap_or_default(),
                 start,
-                end.unwrap_or(start).max(start),
-                Some(id.clone()),
-            ));
+                end.unwrap_or(start),
+            );
+            u.item_id = Some(id.clone());
+            call.transcript.push(u);
         }
         for id in &self.agent_order {
             let item = &self.agent_items[id];
             let Some(start) = item.start_ms else { continue };
             let full_ms = item.samples / 24.0;
-            let mut u = utterance(
-                Speaker::Agent,
-                item.text.clone(),
-                start,
-                start + full_ms,
-                Some(id.clone()),
-            );
+            let mut u = Utterance::turn(Speaker::Agent, item.text.clone(), start, start + full_ms);
+            u.item_id = Some(id.clone());
             if let Some(at) = item.truncated_at_ms.filter(|at| *at < full_ms) {
                 u.end_ms = start + at;
                 u.interrupted = true;
@@ -576,27 +563,6 @@ impl Reader {
         call.source = Some(ImportSource::EventLog);
         call.sort();
         call
-    }
-}
-
-fn utterance(
-    speaker: Speaker,
-    text: String,
-    start: f64,
-    end: f64,
-    item_id: Option<String>,
-) -> Utterance {
-    Utterance {
-        speaker,
-        text,
-        start_ms: start,
-        end_ms: end,
-        item_id,
-        interrupted: false,
-        full_text: None,
-        sound: None,
-        pauses: Vec::new(),
-        guardrail: None,
     }
 }
 

@@ -110,18 +110,8 @@ impl ImportedCall {
                     let (Some(start), Some(end)) = (l.start_ms, l.end_ms) else {
                         continue;
                     };
-                    self.transcript.push(Utterance {
-                        speaker,
-                        text: l.text.clone(),
-                        start_ms: start,
-                        end_ms: end.max(start),
-                        item_id: None,
-                        interrupted: false,
-                        full_text: None,
-                        sound: None,
-                        pauses: Vec::new(),
-                        guardrail: None,
-                    });
+                    self.transcript
+                        .push(Utterance::turn(speaker, l.text.clone(), start, end));
                     taken = true;
                 }
                 continue;

@@ -71,7 +71,7 @@ pub fn read(
             call.transcript = lines
                 .iter()
                 .map(|l| {
-                    utterance(
+                    Utterance::turn(
                         l.speaker,
                         l.text.clone(),
                         l.start_ms.unwrap_or(0.0),
@@ -95,7 +95,7 @@ pub fn read(
                 }
                 for ((start, end), line) in turns.iter().zip(&said) {
                     call.transcript
-                        .push(utterance(speaker, line.text.clone(), *start, *end));
+                        .push(Utterance::turn(speaker, line.text.clone(), *start, *end));
                 }
             }
             call.words_from = "the transcript, timed by speech detected on each track".into();
@@ -104,7 +104,7 @@ pub fn read(
             for (speaker, track) in [(Speaker::Customer, &caller), (Speaker::Agent, &agent)] {
                 for (start, end) in speech_turns(track) {
                     call.transcript
-                        .push(utterance(speaker, String::new(), start, end));
+                        .push(Utterance::turn(speaker, String::new(), start, end));
                 }
             }
             call.words_from = "none: turns from speech detected on each track".into();
@@ -139,21 +139,6 @@ pub fn speech_turns(track: &[i16]) -> Vec<(f64, f64)> {
         out.push((s, track.len() as f64 / 24.0));
     }
     out
-}
-
-fn utterance(speaker: Speaker, text: String, start_ms: f64, end_ms: f64) -> Utterance {
-    Utterance {
-        speaker,
-        text,
-        start_ms,
-        end_ms: end_ms.max(start_ms),
-        item_id: None,
-        interrupted: false,
-        full_text: None,
-        sound: None,
-        pauses: Vec::new(),
-        guardrail: None,
-    }
 }
 
 #[cfg(test)]

@@ -176,7 +176,8 @@ fn between_reviewers(labels: &[&&LabelRecord]) -> Option<(String, String, Kappa)
     (!pairs.is_empty()).then(|| (a.to_string(), b.to_string(), cohen_kappa(&pairs)))
 }
 
-fn kappa_text(k: &Kappa) -> String {
+/// Kappa and its interval as the reports show them.
+pub fn kappa_text(k: &Kappa) -> String {
     match (k.kappa, k.ci_low, k.ci_high) {
         (Some(v), Some(lo), Some(hi)) => format!("{v:.2} [{lo:.2}, {hi:.2}]"),
         _ => "undefined (one verdict only)".into(),

@@ -513,10 +513,7 @@ pub fn render(report: &Report, run: &RunFolder) -> Result<String, minijinja::Err
 
 /// The agreement table rows (empty without labels).
 fn agreement_values(report: &Report) -> Vec<Value> {
-    let kappa = |k: &super::agreement::Kappa| match (k.kappa, k.ci_low, k.ci_high) {
-        (Some(v), Some(lo), Some(hi)) => format!("{v:.2} [{lo:.2}, {hi:.2}]"),
-        _ => "undefined".into(),
-    };
+    let kappa = super::agreement::kappa_text;
     report
         .agreement
         .iter()

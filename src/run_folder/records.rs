@@ -110,6 +110,23 @@ impl CallerSound {
 }
 
 impl Utterance {
+    /// A plain turn from `start_ms` to `end_ms` (never before its start):
+    /// not interrupted, no pauses, no sound.
+    pub fn turn(speaker: Speaker, text: String, start_ms: f64, end_ms: f64) -> Utterance {
+        Utterance {
+            speaker,
+            text,
+            start_ms,
+            end_ms: end_ms.max(start_ms),
+            item_id: None,
+            interrupted: false,
+            full_text: None,
+            sound: None,
+            pauses: Vec::new(),
+            guardrail: None,
+        }
+    }
+
     /// A turn of the conversation (not a backchannel or a cough).
     pub fn is_turn(&self) -> bool {
         self.sound.is_none()

@@ -100,29 +100,20 @@ pub struct ImportSummary {
     pub report: Result<Report, ReportError>,
 }
 
-fn read_source(source: &Source) -> Result<ImportedCall, ImportError> {
-    match source {
-        Source::EventLog(p) => event_log::read(p),
-        Source::Stereo(p) => recording::read(recording::Tracks::Stereo(p), None),
-        Source::Mono { caller, agent } => {
-            recording::read(recording::Tracks::Mono { caller, agent }, None)
-        }
-        Source::RunCall(p) => run_call::read(p),
-    }
-}
-
-/// A recording's turns are timed by the transcript when it has times, so
-/// a recording reads its transcript itself; other sources fill words in.
+/// Reads a source. A recording's turns are timed by the transcript when it
+/// has times, so a recording reads its transcript itself; other sources
+/// fill the transcript's words into their turns.
 fn read_with_words(
     source: &Source,
     lines: Option<&[TranscriptLine]>,
 ) -> Result<ImportedCall, ImportError> {
-    let mut call = match (source, lines) {
-        (Source::Stereo(p), Some(l)) => recording::read(recording::Tracks::Stereo(p), Some(l))?,
-        (Source::Mono { caller, agent }, Some(l)) => {
-            recording::read(recording::Tracks::Mono { caller, agent }, Some(l))?
+    let mut call = match source {
+        Source::EventLog(p) => event_log::read(p)?,
+        Source::Stereo(p) => recording::read(recording::Tracks::Stereo(p), lines)?,
+        Source::Mono { caller, agent } => {
+            recording::read(recording::Tracks::Mono { caller, agent }, lines)?
         }
-        _ => read_source(source)?,
+        Source::RunCall(p) => run_call::read(p)?,
     };
     if let (Some(lines), Source::EventLog(_) | Source::RunCall(_)) = (lines, source)
         && call.fill_words(lines)

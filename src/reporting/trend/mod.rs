@@ -196,8 +196,12 @@ impl Trend {
 pub fn analyse(runs: Vec<LoadedRun>, skipped: Vec<SkippedRun>, settings: &TrendSettings) -> Trend {
     let mut runs = runs;
     // By start time (parsed: older runs have whole seconds, newer ones ms).
-    let started = |r: &LoadedRun| humantime::parse_rfc3339_weak(&r.run.started_at).ok();
-    runs.sort_by(|a, b| started(a).cmp(&started(b)).then(a.run.dir.cmp(&b.run.dir)));
+    runs.sort_by_cached_key(|r| {
+        (
+            humantime::parse_rfc3339_weak(&r.run.started_at).ok(),
+            r.run.dir.clone(),
+        )
+    });
     let (shared, left_out) = shared_units(&runs);
     let tallies = tallies(&runs, &shared);
     let mut series: Vec<Series> = tallies
